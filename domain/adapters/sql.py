@@ -1,0 +1,344 @@
+"""The SQL unit of work and task repository, one code path for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Self
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.sql.elements import ColumnElement
+
+from domain.adapters.tables import IdempotencyKeyRow, OutboxRow, TaskRow, TaskTagRow
+from domain.due import Due
+from domain.errors import Conflict, IdempotencyRace
+from domain.events import TaskEvent
+from domain.model import Priority, Status, Task
+from domain.ports import IdempotencyRecord
+from domain.query import SortKey, TaskFilter
+from domain.recurrence import Recurrence, RecurrenceAnchor
+from domain.reminders import reminder_from_spec
+
+
+def async_url(url: str) -> str:
+    """The URL with the async driver this project uses for its database."""
+    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://", "postgresql+psycopg://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    if url.startswith("sqlite://") and not url.startswith("sqlite+aiosqlite://"):
+        return "sqlite+aiosqlite://" + url[len("sqlite://") :]
+    return url
+
+
+def make_engine(url: str) -> AsyncEngine:
+    """An engine for `url`; SQLite gets WAL, foreign keys and write transactions that queue."""
+    engine = create_async_engine(async_url(url), pool_pre_ping=not url.startswith("sqlite"))
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            for pragma in (
+                "journal_mode=WAL",
+                "synchronous=FULL",
+                "foreign_keys=ON",
+                "busy_timeout=10000",
+            ):
+                cursor.execute(f"PRAGMA {pragma}")
+            cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(connection: Any) -> None:
+            # A deferred transaction that reads and then writes can fail to upgrade its lock;
+            # taking the write lock up front makes writers queue behind busy_timeout instead.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+class SqlUnitOfWork:
+    """A transaction over one session; leaving without commit() rolls everything back."""
+
+    tasks: SqlTaskRepository
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        after_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._after_commit = after_commit
+        self._events: list[TaskEvent] = []
+
+    async def __aenter__(self) -> Self:
+        self.session = self._sessions()
+        self.tasks = SqlTaskRepository(self.session)
+        self._events = []
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await self.session.rollback()
+        finally:
+            await self.session.close()
+
+    def record(self, event: TaskEvent) -> None:
+        self._events.append(event)
+
+    async def commit(self) -> None:
+        for item in self._events:
+            self.session.add(
+                OutboxRow(
+                    event_id=item.event_id,
+                    event_type=item.event_type.value,
+                    task_id=item.task_id,
+                    user_id=item.user_id,
+                    sequence=item.sequence,
+                    payload=item.envelope(),
+                    created_at=item.timestamp,
+                )
+            )
+        await self.session.commit()
+        self._events = []
+        if self._after_commit is not None:
+            self._after_commit()
+
+
+class SqlTaskRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, task: Task) -> None:
+        self.session.add(TaskRow(**_row_values(task)))
+        await self.session.flush()
+        await self._write_tags(task)
+
+    async def get(self, user_id: str, task_id: str) -> Task | None:
+        row = (
+            await self.session.execute(
+                sa.select(TaskRow).where(TaskRow.id == task_id, TaskRow.user_id == user_id)
+            )
+        ).scalar_one_or_none()
+        return _to_task(row) if row is not None else None
+
+    async def save(self, task: Task, expected_version: int) -> None:
+        result = await self.session.execute(
+            sa.update(TaskRow)
+            .where(
+                TaskRow.id == task.id,
+                TaskRow.user_id == task.user_id,
+                TaskRow.version == expected_version,
+            )
+            .values(**_row_values(task))
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict(
+                "The task changed while this change was being made. Fix: get_task and retry."
+            )
+        await self.session.execute(sa.delete(TaskTagRow).where(TaskTagRow.task_id == task.id))
+        await self._write_tags(task)
+
+    async def _write_tags(self, task: Task) -> None:
+        if task.tags:
+            await self.session.execute(
+                sa.insert(TaskTagRow),
+                [{"task_id": task.id, "tag": tag, "user_id": task.user_id} for tag in task.tags],
+            )
+
+    async def list_page(
+        self,
+        user_id: str,
+        where: TaskFilter,
+        now: dt.datetime,
+        today: dt.date,
+        limit: int,
+        after: tuple[dt.datetime, str] | None,
+    ) -> list[Task]:
+        query = sa.select(TaskRow).where(*_conditions(user_id, where, now, today))
+        if after is not None:
+            query = query.where(sa.tuple_(TaskRow.created_at, TaskRow.id) > sa.tuple_(*after))
+        query = query.order_by(TaskRow.created_at, TaskRow.id).limit(limit)
+        return [_to_task(row) for row in (await self.session.execute(query)).scalars()]
+
+    async def sorted_page(
+        self,
+        user_id: str,
+        where: TaskFilter,
+        now: dt.datetime,
+        today: dt.date,
+        order: tuple[SortKey, ...],
+        offset: int,
+        limit: int,
+    ) -> list[Task]:
+        query = (
+            sa.select(TaskRow)
+            .where(*_conditions(user_id, where, now, today))
+            .order_by(*_order(order), TaskRow.created_at, TaskRow.id)
+            .offset(offset)
+            .limit(limit)
+        )
+        return [_to_task(row) for row in (await self.session.execute(query)).scalars()]
+
+    async def all_matching(
+        self, user_id: str, where: TaskFilter, now: dt.datetime, today: dt.date
+    ) -> list[Task]:
+        query = sa.select(TaskRow).where(*_conditions(user_id, where, now, today))
+        return [_to_task(row) for row in (await self.session.execute(query)).scalars()]
+
+    async def find_idempotency(self, user_id: str, key: str) -> IdempotencyRecord | None:
+        row = await self.session.get(IdempotencyKeyRow, (user_id, key))
+        return IdempotencyRecord(row.request_hash, row.task_id) if row is not None else None
+
+    async def remember_idempotency(
+        self, user_id: str, key: str, record: IdempotencyRecord, now: dt.datetime
+    ) -> None:
+        self.session.add(
+            IdempotencyKeyRow(
+                user_id=user_id,
+                key=key,
+                request_hash=record.request_hash,
+                task_id=record.task_id,
+                created_at=now,
+            )
+        )
+        try:
+            await self.session.flush()
+        except IntegrityError:
+            raise IdempotencyRace() from None
+
+
+def _conditions(
+    user_id: str, where: TaskFilter, now: dt.datetime, today: dt.date
+) -> list[ColumnElement[bool]]:
+    t = TaskRow
+    conditions: list[ColumnElement[bool]] = [
+        t.user_id == user_id,
+        t.status.in_([s.value for s in where.statuses()]),  # type: ignore[attr-defined]
+    ]
+    if where.priorities:
+        conditions.append(t.priority_rank.in_([p.rank for p in where.priorities]))  # type: ignore[attr-defined]
+    for tag in where.all_tags:
+        conditions.append(_has_tags([tag]))
+    if where.any_tags:
+        conditions.append(_has_tags(list(where.any_tags)))
+    if where.due_before is not None:
+        conditions.append(t.due_at < where.due_before)  # type: ignore[operator]
+    if where.due_after is not None:
+        conditions.append(t.due_at >= where.due_after)  # type: ignore[operator]
+    if where.overdue is not None:
+        overdue = sa.and_(
+            t.status == Status.OPEN.value,
+            sa.or_(
+                sa.and_(sa.not_(t.due_all_day), t.due_at < now),  # type: ignore[operator]
+                sa.and_(t.due_all_day, t.due_date < today),  # type: ignore[operator]
+            ),
+        )
+        conditions.append(overdue if where.overdue else sa.not_(sa.func.coalesce(overdue, False)))
+    if where.text:
+        pattern = "%" + _escape_like(where.text) + "%"
+        conditions.append(
+            sa.or_(
+                t.title.ilike(pattern, escape="\\"),  # type: ignore[attr-defined]
+                t.description.ilike(pattern, escape="\\"),  # type: ignore[attr-defined]
+            )
+        )
+    return conditions
+
+
+def _has_tags(tags: list[str]) -> ColumnElement[bool]:
+    return sa.exists().where(TaskTagRow.task_id == TaskRow.id, TaskTagRow.tag.in_(tags))  # type: ignore[attr-defined]
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _order(order: tuple[SortKey, ...]) -> list[Any]:
+    columns: list[Any] = []
+    for key in order:
+        if key.field == "due":
+            # undated tasks last, whichever the direction
+            columns.append(sa.case((TaskRow.due_at.is_(None), 1), else_=0))  # type: ignore[union-attr]
+            column: Any = TaskRow.due_at
+        elif key.field == "priority":
+            column = TaskRow.priority_rank
+        elif key.field == "created":
+            column = TaskRow.created_at
+        elif key.field == "updated":
+            column = TaskRow.updated_at
+        else:
+            column = sa.func.lower(TaskRow.title)
+        columns.append(column.desc() if key.descending else column.asc())
+    return columns
+
+
+def _row_values(task: Task) -> dict[str, Any]:
+    due = task.due
+    return {
+        "id": task.id,
+        "user_id": task.user_id,
+        "title": task.title,
+        "description": task.description,
+        "status": task.status.value,
+        "priority_rank": task.priority.rank,
+        "tags": list(task.tags),
+        "due_at": due.instant if due else None,
+        "due_date": due.date if due else None,
+        "due_all_day": bool(due and due.all_day),
+        "timezone": due.timezone if due else None,
+        "reminders": [r.spec for r in task.reminders],
+        "recurrence_rule": task.recurrence.rule if task.recurrence else None,
+        "recurrence_anchor": task.recurrence.anchor.value if task.recurrence else None,
+        "series_id": task.recurrence.series_id if task.recurrence else None,
+        "occurrence": task.occurrence,
+        "created_at": task.created_at,
+        "updated_at": task.updated_at,
+        "completed_at": task.completed_at,
+        "deleted_at": task.deleted_at,
+        "version": task.version,
+    }
+
+
+def _to_task(row: TaskRow) -> Task:
+    due = None
+    if row.timezone is not None:
+        if row.due_all_day:
+            due = Due(timezone=row.timezone, date=row.due_date)
+        else:
+            due = Due(timezone=row.timezone, at=row.due_at)
+    recurrence = None
+    if row.recurrence_rule is not None:
+        recurrence = Recurrence(
+            rule=row.recurrence_rule,
+            anchor=RecurrenceAnchor(row.recurrence_anchor or "schedule"),
+            series_id=row.series_id or row.id,
+        )
+    return Task(
+        id=row.id,
+        user_id=row.user_id,
+        title=row.title,
+        description=row.description,
+        status=Status(row.status),
+        priority=Priority.from_rank(row.priority_rank),
+        tags=tuple(row.tags),
+        due=due,
+        reminders=tuple(reminder_from_spec(spec) for spec in row.reminders),
+        recurrence=recurrence,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        completed_at=row.completed_at,
+        deleted_at=row.deleted_at,
+        version=row.version,
+        occurrence=row.occurrence,
+    )

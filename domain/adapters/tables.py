@@ -1,0 +1,115 @@
+"""SQLModel tables: the storage shape of tasks, their tags, the outbox and idempotency keys."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Aware UTC datetimes in and out, on SQLite (which keeps no zone) as on PostgreSQL."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, dt.datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+def _utc(nullable: bool = False, index: bool = False) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index)
+
+
+class TaskRow(SQLModel, table=True):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        sa.Index("ix_tasks_user_status_created", "user_id", "status", "created_at", "id"),
+        sa.Index("ix_tasks_user_status_due", "user_id", "status", "due_at"),
+        sa.Index("ix_tasks_user_status_priority", "user_id", "status", "priority_rank"),
+        sa.Index("ix_tasks_user_status_updated", "user_id", "status", "updated_at"),
+        sa.Index("ix_tasks_user_series", "user_id", "series_id"),
+    )
+
+    id: str = Field(primary_key=True, max_length=36)
+    user_id: str = Field(max_length=200)
+    title: str = Field(max_length=500)
+    description: str = Field(default="", sa_type=sa.Text)
+    status: str = Field(max_length=16)
+    priority_rank: int = Field(default=0)
+    tags: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    due_at: dt.datetime | None = _utc(nullable=True)
+    due_date: dt.date | None = Field(default=None)
+    due_all_day: bool = Field(default=False)
+    timezone: str | None = Field(default=None, max_length=64)
+    reminders: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    recurrence_rule: str | None = Field(default=None, sa_type=sa.Text)
+    recurrence_anchor: str | None = Field(default=None, max_length=16)
+    series_id: str | None = Field(default=None, max_length=36)
+    occurrence: int = Field(default=1)
+    created_at: dt.datetime = _utc()
+    updated_at: dt.datetime = _utc()
+    completed_at: dt.datetime | None = _utc(nullable=True)
+    deleted_at: dt.datetime | None = _utc(nullable=True)
+    version: int = Field(default=1)
+
+
+class TaskTagRow(SQLModel, table=True):
+    __tablename__ = "task_tags"
+    __table_args__ = (sa.Index("ix_task_tags_user_tag", "user_id", "tag", "task_id"),)
+
+    task_id: str = Field(
+        primary_key=True, max_length=36, sa_column_args=[sa.ForeignKey("tasks.id", ondelete="CASCADE")]
+    )
+    tag: str = Field(primary_key=True, max_length=64)
+    user_id: str = Field(max_length=200)
+
+
+class OutboxRow(SQLModel, table=True):
+    """One committed event waiting for (or done with) publication."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        sa.Index("ix_outbox_pending", "published_at", "id"),
+        sa.Index("ix_outbox_task", "task_id", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=sa.BigInteger().with_variant(sa.Integer, "sqlite"))
+    event_id: str = Field(max_length=36, unique=True)
+    event_type: str = Field(max_length=40)
+    task_id: str = Field(max_length=36)
+    user_id: str = Field(max_length=200)
+    sequence: int
+    payload: dict[str, Any] = Field(sa_type=sa.JSON)
+    created_at: dt.datetime = _utc()
+    published_at: dt.datetime | None = _utc(nullable=True)
+    attempts: int = Field(default=0)
+    next_attempt_at: dt.datetime | None = _utc(nullable=True)
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class IdempotencyKeyRow(SQLModel, table=True):
+    __tablename__ = "idempotency_keys"
+
+    user_id: str = Field(primary_key=True, max_length=200)
+    key: str = Field(primary_key=True, max_length=200)
+    request_hash: str = Field(max_length=64)
+    task_id: str = Field(max_length=36)
+    created_at: dt.datetime = _utc()

@@ -1,0 +1,134 @@
+"""When a task is due: an all-day date, or a moment kept as UTC plus its IANA time zone."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from domain.errors import ValidationFailed
+
+UTC = dt.UTC
+
+DUE_FORMATS = "2026-12-01 (all day), 2026-12-01T17:00 with a timezone, or 2026-12-01T17:00:00+01:00"
+
+
+@lru_cache(maxsize=512)
+def zone(name: str, field: str = "timezone") -> ZoneInfo:
+    """The IANA zone called `name`, or a ValidationFailed naming `field`."""
+    if not name or name != name.strip() or name.startswith(("/", ".")):
+        raise ValidationFailed(field, f"{name!r} is not an IANA time zone", _ZONE_FIX)
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValidationFailed(field, f"{name!r} is not an IANA time zone", _ZONE_FIX) from None
+
+
+_ZONE_FIX = "use a name from the IANA database such as Europe/Berlin, America/New_York or UTC"
+
+
+def localize(wall: dt.datetime, tz: ZoneInfo) -> dt.datetime:
+    """The UTC moment of a local wall time: a time in a DST gap moves forward, an ambiguous one
+    takes its first occurrence."""
+    # fold=0 applies the offset in force before a transition: a gap time lands after the gap,
+    # a repeated time is read as the first of the two.
+    return wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """An all-day `date`, or a moment `at` (aware, UTC); either way with the task's zone."""
+
+    timezone: str
+    date: dt.date | None = None
+    at: dt.datetime | None = None
+
+    def __post_init__(self) -> None:
+        if (self.date is None) == (self.at is None):
+            raise ValueError("a Due is either all-day (date) or timed (at), not both or neither")
+        if self.at is not None and self.at.utcoffset() != dt.timedelta(0):
+            raise ValueError("Due.at must be UTC")
+
+    @property
+    def all_day(self) -> bool:
+        return self.date is not None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return zone(self.timezone)
+
+    @property
+    def instant(self) -> dt.datetime:
+        """The UTC moment used to order and filter: an all-day date starts at local midnight."""
+        if self.at is not None:
+            return self.at
+        assert self.date is not None
+        return localize(dt.datetime.combine(self.date, dt.time()), self.tz)
+
+    @property
+    def local(self) -> dt.datetime | dt.date:
+        """The due as the task's own zone shows it."""
+        if self.at is not None:
+            return self.at.astimezone(self.tz)
+        assert self.date is not None
+        return self.date
+
+    def is_overdue(self, now: dt.datetime, user_zone: ZoneInfo) -> bool:
+        """Past due: a moment before now, or a date before today in the user's zone."""
+        if self.at is not None:
+            return self.at < now
+        assert self.date is not None
+        return self.date < now.astimezone(user_zone).date()
+
+    def to_json(self) -> dict[str, Any]:
+        if self.date is not None:
+            return {"date": self.date.isoformat(), "timezone": self.timezone, "all_day": True}
+        return {
+            "datetime": self.local.isoformat(),
+            "utc": iso_utc(self.instant),
+            "timezone": self.timezone,
+            "all_day": False,
+        }
+
+
+def iso_utc(moment: dt.datetime) -> str:
+    """RFC 3339 in UTC with a Z, as every event and tool output writes moments."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse_moment(text: str, tz: ZoneInfo, field: str) -> dt.datetime:
+    """An ISO 8601 date-time as UTC; one without an offset is wall time in `tz`."""
+    try:
+        value = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValidationFailed(
+            field, f"{text!r} is not an ISO 8601 date-time", "write it as 2026-12-01T17:00:00+01:00"
+        ) from None
+    if value.tzinfo is None:
+        return localize(value, tz)
+    return value.astimezone(UTC)
+
+
+def parse_due(text: str, timezone: str | None, default_timezone: str) -> Due:
+    """Read `due` as an all-day date, a date-time with an offset, or a local date-time."""
+    zone_name = timezone if timezone is not None else default_timezone
+    tz = zone(zone_name, "timezone" if timezone is not None else "default timezone")
+    raw = text.strip()
+    if not raw:
+        raise ValidationFailed("due", "is empty", f"give {DUE_FORMATS}, or null to clear it")
+    if len(raw) == 10:
+        try:
+            return Due(timezone=zone_name, date=dt.date.fromisoformat(raw))
+        except ValueError:
+            pass
+    try:
+        value = dt.datetime.fromisoformat(raw)
+    except ValueError:
+        raise ValidationFailed(
+            "due", f"{text!r} is not an ISO 8601 date or date-time", f"give {DUE_FORMATS}"
+        ) from None
+    if value.tzinfo is None:
+        return Due(timezone=zone_name, at=localize(value, tz))
+    return Due(timezone=zone_name, at=value.astimezone(UTC))

@@ -1,0 +1,44 @@
+"""The errors the domain raises; each one's message tells the caller what to fix."""
+
+from __future__ import annotations
+
+
+class DueflowError(Exception):
+    """Something Dueflow refused to do."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip())
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+class NotFound(DueflowError):
+    """No such task for this user."""
+
+
+class ValidationFailed(DueflowError):
+    """A field's value is not acceptable."""
+
+    def __init__(self, field: str, problem: str, fix: str) -> None:
+        self.field = field
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{field}: {problem}. Fix: {fix}.")
+
+
+class Conflict(DueflowError):
+    """The task changed since you read it."""
+
+
+class IdempotencyConflict(Conflict):
+    """This idempotency key was already used with different arguments."""
+
+
+class InvalidTransition(DueflowError):
+    """The task's status does not allow this change."""
+
+
+class IdempotencyRace(Conflict):
+    """Another request claimed this idempotency key at the same moment; try again."""

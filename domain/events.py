@@ -1,0 +1,75 @@
+"""Domain events (contract v1) and the topics they travel on."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from domain.due import iso_utc
+
+CONTRACT_VERSION = "v1"
+TOPIC_TASK_EVENTS = "task-events"
+TOPIC_TASK_UPDATES = "task-updates"
+TOPIC_REMINDERS = "reminders"
+
+
+class EventType(StrEnum):
+    TASK_CREATED = "TASK_CREATED"
+    TASK_UPDATED = "TASK_UPDATED"
+    TASK_COMPLETED = "TASK_COMPLETED"
+    TASK_REOPENED = "TASK_REOPENED"
+    TASK_DELETED = "TASK_DELETED"
+    TASK_RESTORED = "TASK_RESTORED"
+    TASK_RECURRED = "TASK_RECURRED"
+    REMINDER_SCHEDULED = "REMINDER_SCHEDULED"
+    REMINDER_CANCELLED = "REMINDER_CANCELLED"
+    REMINDER_TRIGGERED = "REMINDER_TRIGGERED"
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        """Where an event of this type is published."""
+        if self.value.startswith("REMINDER_"):
+            return (TOPIC_REMINDERS,)
+        return (TOPIC_TASK_EVENTS, TOPIC_TASK_UPDATES)
+
+    @property
+    def cloudevent_type(self) -> str:
+        return f"dueflow.{self.value.lower()}.{CONTRACT_VERSION}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskEvent:
+    """Something that happened to one task, as recorded in the outbox."""
+
+    event_type: EventType
+    task_id: str
+    user_id: str
+    sequence: int
+    timestamp: dt.datetime
+    task: dict[str, Any]
+    changes: dict[str, list[Any]]
+    source: str
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def envelope(self) -> dict[str, Any]:
+        """The JSON envelope of contract v1 (the CloudEvent `data`)."""
+        return {
+            "event_id": self.event_id,
+            "event_type": self.event_type.value,
+            "task_id": self.task_id,
+            "user_id": self.user_id,
+            "sequence": self.sequence,
+            "timestamp": iso_utc(self.timestamp),
+            "payload": {"task": self.task, "changes": self.changes},
+            "metadata": {
+                "source": self.source,
+                "version": CONTRACT_VERSION,
+                "correlation_id": self.correlation_id,
+                "causation_id": self.causation_id,
+            },
+        }

@@ -1,0 +1,98 @@
+"""The small interfaces the domain talks to the outside through."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Protocol, Self
+
+from domain.events import TaskEvent
+from domain.model import Task
+from domain.query import SortKey, TaskFilter
+
+
+class Clock(Protocol):
+    def now(self) -> dt.datetime:
+        """The current moment, aware, in UTC."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    request_hash: str
+    task_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    tasks: list[Task]
+    next_cursor: str | None
+
+
+class TaskRepository(Protocol):
+    async def add(self, task: Task) -> None: ...
+
+    async def get(self, user_id: str, task_id: str) -> Task | None: ...
+
+    async def save(self, task: Task, expected_version: int) -> None:
+        """Store a changed task; raise Conflict when its stored version is not `expected_version`."""
+        ...
+
+    async def list_page(
+        self,
+        user_id: str,
+        where: TaskFilter,
+        now: dt.datetime,
+        today: dt.date,
+        limit: int,
+        after: tuple[dt.datetime, str] | None,
+    ) -> list[Task]:
+        """Up to `limit` tasks in creation order, after the (created_at, id) key."""
+        ...
+
+    async def sorted_page(
+        self,
+        user_id: str,
+        where: TaskFilter,
+        now: dt.datetime,
+        today: dt.date,
+        order: tuple[SortKey, ...],
+        offset: int,
+        limit: int,
+    ) -> list[Task]:
+        """Up to `limit` tasks ordered by `order` (no urgency), skipping `offset`."""
+        ...
+
+    async def all_matching(
+        self, user_id: str, where: TaskFilter, now: dt.datetime, today: dt.date
+    ) -> list[Task]: ...
+
+    async def find_idempotency(self, user_id: str, key: str) -> IdempotencyRecord | None: ...
+
+    async def remember_idempotency(
+        self, user_id: str, key: str, record: IdempotencyRecord, now: dt.datetime
+    ) -> None:
+        """Claim `key`; raise IdempotencyRace when another transaction holds it already."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction: state changes and their events commit together or not at all."""
+
+    tasks: TaskRepository
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def record(self, event: TaskEvent) -> None:
+        """Queue an event for the outbox of this transaction."""
+        ...
+
+    async def commit(self) -> None: ...

@@ -1,0 +1,497 @@
+"""Use cases: every change is one transaction that also writes its event to the outbox."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from domain.due import Due, localize, parse_due, parse_moment, zone
+from domain.errors import Conflict, IdempotencyConflict, IdempotencyRace, NotFound, ValidationFailed
+from domain.events import EventType, TaskEvent
+from domain.model import Priority, Status, Task, check_description, check_title, normalize_tags
+from domain.ports import Clock, IdempotencyRecord, Page, UnitOfWork
+from domain.query import (
+    SortKey,
+    StatusFilter,
+    TaskFilter,
+    bad_cursor,
+    check_limit,
+    decode_cursor,
+    encode_cursor,
+    parse_sort,
+    urgency,
+)
+from domain.recurrence import Recurrence, RecurrenceAnchor, validate_rule
+from domain.reminders import Reminder, parse_reminders
+
+MAX_IDEMPOTENCY_KEY = 200
+UPDATABLE_FIELDS = frozenset(
+    {
+        "title", "description", "due", "timezone", "priority", "tags", "reminders",
+        "recurrence", "recurrence_anchor",
+    }
+)
+STATUS_FILTERS: tuple[StatusFilter, ...] = ("open", "completed", "deleted", "all")
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewTask:
+    """The raw arguments of add_task, before the domain reads them."""
+
+    title: str
+    description: str | None = None
+    due: str | None = None
+    timezone: str | None = None
+    priority: str | None = None
+    tags: list[str] | None = None
+    reminders: list[str] | None = None
+    recurrence: str | None = None
+    recurrence_anchor: str | None = None
+
+    def fingerprint(self) -> str:
+        raw = json.dumps(dataclasses.asdict(self), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Added:
+    task: Task
+    created: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class ListArguments:
+    """The raw filters shared by list_tasks and sort_tasks."""
+
+    status: str = "open"
+    priority: list[str] | None = None
+    tags: list[str] | None = None
+    any_tags: list[str] | None = None
+    due_before: str | None = None
+    due_after: str | None = None
+    overdue: bool | None = None
+    query: str | None = None
+
+
+class TaskService:
+    """The task use cases for any user; every call names the user it acts for."""
+
+    def __init__(
+        self,
+        unit_of_work: Callable[[], UnitOfWork],
+        clock: Clock,
+        default_timezone: str = "UTC",
+        source: str = "dueflow.api",
+    ) -> None:
+        self._uow = unit_of_work
+        self._clock = clock
+        self.default_timezone = default_timezone
+        self.user_zone = zone(default_timezone, "DUEFLOW_TIMEZONE")
+        self._source = source
+
+    async def add(
+        self,
+        user_id: str,
+        new: NewTask,
+        idempotency_key: str | None = None,
+        correlation_id: str | None = None,
+    ) -> Added:
+        """Create a task; a repeated idempotency key answers the task it created first."""
+        if idempotency_key is not None:
+            _check_key(idempotency_key)
+        try:
+            return await self._add(user_id, new, idempotency_key, correlation_id)
+        except IdempotencyRace:
+            return await self._add(user_id, new, idempotency_key, correlation_id)
+
+    async def _add(
+        self, user_id: str, new: NewTask, key: str | None, correlation_id: str | None
+    ) -> Added:
+        now = self._clock.now()
+        async with self._uow() as uow:
+            if key is not None:
+                seen = await uow.tasks.find_idempotency(user_id, key)
+                if seen is not None:
+                    if seen.request_hash != new.fingerprint():
+                        raise IdempotencyConflict(
+                            f"idempotency_key: {key!r} was already used with different arguments."
+                            " Fix: use a new key for a new task, or repeat the first call exactly."
+                        )
+                    existing = await uow.tasks.get(user_id, seen.task_id)
+                    if existing is None:
+                        raise NotFound(f"The task created with idempotency_key {key!r} is gone.")
+                    return Added(existing, created=False)
+            task = self._build(user_id, new, now)
+            await uow.tasks.add(task)
+            if key is not None:
+                record = IdempotencyRecord(new.fingerprint(), task.id)
+                await uow.tasks.remember_idempotency(user_id, key, record, now)
+            created = {name: [None, value] for name, value in task.snapshot().items() if value}
+            uow.record(self._event(EventType.TASK_CREATED, task, created, now, correlation_id))
+            await uow.commit()
+            return Added(task, created=True)
+
+    def _build(self, user_id: str, new: NewTask, now: dt.datetime) -> Task:
+        title = check_title(new.title)
+        description = check_description(new.description or "")
+        zone_name = new.timezone or self.default_timezone
+        due = parse_due(new.due, zone_name, self.default_timezone) if new.due else None
+        if new.due is not None and due is None:
+            raise ValidationFailed("due", "is empty", "give a date or date-time, or leave it out")
+        reminders = parse_reminders(new.reminders or [], due, zone_name)
+        anchor = _anchor(new.recurrence_anchor)
+        recurrence = None
+        if new.recurrence is not None:
+            rule = validate_rule(new.recurrence, due)
+            recurrence = Recurrence(rule, anchor, str(uuid.uuid4()))
+        return Task(
+            id=str(uuid.uuid4()),
+            user_id=user_id,
+            title=title,
+            description=description,
+            priority=Priority.parse(new.priority) if new.priority else Priority.NONE,
+            tags=normalize_tags(new.tags or []),
+            due=due,
+            reminders=reminders,
+            recurrence=recurrence,
+            created_at=now,
+            updated_at=now,
+        )
+
+    async def update(
+        self,
+        user_id: str,
+        task_id: str,
+        patch: Mapping[str, Any],
+        expected_version: int | None = None,
+        correlation_id: str | None = None,
+    ) -> Task:
+        """Change the fields present in `patch`; None clears a field."""
+        unknown = set(patch) - UPDATABLE_FIELDS
+        if unknown:
+            raise ValidationFailed(
+                sorted(unknown)[0], "is not a field of a task", "leave it out"
+            )
+        now = self._clock.now()
+        async with self._uow() as uow:
+            task = await self._load(uow, user_id, task_id, expected_version)
+            values = self._patched_values(task, patch)
+            version = task.version
+            changes = task.change(now, **values)
+            if changes:
+                await uow.tasks.save(task, expected_version=version)
+                uow.record(self._event(EventType.TASK_UPDATED, task, changes, now, correlation_id))
+                await uow.commit()
+            return task
+
+    def _patched_values(self, task: Task, patch: Mapping[str, Any]) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        if "title" in patch:
+            if patch["title"] is None:
+                raise ValidationFailed("title", "cannot be cleared", "give a new title instead")
+            values["title"] = check_title(patch["title"])
+        if "description" in patch:
+            values["description"] = check_description(patch["description"] or "")
+        if "priority" in patch:
+            values["priority"] = Priority.parse(patch["priority"] or "none")
+        if "tags" in patch:
+            values["tags"] = normalize_tags(patch["tags"] or [])
+
+        current_zone = task.due.timezone if task.due else self.default_timezone
+        zone_name = current_zone
+        if "timezone" in patch:
+            zone_name = patch["timezone"] or self.default_timezone
+            zone(zone_name)
+        due = task.due
+        if "due" in patch:
+            raw = patch["due"]
+            due = parse_due(raw, zone_name, self.default_timezone) if raw is not None else None
+        elif due is not None and zone_name != due.timezone:
+            due = _rezone(due, zone_name)
+        values["due"] = due
+
+        reminders = task.reminders
+        if "reminders" in patch:
+            reminders = parse_reminders(patch["reminders"] or [], due, zone_name)
+        elif due is None and any(r.before is not None for r in reminders):
+            raise ValidationFailed(
+                "due",
+                "cannot be cleared while relative reminders count back from it",
+                "clear or replace reminders in the same call (reminders: null)",
+            )
+        values["reminders"] = reminders
+
+        recurrence = task.recurrence
+        anchor = _anchor(patch.get("recurrence_anchor")) if "recurrence_anchor" in patch else (
+            recurrence.anchor if recurrence else RecurrenceAnchor.SCHEDULE
+        )
+        if "recurrence" in patch:
+            raw_rule = patch["recurrence"]
+            if raw_rule is None:
+                recurrence = None
+            else:
+                series = recurrence.series_id if recurrence else str(uuid.uuid4())
+                recurrence = Recurrence(validate_rule(raw_rule, due), anchor, series)
+        elif recurrence is not None:
+            if due is None:
+                raise ValidationFailed(
+                    "due",
+                    "cannot be cleared on a recurring task",
+                    "clear recurrence in the same call (recurrence: null), or move due instead",
+                )
+            recurrence = Recurrence(validate_rule(recurrence.rule, due), anchor, recurrence.series_id)
+        elif "recurrence_anchor" in patch and patch["recurrence_anchor"] is not None:
+            raise ValidationFailed(
+                "recurrence_anchor", "applies only to a recurring task", "set recurrence as well"
+            )
+        values["recurrence"] = recurrence
+        return values
+
+    async def complete(self, user_id: str, task_id: str, correlation_id: str | None = None) -> Task:
+        return await self._transition(user_id, task_id, EventType.TASK_COMPLETED, correlation_id)
+
+    async def reopen(self, user_id: str, task_id: str, correlation_id: str | None = None) -> Task:
+        return await self._transition(user_id, task_id, EventType.TASK_REOPENED, correlation_id)
+
+    async def delete(self, user_id: str, task_id: str, correlation_id: str | None = None) -> Task:
+        return await self._transition(user_id, task_id, EventType.TASK_DELETED, correlation_id)
+
+    async def restore(self, user_id: str, task_id: str, correlation_id: str | None = None) -> Task:
+        return await self._transition(user_id, task_id, EventType.TASK_RESTORED, correlation_id)
+
+    async def _transition(
+        self, user_id: str, task_id: str, kind: EventType, correlation_id: str | None
+    ) -> Task:
+        now = self._clock.now()
+        async with self._uow() as uow:
+            task = await self._load(uow, user_id, task_id, None)
+            version = task.version
+            step = {
+                EventType.TASK_COMPLETED: task.complete,
+                EventType.TASK_REOPENED: task.reopen,
+                EventType.TASK_DELETED: task.delete,
+                EventType.TASK_RESTORED: task.restore,
+            }[kind]
+            changes = step(now)
+            if changes:
+                await uow.tasks.save(task, expected_version=version)
+                uow.record(self._event(kind, task, changes, now, correlation_id))
+                await uow.commit()
+            return task
+
+    async def get(self, user_id: str, task_id: str) -> Task:
+        async with self._uow() as uow:
+            return await self._load(uow, user_id, task_id, None)
+
+    def make_filter(self, args: ListArguments) -> TaskFilter:
+        """Read the raw listing filters; dates without a time mean the start of that day."""
+        if args.status not in STATUS_FILTERS:
+            raise ValidationFailed(
+                "status", f"{args.status!r} is not a status", f"use one of {', '.join(STATUS_FILTERS)}"
+            )
+        status: StatusFilter = args.status  # type: ignore[assignment]
+        text = args.query.strip() if args.query else None
+        if text is not None and len(text) > 200:
+            raise ValidationFailed("query", "is longer than 200 characters", "search for less")
+        return TaskFilter(
+            status=status,
+            priorities=tuple(Priority.parse(p) for p in args.priority or []),
+            all_tags=normalize_tags(args.tags or []),
+            any_tags=normalize_tags(args.any_tags or [], "any_tags"),
+            due_before=self._bound(args.due_before, "due_before"),
+            due_after=self._bound(args.due_after, "due_after"),
+            overdue=args.overdue,
+            text=text or None,
+        )
+
+    def _bound(self, raw: str | None, field: str) -> dt.datetime | None:
+        if raw is None:
+            return None
+        text = raw.strip()
+        if len(text) == 10:
+            try:
+                day = dt.date.fromisoformat(text)
+            except ValueError:
+                pass
+            else:
+                return localize(dt.datetime.combine(day, dt.time()), self.user_zone)
+        return parse_moment(text, self.user_zone, field)
+
+    async def list(
+        self, user_id: str, where: TaskFilter, limit: int = 50, cursor: str | None = None
+    ) -> Page:
+        """A page of tasks in creation order; follow next_cursor for the rest."""
+        check_limit(limit)
+        fingerprint = _fingerprint(where)
+        after = None
+        if cursor is not None:
+            data = decode_cursor(cursor, "list")
+            if data.get("f") != fingerprint:
+                raise bad_cursor()
+            after = (dt.datetime.fromisoformat(data["c"]), str(data["i"]))
+        now = self._clock.now()
+        today = now.astimezone(self.user_zone).date()
+        async with self._uow() as uow:
+            tasks = await uow.tasks.list_page(user_id, where, now, today, limit + 1, after)
+        next_cursor = None
+        if len(tasks) > limit:
+            tasks = tasks[:limit]
+            last = tasks[-1]
+            next_cursor = encode_cursor(
+                "list", {"c": last.created_at.isoformat(), "i": last.id, "f": fingerprint}
+            )
+        return Page(tasks, next_cursor)
+
+    async def sort(
+        self,
+        user_id: str,
+        where: TaskFilter,
+        by: list[str],
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        """A page of tasks in the order `by` names; ties fall back to creation order."""
+        check_limit(limit)
+        order = parse_sort(by)
+        fingerprint = _fingerprint(where, order)
+        offset = 0
+        if cursor is not None:
+            data = decode_cursor(cursor, "sort")
+            if data.get("f") != fingerprint or not isinstance(data.get("o"), int):
+                raise bad_cursor()
+            offset = data["o"]
+        now = self._clock.now()
+        today = now.astimezone(self.user_zone).date()
+        async with self._uow() as uow:
+            if any(key.field == "urgency" for key in order):
+                everything = await uow.tasks.all_matching(user_id, where, now, today)
+                ordered = self._sort_in_memory(everything, order, now)
+                tasks = ordered[offset : offset + limit + 1]
+            else:
+                tasks = await uow.tasks.sorted_page(
+                    user_id, where, now, today, order, offset, limit + 1
+                )
+        next_cursor = None
+        if len(tasks) > limit:
+            tasks = tasks[:limit]
+            next_cursor = encode_cursor("sort", {"o": offset + limit, "f": fingerprint})
+        return Page(tasks, next_cursor)
+
+    def urgency(self, task: Task) -> float:
+        return urgency(task, self._clock.now(), self.user_zone)
+
+    def is_overdue(self, task: Task) -> bool:
+        return task.is_overdue(self._clock.now(), self.user_zone)
+
+    def _sort_in_memory(
+        self, tasks: list[Task], order: tuple[SortKey, ...], now: dt.datetime
+    ) -> list[Task]:
+        ordered = sorted(tasks, key=lambda t: (t.created_at, t.id))
+        for key in reversed(order):
+            ordered.sort(
+                key=lambda t, k=key: _sort_value(t, k, now, self.user_zone),  # type: ignore[misc]
+                reverse=key.descending,
+            )
+            if key.field == "due":
+                # undated tasks go last whichever the direction
+                ordered.sort(key=lambda t: t.due is None)
+        return ordered
+
+    async def _load(
+        self, uow: UnitOfWork, user_id: str, task_id: str, expected_version: int | None
+    ) -> Task:
+        task = await uow.tasks.get(user_id, task_id)
+        if task is None:
+            raise NotFound(
+                f"task_id: no task {task_id!r} for this user. Fix: use an id from list_tasks"
+                " (deleted tasks appear with status='deleted')."
+            )
+        if expected_version is not None and task.version != expected_version:
+            raise Conflict(
+                f"expected_version: the task is at version {task.version}, not"
+                f" {expected_version}. Fix: get_task again, check the change still applies,"
+                " and retry with the current version."
+            )
+        return task
+
+    def _event(
+        self,
+        kind: EventType,
+        task: Task,
+        changes: dict[str, list[Any]],
+        now: dt.datetime,
+        correlation_id: str | None,
+    ) -> TaskEvent:
+        return TaskEvent(
+            event_type=kind,
+            task_id=task.id,
+            user_id=task.user_id,
+            sequence=task.version,
+            timestamp=now,
+            task=task.snapshot(),
+            changes=changes,
+            source=self._source,
+            correlation_id=correlation_id,
+        )
+
+
+def reminder_times(task: Task) -> list[tuple[Reminder, dt.datetime | None]]:
+    """Each reminder with the UTC moment it fires."""
+    return [(r, r.fire_at(task.due)) for r in task.reminders]
+
+
+def _sort_value(task: Task, key: SortKey, now: dt.datetime, user_zone: Any) -> Any:
+    if key.field == "due":
+        return task.due.instant if task.due else dt.datetime.max.replace(tzinfo=dt.UTC)
+    if key.field == "priority":
+        return task.priority.rank
+    if key.field == "created":
+        return task.created_at
+    if key.field == "updated":
+        return task.updated_at
+    if key.field == "title":
+        return task.title.lower()
+    return urgency(task, now, user_zone)
+
+
+def _fingerprint(where: TaskFilter, order: tuple[SortKey, ...] = ()) -> str:
+    raw = repr((where, [str(k) for k in order]))
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def _check_key(key: str) -> None:
+    if not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY:
+        raise ValidationFailed(
+            "idempotency_key",
+            "is empty" if not key.strip() else f"has {len(key)} characters",
+            f"use a unique string of 1 to {MAX_IDEMPOTENCY_KEY} characters, e.g. a UUID",
+        )
+
+
+def _anchor(raw: str | None) -> RecurrenceAnchor:
+    if raw is None:
+        return RecurrenceAnchor.SCHEDULE
+    try:
+        return RecurrenceAnchor(raw.strip().lower())
+    except ValueError:
+        raise ValidationFailed(
+            "recurrence_anchor", f"{raw!r} is not an anchor", "use 'schedule' or 'completion'"
+        ) from None
+
+
+def _rezone(due: Due, zone_name: str) -> Due:
+    """The same wall-clock due in another zone."""
+    if due.date is not None:
+        return Due(timezone=zone_name, date=due.date)
+    wall = due.local
+    assert isinstance(wall, dt.datetime)
+    return Due(timezone=zone_name, at=localize(wall.replace(tzinfo=None), zone(zone_name)))
+
+
+__all__ = ["Added", "ListArguments", "NewTask", "Status", "TaskService", "reminder_times"]
