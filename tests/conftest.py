@@ -1,0 +1,119 @@
+"""Shared fixtures: every storage-backed test runs on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+import sqlalchemy as sa
+from fastmcp import Client
+
+from domain.adapters.schema import downgrade, upgrade
+from domain.adapters.sql import make_engine
+from domain.clock import FixedClock
+from mcp_server.bootstrap import Runtime, bootstrap
+from mcp_server.server import build_server
+from mcp_server.settings import Settings
+
+PG_ADMIN_URL = os.environ.get("DUEFLOW_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+PG_DATABASE = "dueflow_test"
+NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
+TABLES = ("task_tags", "outbox", "idempotency_keys", "tasks")
+
+
+def _pg_url() -> str:
+    base, _, _ = PG_ADMIN_URL.rpartition("/")
+    return f"{base}/{PG_DATABASE}"
+
+
+async def _prepare_postgres() -> None:
+    admin = await asyncpg.connect(PG_ADMIN_URL.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", PG_DATABASE)
+        if not exists:
+            await admin.execute(f'CREATE DATABASE "{PG_DATABASE}"')
+    finally:
+        await admin.close()
+    engine = make_engine(_pg_url())
+    try:
+        await downgrade(engine)
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A migrated PostgreSQL database; under CI its absence fails the run instead of skipping."""
+    try:
+        asyncio.run(_prepare_postgres())
+    except (OSError, asyncpg.PostgresError) as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL must be reachable under CI ({PG_ADMIN_URL}): {exc}")
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}")
+    yield _pg_url()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'dueflow.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    asyncio.run(_truncate(url))
+    return url
+
+
+async def _truncate(url: str) -> None:
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(sa.text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(NOW)
+
+
+@pytest.fixture
+async def runtime(database_url: str, clock: FixedClock, tmp_path: Path) -> AsyncIterator[Runtime]:
+    settings = Settings.from_env(
+        {
+            "DUEFLOW_DATABASE_URL": database_url,
+            "DUEFLOW_TIMEZONE": "Europe/Berlin",
+            "DUEFLOW_DATA_DIR": str(tmp_path),
+        }
+    )
+    if database_url.startswith("sqlite"):
+        # bootstrap upgrades only the embedded default; an explicit SQLite URL is migrated here
+        engine = make_engine(database_url)
+        await upgrade(engine)
+        await engine.dispose()
+    wired = await bootstrap(settings, clock=clock)
+    yield wired
+    await wired.close()
+
+
+@pytest.fixture
+async def alice(runtime: Runtime) -> AsyncIterator[Client]:
+    async with Client(build_server(runtime.service, "alice")) as client:
+        yield client
+
+
+@pytest.fixture
+async def bob(runtime: Runtime) -> AsyncIterator[Client]:
+    async with Client(build_server(runtime.service, "bob")) as client:
+        yield client
+
+
+async def rows(runtime: Runtime, sql: str, **params: object) -> list[sa.Row[tuple[object, ...]]]:
+    """Read the database directly, to assert on what was (not) written."""
+    async with runtime.engine.connect() as conn:
+        return list((await conn.execute(sa.text(sql), params)).all())
