@@ -21,7 +21,8 @@ from mcp_server.server import build_server
 from mcp_server.settings import Settings
 
 PG_ADMIN_URL = os.environ.get("DUEFLOW_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-PG_DATABASE = "dueflow_test"
+# one database per test run, so runs side by side (a developer's and CI's) never share rows
+PG_DATABASE = f"dueflow_test_{os.getpid()}"
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
 TABLES = ("task_tags", "outbox", "idempotency_keys", "tasks")
 
@@ -31,17 +32,21 @@ def _pg_url() -> str:
     return f"{base}/{PG_DATABASE}"
 
 
-async def _prepare_postgres() -> None:
+async def _admin(statement: str) -> None:
     admin = await asyncpg.connect(PG_ADMIN_URL.replace("postgresql+asyncpg", "postgresql"))
     try:
-        exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", PG_DATABASE)
-        if not exists:
-            await admin.execute(f'CREATE DATABASE "{PG_DATABASE}"')
+        await admin.execute(statement)
     finally:
         await admin.close()
+
+
+async def _prepare_postgres() -> None:
+    await _admin(f'DROP DATABASE IF EXISTS "{PG_DATABASE}"')
+    await _admin(f'CREATE DATABASE "{PG_DATABASE}"')
     engine = make_engine(_pg_url())
     try:
-        await downgrade(engine)
+        await upgrade(engine)
+        await downgrade(engine)  # the migration runs both ways
         await upgrade(engine)
     finally:
         await engine.dispose()
@@ -57,6 +62,7 @@ def postgres_url() -> Iterator[str]:
             pytest.fail(f"PostgreSQL must be reachable under CI ({PG_ADMIN_URL}): {exc}")
         pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}")
     yield _pg_url()
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)'))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
