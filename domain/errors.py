@@ -42,3 +42,7 @@ class InvalidTransition(DueflowError):
 
 class IdempotencyRace(Conflict):
     """Another request claimed this idempotency key at the same moment; try again."""
+
+
+class ConcurrentChange(Conflict):
+    """The task changed while this change was being made. Fix: get_task and retry."""

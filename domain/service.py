@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import hashlib
 import json
+import random
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from domain.due import Due, localize, parse_due, parse_moment, zone
-from domain.errors import Conflict, IdempotencyConflict, IdempotencyRace, NotFound, ValidationFailed
+from domain.errors import (
+    ConcurrentChange,
+    Conflict,
+    IdempotencyConflict,
+    IdempotencyRace,
+    NotFound,
+    ValidationFailed,
+)
 from domain.events import EventType, TaskEvent
 from domain.model import Priority, Status, Task, check_description, check_title, normalize_tags
 from domain.ports import Clock, IdempotencyRecord, Page, UnitOfWork
@@ -178,17 +187,22 @@ class TaskService:
             raise ValidationFailed(
                 sorted(unknown)[0], "is not a field of a task", "leave it out"
             )
-        now = self._clock.now()
-        async with self._uow() as uow:
-            task = await self._load(uow, user_id, task_id, expected_version)
-            values = self._patched_values(task, patch)
-            version = task.version
-            changes = task.change(now, **values)
-            if changes:
-                await uow.tasks.save(task, expected_version=version)
-                uow.record(self._event(EventType.TASK_UPDATED, task, changes, now, correlation_id))
-                await uow.commit()
-            return task
+
+        async def attempt() -> Task:
+            now = self._clock.now()
+            async with self._uow() as uow:
+                task = await self._load(uow, user_id, task_id, expected_version)
+                values = self._patched_values(task, patch)
+                version = task.version
+                changes = task.change(now, **values)
+                if changes:
+                    await uow.tasks.save(task, expected_version=version)
+                    event = self._event(EventType.TASK_UPDATED, task, changes, now, correlation_id)
+                    uow.record(event)
+                    await uow.commit()
+                return task
+
+        return await _retrying(attempt, retry=expected_version is None)
 
     def _patched_values(self, task: Task, patch: Mapping[str, Any]) -> dict[str, Any]:
         values: dict[str, Any] = {}
@@ -268,22 +282,26 @@ class TaskService:
     async def _transition(
         self, user_id: str, task_id: str, kind: EventType, correlation_id: str | None
     ) -> Task:
-        now = self._clock.now()
-        async with self._uow() as uow:
-            task = await self._load(uow, user_id, task_id, None)
-            version = task.version
-            step = {
-                EventType.TASK_COMPLETED: task.complete,
-                EventType.TASK_REOPENED: task.reopen,
-                EventType.TASK_DELETED: task.delete,
-                EventType.TASK_RESTORED: task.restore,
-            }[kind]
-            changes = step(now)
-            if changes:
-                await uow.tasks.save(task, expected_version=version)
-                uow.record(self._event(kind, task, changes, now, correlation_id))
-                await uow.commit()
-            return task
+
+        async def attempt() -> Task:
+            now = self._clock.now()
+            async with self._uow() as uow:
+                task = await self._load(uow, user_id, task_id, None)
+                version = task.version
+                step = {
+                    EventType.TASK_COMPLETED: task.complete,
+                    EventType.TASK_REOPENED: task.reopen,
+                    EventType.TASK_DELETED: task.delete,
+                    EventType.TASK_RESTORED: task.restore,
+                }[kind]
+                changes = step(now)
+                if changes:
+                    await uow.tasks.save(task, expected_version=version)
+                    uow.record(self._event(kind, task, changes, now, correlation_id))
+                    await uow.commit()
+                return task
+
+        return await _retrying(attempt, retry=True)
 
     async def get(self, user_id: str, task_id: str) -> Task:
         async with self._uow() as uow:
@@ -439,6 +457,22 @@ class TaskService:
             source=self._source,
             correlation_id=correlation_id,
         )
+
+
+CONCURRENT_ATTEMPTS = 10
+
+
+async def _retrying(attempt: Callable[[], Awaitable[Task]], retry: bool) -> Task:
+    """Run a read-modify-write; a caller that named no version gets it re-applied on a race."""
+    for n in range(CONCURRENT_ATTEMPTS - 1):
+        try:
+            return await attempt()
+        except ConcurrentChange:
+            if not retry:
+                raise
+            # jitter, so writers that collided do not collide again in lockstep
+            await asyncio.sleep(random.uniform(0, 0.002 * (n + 1)))
+    return await attempt()
 
 
 def reminder_times(task: Task) -> list[tuple[Reminder, dt.datetime | None]]:

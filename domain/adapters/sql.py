@@ -15,7 +15,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from domain.adapters.tables import IdempotencyKeyRow, OutboxRow, TaskRow, TaskTagRow
 from domain.due import Due
-from domain.errors import Conflict, IdempotencyRace
+from domain.errors import ConcurrentChange, IdempotencyRace
 from domain.events import TaskEvent
 from domain.model import Priority, Status, Task
 from domain.ports import IdempotencyRecord
@@ -143,9 +143,7 @@ class SqlTaskRepository:
             .execution_options(synchronize_session=False)
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
-            raise Conflict(
-                "The task changed while this change was being made. Fix: get_task and retry."
-            )
+            raise ConcurrentChange()
         await self.session.execute(sa.delete(TaskTagRow).where(TaskTagRow.task_id == task.id))
         await self._write_tags(task)
 

@@ -1,0 +1,52 @@
+"""Races the storage must settle, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+
+from domain.errors import Conflict
+from domain.service import NewTask
+from mcp_server.bootstrap import Runtime
+from tests.conftest import rows
+
+
+async def test_two_writers_on_one_version_one_wins_and_one_conflicts(runtime: Runtime) -> None:
+    service = runtime.service
+    task = (await service.add("alice", NewTask(title="shared"))).task
+    outcomes = await asyncio.gather(
+        service.update("alice", task.id, {"title": "first"}, expected_version=1),
+        service.update("alice", task.id, {"title": "second"}, expected_version=1),
+        return_exceptions=True,
+    )
+    conflicts = [o for o in outcomes if isinstance(o, Conflict)]
+    assert len(conflicts) == 1, outcomes
+    stored = await service.get("alice", task.id)
+    assert stored.version == 2 and stored.title in ("first", "second")
+    events = await rows(runtime, "SELECT sequence FROM outbox WHERE task_id = :t", t=task.id)
+    assert sorted(e[0] for e in events) == [1, 2]
+
+
+async def test_concurrent_adds_with_one_idempotency_key_create_one_task(runtime: Runtime) -> None:
+    service = runtime.service
+    new = NewTask(title="once", tags=["a"])
+    results = await asyncio.gather(
+        *(service.add("alice", new, idempotency_key="race") for _ in range(5))
+    )
+    assert len({r.task.id for r in results}) == 1
+    assert sum(r.created for r in results) == 1
+    assert (await rows(runtime, "SELECT count(*) FROM tasks"))[0][0] == 1
+    assert (await rows(runtime, "SELECT count(*) FROM outbox"))[0][0] == 1
+
+
+async def test_writers_that_name_no_version_all_get_through_in_turn(runtime: Runtime) -> None:
+    service = runtime.service
+    task = (await service.add("alice", NewTask(title="counter"))).task
+    await asyncio.gather(
+        *(service.update("alice", task.id, {"tags": [f"t{n}"]}) for n in range(4)),
+        service.complete("alice", task.id),
+    )
+    stored = await service.get("alice", task.id)
+    assert stored.status.value == "completed"
+    events = await rows(runtime, "SELECT sequence FROM outbox WHERE task_id = :t", t=task.id)
+    assert sorted(e[0] for e in events) == list(range(1, stored.version + 1))
+    assert stored.version == 6
