@@ -58,7 +58,11 @@ class Priority(StrEnum):
 
 
 _ICAL = {
-    Priority.NONE: 0, Priority.LOW: 9, Priority.MEDIUM: 5, Priority.HIGH: 3, Priority.URGENT: 1,
+    Priority.NONE: 0,
+    Priority.LOW: 9,
+    Priority.MEDIUM: 5,
+    Priority.HIGH: 3,
+    Priority.URGENT: 1,
 }
 _RANK = {p: i for i, p in enumerate(Priority)}
 _BY_RANK = {i: p for p, i in _RANK.items()}
@@ -95,7 +99,9 @@ def normalize_tags(values: Iterable[str], field_name: str = "tags") -> tuple[str
             raise ValidationFailed(field_name, "contains an empty tag", "remove it")
         if len(tag) > MAX_TAG:
             raise ValidationFailed(
-                field_name, f"tag {tag[:20]!r}… has {len(tag)} characters", f"keep tags to {MAX_TAG}"
+                field_name,
+                f"tag {tag[:20]!r}… has {len(tag)} characters",
+                f"keep tags to {MAX_TAG}",
             )
         tags[tag] = None
     if len(tags) > MAX_TAGS:
@@ -180,8 +186,10 @@ class Task:
         return changes
 
     def is_overdue(self, now: dt.datetime, user_zone: Any) -> bool:
-        return self.status is Status.OPEN and self.due is not None and self.due.is_overdue(
-            now, user_zone
+        return (
+            self.status is Status.OPEN
+            and self.due is not None
+            and self.due.is_overdue(now, user_zone)
         )
 
     def snapshot(self) -> dict[str, Any]:

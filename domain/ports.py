@@ -36,7 +36,7 @@ class TaskRepository(Protocol):
     async def get(self, user_id: str, task_id: str) -> Task | None: ...
 
     async def save(self, task: Task, expected_version: int) -> None:
-        """Store a changed task; raise Conflict when its stored version is not `expected_version`."""
+        """Store a changed task; raise ConcurrentChange unless it is at `expected_version`."""
         ...
 
     async def list_page(
@@ -80,7 +80,8 @@ class TaskRepository(Protocol):
 class UnitOfWork(Protocol):
     """One transaction: state changes and their events commit together or not at all."""
 
-    tasks: TaskRepository
+    @property
+    def tasks(self) -> TaskRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -51,7 +51,9 @@ class SortKey:
                 "by", f"{text!r} is not a sort key", f"use one of {', '.join(SORT_FIELDS)}"
             )
         if direction not in ("", "asc", "desc"):
-            raise ValidationFailed("by", f"{text!r} has direction {direction!r}", "use :asc or :desc")
+            raise ValidationFailed(
+                "by", f"{text!r} has direction {direction!r}", "use :asc or :desc"
+            )
         descending = direction == "desc" if direction else name in _DESC_BY_DEFAULT
         return cls(name, descending)
 
@@ -104,7 +106,10 @@ def bad_cursor() -> ValidationFailed:
 
 
 URGENCY_PRIORITY = {
-    Priority.NONE: 0.0, Priority.LOW: 2.0, Priority.MEDIUM: 4.0, Priority.HIGH: 6.0,
+    Priority.NONE: 0.0,
+    Priority.LOW: 2.0,
+    Priority.MEDIUM: 4.0,
+    Priority.HIGH: 6.0,
     Priority.URGENT: 8.0,
 }
 
@@ -113,7 +118,7 @@ def urgency(task: Task, now: dt.datetime, user_zone: ZoneInfo) -> float:
     """How pressing an open task is (0 for the others).
 
     Priority weight (none 0, low 2, medium 4, high 6, urgent 8)
-    + due: overdue 10 plus 0.5 a day late up to 7 days; due today 8; due in d days (1–7) 8 - d;
+    + due: overdue 10 plus 0.5 a day late up to 7 days; due today 8; due in d days (1-7) 8 - d;
       due later 0.5; no due 0
     + age: 1 a month since creation, up to 2.
     """

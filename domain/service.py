@@ -42,8 +42,15 @@ from domain.reminders import Reminder, parse_reminders
 MAX_IDEMPOTENCY_KEY = 200
 UPDATABLE_FIELDS = frozenset(
     {
-        "title", "description", "due", "timezone", "priority", "tags", "reminders",
-        "recurrence", "recurrence_anchor",
+        "title",
+        "description",
+        "due",
+        "timezone",
+        "priority",
+        "tags",
+        "reminders",
+        "recurrence",
+        "recurrence_anchor",
     }
 )
 STATUS_FILTERS: tuple[StatusFilter, ...] = ("open", "completed", "deleted", "all")
@@ -184,9 +191,7 @@ class TaskService:
         """Change the fields present in `patch`; None clears a field."""
         unknown = set(patch) - UPDATABLE_FIELDS
         if unknown:
-            raise ValidationFailed(
-                sorted(unknown)[0], "is not a field of a task", "leave it out"
-            )
+            raise ValidationFailed(sorted(unknown)[0], "is not a field of a task", "leave it out")
 
         async def attempt() -> Task:
             now = self._clock.now()
@@ -242,8 +247,10 @@ class TaskService:
         values["reminders"] = reminders
 
         recurrence = task.recurrence
-        anchor = _anchor(patch.get("recurrence_anchor")) if "recurrence_anchor" in patch else (
-            recurrence.anchor if recurrence else RecurrenceAnchor.SCHEDULE
+        anchor = (
+            _anchor(patch.get("recurrence_anchor"))
+            if "recurrence_anchor" in patch
+            else (recurrence.anchor if recurrence else RecurrenceAnchor.SCHEDULE)
         )
         if "recurrence" in patch:
             raw_rule = patch["recurrence"]
@@ -259,7 +266,9 @@ class TaskService:
                     "cannot be cleared on a recurring task",
                     "clear recurrence in the same call (recurrence: null), or move due instead",
                 )
-            recurrence = Recurrence(validate_rule(recurrence.rule, due), anchor, recurrence.series_id)
+            recurrence = Recurrence(
+                validate_rule(recurrence.rule, due), anchor, recurrence.series_id
+            )
         elif "recurrence_anchor" in patch and patch["recurrence_anchor"] is not None:
             raise ValidationFailed(
                 "recurrence_anchor", "applies only to a recurring task", "set recurrence as well"
@@ -311,9 +320,11 @@ class TaskService:
         """Read the raw listing filters; dates without a time mean the start of that day."""
         if args.status not in STATUS_FILTERS:
             raise ValidationFailed(
-                "status", f"{args.status!r} is not a status", f"use one of {', '.join(STATUS_FILTERS)}"
+                "status",
+                f"{args.status!r} is not a status",
+                f"use one of {', '.join(STATUS_FILTERS)}",
             )
-        status: StatusFilter = args.status  # type: ignore[assignment]
+        status: StatusFilter = args.status
         text = args.query.strip() if args.query else None
         if text is not None and len(text) > 200:
             raise ValidationFailed("query", "is longer than 200 characters", "search for less")
@@ -341,7 +352,7 @@ class TaskService:
                 return localize(dt.datetime.combine(day, dt.time()), self.user_zone)
         return parse_moment(text, self.user_zone, field)
 
-    async def list(
+    async def list_tasks(
         self, user_id: str, where: TaskFilter, limit: int = 50, cursor: str | None = None
     ) -> Page:
         """A page of tasks in creation order; follow next_cursor for the rest."""
@@ -366,7 +377,7 @@ class TaskService:
             )
         return Page(tasks, next_cursor)
 
-    async def sort(
+    async def sort_tasks(
         self,
         user_id: str,
         where: TaskFilter,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -41,7 +42,7 @@ async def bootstrap(settings: Settings, clock: Clock | None = None) -> Runtime:
         raise
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     service = TaskService(
-        lambda: SqlUnitOfWork(sessions),
+        partial(SqlUnitOfWork, sessions),
         clock or SystemClock(),
         default_timezone=settings.timezone,
         source="dueflow.mcp_server",

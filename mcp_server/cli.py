@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Literal
 
 from pydantic import ValidationError
 
@@ -69,7 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-async def serve(settings: Settings, transport: str, host: str, port: int) -> None:
+async def serve(
+    settings: Settings, transport: Literal["stdio", "http", "sse"], host: str, port: int
+) -> None:
     auth = None
     default_user: str | None = settings.user
     if transport != "stdio":

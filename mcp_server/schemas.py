@@ -63,7 +63,9 @@ class TaskOut(BaseModel):
             overdue=service.is_overdue(task),
             urgency=service.urgency(task),
             reminders=[
-                ReminderOut(spec=r.spec, fires_at=iso_utc(at) if (at := r.fire_at(task.due)) else None)
+                ReminderOut(
+                    spec=r.spec, fires_at=iso_utc(at) if (at := r.fire_at(task.due)) else None
+                )
                 for r in task.reminders
             ],
             recurrence=RecurrenceOut(**snapshot["recurrence"]) if task.recurrence else None,

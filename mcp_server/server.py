@@ -71,7 +71,9 @@ Anchor = Annotated[
         " completion: measured from when the task is completed"
     ),
 ]
-StatusArg = Annotated[StatusName, Field(description="Which tasks: open (default), completed, deleted, all")]
+StatusArg = Annotated[
+    StatusName, Field(description="Which tasks: open (default), completed, deleted, all")
+]
 PriorityFilter = Annotated[
     PriorityName | list[PriorityName] | None, Field(description="Only these priorities")
 ]
@@ -82,7 +84,8 @@ DueBefore = Annotated[
     Field(description="Due strictly before this ISO date/date-time (a date means its start)"),
 ]
 DueAfter = Annotated[
-    str | None, Field(description="Due at or after this ISO date/date-time (a date means its start)")
+    str | None,
+    Field(description="Due at or after this ISO date/date-time (a date means its start)"),
 ]
 Overdue = Annotated[
     bool | None, Field(description="true: only open tasks past due; false: only the others")
@@ -168,8 +171,10 @@ def describe(task: Task) -> str:
     parts = [f"{task.title!r} [{task.status}] id={task.id} v{task.version}"]
     if task.due is not None:
         local = task.due.local
-        parts.append(f"due {local.isoformat() if task.due.all_day else f'{local:%Y-%m-%d %H:%M}'}"
-                     f" {task.due.timezone}")
+        parts.append(
+            f"due {local.isoformat() if task.due.all_day else f'{local:%Y-%m-%d %H:%M}'}"
+            f" {task.due.timezone}"
+        )
     if task.priority.value != "none":
         parts.append(f"priority {task.priority}")
     if task.recurrence is not None:
@@ -177,7 +182,9 @@ def describe(task: Task) -> str:
     return ", ".join(parts)
 
 
-def build_server(service: TaskService, default_user: str | None, auth: TokenVerifier | None = None) -> FastMCP:
+def build_server(
+    service: TaskService, default_user: str | None, auth: TokenVerifier | None = None
+) -> FastMCP:
     """The MCP server for `service`; without a token, calls act as `default_user` (stdio)."""
 
     def instructions() -> str:
@@ -211,7 +218,7 @@ def build_server(service: TaskService, default_user: str | None, auth: TokenVeri
 
     def listing(
         status: str,
-        priority: str | list[str] | None,
+        priority: PriorityName | list[PriorityName] | None,
         tags: list[str] | None,
         any_tags: list[str] | None,
         due_before: str | None,
@@ -222,8 +229,14 @@ def build_server(service: TaskService, default_user: str | None, auth: TokenVeri
         priorities = [priority] if isinstance(priority, str) else priority
         return service.make_filter(
             ListArguments(
-                status=status, priority=priorities, tags=tags, any_tags=any_tags,
-                due_before=due_before, due_after=due_after, overdue=overdue, query=query,
+                status=status,
+                priority=list(priorities or []),
+                tags=tags,
+                any_tags=any_tags,
+                due_before=due_before,
+                due_after=due_after,
+                overdue=overdue,
+                query=query,
             )
         )
 
@@ -246,13 +259,21 @@ def build_server(service: TaskService, default_user: str | None, auth: TokenVeri
     ) -> ToolResult:
         """Create a task."""
         new = NewTask(
-            title=title, description=description, due=due, timezone=timezone, priority=priority,
-            tags=tags, reminders=reminders, recurrence=recurrence,
+            title=title,
+            description=description,
+            due=due,
+            timezone=timezone,
+            priority=priority,
+            tags=tags,
+            reminders=reminders,
+            recurrence=recurrence,
             recurrence_anchor=recurrence_anchor,
         )
         added = await service.add(user(), new, idempotency_key, _correlation())
         verb = "Created" if added.created else "Already created (same idempotency_key)"
-        return answer(f"{verb} {describe(added.task)}", AddResult(task=out(added.task), created=added.created))
+        return answer(
+            f"{verb} {describe(added.task)}", AddResult(task=out(added.task), created=added.created)
+        )
 
     @mcp.tool(annotations=WRITE, output_schema=TaskResult.model_json_schema())
     @domain_errors
@@ -268,14 +289,21 @@ def build_server(service: TaskService, default_user: str | None, auth: TokenVeri
         recurrence: RecurrenceArg = None,
         recurrence_anchor: Anchor = None,
         expected_version: Annotated[
-            int | None, Field(description="Refuse the change if the task is no longer at this version")
+            int | None,
+            Field(description="Refuse the change if the task is no longer at this version"),
         ] = None,
     ) -> ToolResult:
-        """Change some fields of a task: only the ones given change, and an explicit null clears one."""
+        """Change the fields given (an explicit null clears one); the others stay as they are."""
         given = {
-            "title": title, "description": description, "due": due, "timezone": timezone,
-            "priority": priority, "tags": tags, "reminders": reminders,
-            "recurrence": recurrence, "recurrence_anchor": recurrence_anchor,
+            "title": title,
+            "description": description,
+            "due": due,
+            "timezone": timezone,
+            "priority": priority,
+            "tags": tags,
+            "reminders": reminders,
+            "recurrence": recurrence,
+            "recurrence_anchor": recurrence_anchor,
         }
         sent = _SENT.get()
         patch = {name: value for name, value in given.items() if name in sent}
@@ -283,7 +311,11 @@ def build_server(service: TaskService, default_user: str | None, auth: TokenVeri
         return answer(f"Updated {describe(task)}", TaskResult(task=out(task)))
 
     def transition(
-        name: str, verb: str, annotations: mt.ToolAnnotations, doc: str, step: Callable[..., Awaitable[Task]]
+        name: str,
+        verb: str,
+        annotations: mt.ToolAnnotations,
+        doc: str,
+        step: Callable[..., Awaitable[Task]],
     ) -> None:
         async def tool(task_id: TaskId) -> ToolResult:
             task = await step(user(), task_id, _correlation())
@@ -292,17 +324,32 @@ def build_server(service: TaskService, default_user: str | None, auth: TokenVeri
         tool.__name__ = name
         tool.__doc__ = doc
         mcp.tool(
-            domain_errors(tool), name=name, annotations=annotations,
+            domain_errors(tool),
+            name=name,
+            annotations=annotations,
             output_schema=TaskResult.model_json_schema(),
         )
 
-    transition("complete_task", "Completed", IDEMPOTENT_WRITE, "Mark a task done.", service.complete)
-    transition("reopen_task", "Reopened", IDEMPOTENT_WRITE, "Mark a completed task open again.", service.reopen)
     transition(
-        "delete_task", "Deleted", DESTRUCTIVE,
-        "Delete a task (soft: restore_task brings it back).", service.delete,
+        "complete_task", "Completed", IDEMPOTENT_WRITE, "Mark a task done.", service.complete
     )
-    transition("restore_task", "Restored", IDEMPOTENT_WRITE, "Bring back a deleted task.", service.restore)
+    transition(
+        "reopen_task",
+        "Reopened",
+        IDEMPOTENT_WRITE,
+        "Mark a completed task open again.",
+        service.reopen,
+    )
+    transition(
+        "delete_task",
+        "Deleted",
+        DESTRUCTIVE,
+        "Delete a task (soft: restore_task brings it back).",
+        service.delete,
+    )
+    transition(
+        "restore_task", "Restored", IDEMPOTENT_WRITE, "Bring back a deleted task.", service.restore
+    )
 
     @mcp.tool(annotations=READ, output_schema=TaskResult.model_json_schema())
     @domain_errors
@@ -327,7 +374,7 @@ def build_server(service: TaskService, default_user: str | None, auth: TokenVeri
     ) -> ToolResult:
         """List tasks matching every filter given, oldest first, a page at a time."""
         where = listing(status, priority, tags, any_tags, due_before, due_after, overdue, query)
-        page = await service.list(user(), where, limit, cursor)
+        page = await service.list_tasks(user(), where, limit, cursor)
         more = "; more with next_cursor" if page.next_cursor else ""
         return answer(
             f"{len(page.tasks)} task(s){more}",
@@ -360,12 +407,14 @@ def build_server(service: TaskService, default_user: str | None, auth: TokenVeri
     ) -> ToolResult:
         """List tasks matching the filters in the order the sort keys give."""
         where = listing(status, priority, tags, any_tags, due_before, due_after, overdue, query)
-        page = await service.sort(user(), where, by, limit, cursor)
+        page = await service.sort_tasks(user(), where, by, limit, cursor)
         order = [str(key) for key in parse_sort(by)]
         more = "; more with next_cursor" if page.next_cursor else ""
         return answer(
             f"{len(page.tasks)} task(s) by {', '.join(order)}{more}",
-            SortedPage(tasks=[out(t) for t in page.tasks], order=order, next_cursor=page.next_cursor),
+            SortedPage(
+                tasks=[out(t) for t in page.tasks], order=order, next_cursor=page.next_cursor
+            ),
         )
 
     return mcp

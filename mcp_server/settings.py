@@ -51,7 +51,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Only what from_env() hands over counts, so tests pass a dict instead of patching os.environ.
+        # Only what from_env() hands over counts: tests pass a dict instead of patching os.environ.
         return (init_settings,)
 
     @classmethod

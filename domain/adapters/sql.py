@@ -5,13 +5,19 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import SQLModel
 
 from domain.adapters.tables import IdempotencyKeyRow, OutboxRow, TaskRow, TaskTagRow
 from domain.due import Due
@@ -23,10 +29,19 @@ from domain.query import SortKey, TaskFilter
 from domain.recurrence import Recurrence, RecurrenceAnchor
 from domain.reminders import reminder_from_spec
 
+# Core columns build the queries: typed expressions, where SQLModel attributes are values.
+T = SQLModel.metadata.tables[TaskRow.__tablename__].c
+TAG = SQLModel.metadata.tables[TaskTagRow.__tablename__].c
+
 
 def async_url(url: str) -> str:
     """The URL with the async driver this project uses for its database."""
-    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://", "postgresql+psycopg://"):
+    for prefix in (
+        "postgres://",
+        "postgresql://",
+        "postgresql+psycopg2://",
+        "postgresql+psycopg://",
+    ):
         if url.startswith(prefix):
             return "postgresql+asyncpg://" + url[len(prefix) :]
     if url.startswith("sqlite://") and not url.startswith("sqlite+aiosqlite://"):
@@ -126,7 +141,7 @@ class SqlTaskRepository:
     async def get(self, user_id: str, task_id: str) -> Task | None:
         row = (
             await self.session.execute(
-                sa.select(TaskRow).where(TaskRow.id == task_id, TaskRow.user_id == user_id)
+                sa.select(TaskRow).where(T.id == task_id, T.user_id == user_id)
             )
         ).scalar_one_or_none()
         return _to_task(row) if row is not None else None
@@ -134,17 +149,13 @@ class SqlTaskRepository:
     async def save(self, task: Task, expected_version: int) -> None:
         result = await self.session.execute(
             sa.update(TaskRow)
-            .where(
-                TaskRow.id == task.id,
-                TaskRow.user_id == task.user_id,
-                TaskRow.version == expected_version,
-            )
+            .where(T.id == task.id, T.user_id == task.user_id, T.version == expected_version)
             .values(**_row_values(task))
             .execution_options(synchronize_session=False)
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if cast(sa.CursorResult[Any], result).rowcount != 1:
             raise ConcurrentChange()
-        await self.session.execute(sa.delete(TaskTagRow).where(TaskTagRow.task_id == task.id))
+        await self.session.execute(sa.delete(TaskTagRow).where(TAG.task_id == task.id))
         await self._write_tags(task)
 
     async def _write_tags(self, task: Task) -> None:
@@ -165,8 +176,8 @@ class SqlTaskRepository:
     ) -> list[Task]:
         query = sa.select(TaskRow).where(*_conditions(user_id, where, now, today))
         if after is not None:
-            query = query.where(sa.tuple_(TaskRow.created_at, TaskRow.id) > sa.tuple_(*after))
-        query = query.order_by(TaskRow.created_at, TaskRow.id).limit(limit)
+            query = query.where(sa.tuple_(T.created_at, T.id) > sa.tuple_(*after))
+        query = query.order_by(T.created_at, T.id).limit(limit)
         return [_to_task(row) for row in (await self.session.execute(query)).scalars()]
 
     async def sorted_page(
@@ -182,7 +193,7 @@ class SqlTaskRepository:
         query = (
             sa.select(TaskRow)
             .where(*_conditions(user_id, where, now, today))
-            .order_by(*_order(order), TaskRow.created_at, TaskRow.id)
+            .order_by(*_order(order), T.created_at, T.id)
             .offset(offset)
             .limit(limit)
         )
@@ -219,43 +230,39 @@ class SqlTaskRepository:
 def _conditions(
     user_id: str, where: TaskFilter, now: dt.datetime, today: dt.date
 ) -> list[ColumnElement[bool]]:
-    t = TaskRow
     conditions: list[ColumnElement[bool]] = [
-        t.user_id == user_id,
-        t.status.in_([s.value for s in where.statuses()]),  # type: ignore[attr-defined]
+        T.user_id == user_id,
+        T.status.in_([s.value for s in where.statuses()]),
     ]
     if where.priorities:
-        conditions.append(t.priority_rank.in_([p.rank for p in where.priorities]))  # type: ignore[attr-defined]
+        conditions.append(T.priority_rank.in_([p.rank for p in where.priorities]))
     for tag in where.all_tags:
         conditions.append(_has_tags([tag]))
     if where.any_tags:
         conditions.append(_has_tags(list(where.any_tags)))
     if where.due_before is not None:
-        conditions.append(t.due_at < where.due_before)  # type: ignore[operator]
+        conditions.append(T.due_at < where.due_before)
     if where.due_after is not None:
-        conditions.append(t.due_at >= where.due_after)  # type: ignore[operator]
+        conditions.append(T.due_at >= where.due_after)
     if where.overdue is not None:
         overdue = sa.and_(
-            t.status == Status.OPEN.value,
+            T.status == Status.OPEN.value,
             sa.or_(
-                sa.and_(sa.not_(t.due_all_day), t.due_at < now),  # type: ignore[operator]
-                sa.and_(t.due_all_day, t.due_date < today),  # type: ignore[operator]
+                sa.and_(T.due_all_day.is_(False), T.due_at < now),
+                sa.and_(T.due_all_day.is_(True), T.due_date < today),
             ),
         )
         conditions.append(overdue if where.overdue else sa.not_(sa.func.coalesce(overdue, False)))
     if where.text:
         pattern = "%" + _escape_like(where.text) + "%"
         conditions.append(
-            sa.or_(
-                t.title.ilike(pattern, escape="\\"),  # type: ignore[attr-defined]
-                t.description.ilike(pattern, escape="\\"),  # type: ignore[attr-defined]
-            )
+            sa.or_(T.title.ilike(pattern, escape="\\"), T.description.ilike(pattern, escape="\\"))
         )
     return conditions
 
 
 def _has_tags(tags: list[str]) -> ColumnElement[bool]:
-    return sa.exists().where(TaskTagRow.task_id == TaskRow.id, TaskTagRow.tag.in_(tags))  # type: ignore[attr-defined]
+    return sa.exists().where(TAG.task_id == T.id, TAG.tag.in_(tags))
 
 
 def _escape_like(text: str) -> str:
@@ -267,16 +274,16 @@ def _order(order: tuple[SortKey, ...]) -> list[Any]:
     for key in order:
         if key.field == "due":
             # undated tasks last, whichever the direction
-            columns.append(sa.case((TaskRow.due_at.is_(None), 1), else_=0))  # type: ignore[union-attr]
-            column: Any = TaskRow.due_at
+            columns.append(sa.case((T.due_at.is_(None), 1), else_=0))
+            column: Any = T.due_at
         elif key.field == "priority":
-            column = TaskRow.priority_rank
+            column = T.priority_rank
         elif key.field == "created":
-            column = TaskRow.created_at
+            column = T.created_at
         elif key.field == "updated":
-            column = TaskRow.updated_at
+            column = T.updated_at
         else:
-            column = sa.func.lower(TaskRow.title)
+            column = sa.func.lower(T.title)
         columns.append(column.desc() if key.descending else column.asc())
     return columns
 

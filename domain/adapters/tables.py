@@ -76,7 +76,9 @@ class TaskTagRow(SQLModel, table=True):
     __table_args__ = (sa.Index("ix_task_tags_user_tag", "user_id", "tag", "task_id"),)
 
     task_id: str = Field(
-        primary_key=True, max_length=36, sa_column_args=[sa.ForeignKey("tasks.id", ondelete="CASCADE")]
+        primary_key=True,
+        max_length=36,
+        sa_column_args=[sa.ForeignKey("tasks.id", ondelete="CASCADE")],
     )
     tag: str = Field(primary_key=True, max_length=64)
     user_id: str = Field(max_length=200)
@@ -91,7 +93,9 @@ class OutboxRow(SQLModel, table=True):
         sa.Index("ix_outbox_task", "task_id", "id"),
     )
 
-    id: int | None = Field(default=None, primary_key=True, sa_type=sa.BigInteger().with_variant(sa.Integer, "sqlite"))
+    id: int | None = Field(
+        default=None, primary_key=True, sa_type=sa.BigInteger().with_variant(sa.Integer, "sqlite")
+    )
     event_id: str = Field(max_length=36, unique=True)
     event_type: str = Field(max_length=40)
     task_id: str = Field(max_length=36)

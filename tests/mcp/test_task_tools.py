@@ -14,8 +14,15 @@ from mcp_server.bootstrap import Runtime
 from tests.conftest import rows
 
 TOOLS = {
-    "add_task", "update_task", "complete_task", "reopen_task", "delete_task", "restore_task",
-    "get_task", "list_tasks", "sort_tasks",
+    "add_task",
+    "update_task",
+    "complete_task",
+    "reopen_task",
+    "delete_task",
+    "restore_task",
+    "get_task",
+    "list_tasks",
+    "sort_tasks",
 }
 
 
@@ -125,8 +132,12 @@ async def test_each_change_writes_one_complete_v1_event_to_the_outbox(
         t=task["id"],
     )
     assert [(e[0], e[1]) for e in events] == [
-        ("TASK_CREATED", 1), ("TASK_UPDATED", 2), ("TASK_COMPLETED", 3), ("TASK_REOPENED", 4),
-        ("TASK_DELETED", 5), ("TASK_RESTORED", 6),
+        ("TASK_CREATED", 1),
+        ("TASK_UPDATED", 2),
+        ("TASK_COMPLETED", 3),
+        ("TASK_REOPENED", 4),
+        ("TASK_DELETED", 5),
+        ("TASK_RESTORED", 6),
     ]
     payloads = [json.loads(e[2]) if isinstance(e[2], str) else e[2] for e in events]
     updated = payloads[1]
@@ -134,7 +145,13 @@ async def test_each_change_writes_one_complete_v1_event_to_the_outbox(
     assert updated["payload"]["task"]["title"] == "Buy oat milk"
     assert updated["metadata"]["version"] == "v1" and updated["metadata"]["correlation_id"]
     assert set(updated) == {
-        "event_id", "event_type", "task_id", "user_id", "sequence", "timestamp", "payload",
+        "event_id",
+        "event_type",
+        "task_id",
+        "user_id",
+        "sequence",
+        "timestamp",
+        "payload",
         "metadata",
     }
     assert updated["timestamp"].endswith("Z")
@@ -217,7 +234,12 @@ async def test_an_explicit_null_clears_a_field(alice: Client) -> None:
     task = await add(alice, description="2 litres", due="2026-12-01", tags=["shop"], priority="low")
     updated = (
         await call(
-            alice, "update_task", task_id=task["id"], description=None, due=None, tags=None,
+            alice,
+            "update_task",
+            task_id=task["id"],
+            description=None,
+            due=None,
+            tags=None,
             priority=None,
         )
     )["task"]
@@ -257,7 +279,9 @@ async def test_a_stale_expected_version_is_a_conflict_that_changes_nothing(
 ) -> None:
     task = await add(alice)
     await call(alice, "update_task", task_id=task["id"], title="v2", expected_version=1)
-    message = await refused(alice, "update_task", task_id=task["id"], title="v3", expected_version=1)
+    message = await refused(
+        alice, "update_task", task_id=task["id"], title="v3", expected_version=1
+    )
     assert message.startswith("expected_version:") and "version 2" in message
     assert (await call(alice, "get_task", task_id=task["id"]))["task"]["title"] == "v2"
     assert await count(runtime, "outbox") == 2
@@ -308,7 +332,9 @@ async def test_another_users_task_is_not_found_and_untouched(
         message = await refused(bob, tool, task_id=task["id"], **extra)
         assert "no task" in message
     assert (await call(bob, "list_tasks", status="all"))["tasks"] == []
-    assert (await call(bob, "sort_tasks", by=["due"], status="all", tags=["private"]))["tasks"] == []
+    assert (await call(bob, "sort_tasks", by=["due"], status="all", tags=["private"]))[
+        "tasks"
+    ] == []
     assert (await call(alice, "get_task", task_id=task["id"]))["task"] == task
     assert await count(runtime, "outbox") == 1
 
@@ -316,7 +342,9 @@ async def test_another_users_task_is_not_found_and_untouched(
 async def test_list_filters_combine(alice: Client, clock: FixedClock) -> None:
     a = await add(alice, "a", clock, priority="high", tags=["work", "q4"], due="2026-11-20T09:00")
     b = await add(alice, "b", clock, priority="high", tags=["work"], due="2026-11-25")
-    c = await add(alice, "c water plants", clock, priority="low", tags=["home"], description="ficus")
+    c = await add(
+        alice, "c water plants", clock, priority="low", tags=["home"], description="ficus"
+    )
     d = await add(alice, "d", clock, tags=["q4"], due="2026-11-23")
 
     async def ids(**filters: Any) -> list[str]:

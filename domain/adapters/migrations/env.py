@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection the caller hands over (see domain.adapters.schema)."""
+"""Alembic environment: runs on a connection handed over by domain.adapters.schema."""
 
 from __future__ import annotations
 

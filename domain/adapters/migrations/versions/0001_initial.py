@@ -42,9 +42,13 @@ def upgrade() -> None:
         sa.Column("deleted_at", UTCDateTime(), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
     )
-    op.create_index("ix_tasks_user_status_created", "tasks", ["user_id", "status", "created_at", "id"])
+    op.create_index(
+        "ix_tasks_user_status_created", "tasks", ["user_id", "status", "created_at", "id"]
+    )
     op.create_index("ix_tasks_user_status_due", "tasks", ["user_id", "status", "due_at"])
-    op.create_index("ix_tasks_user_status_priority", "tasks", ["user_id", "status", "priority_rank"])
+    op.create_index(
+        "ix_tasks_user_status_priority", "tasks", ["user_id", "status", "priority_rank"]
+    )
     op.create_index("ix_tasks_user_status_updated", "tasks", ["user_id", "status", "updated_at"])
     op.create_index("ix_tasks_user_series", "tasks", ["user_id", "series_id"])
 
@@ -64,7 +68,9 @@ def upgrade() -> None:
     op.create_table(
         "outbox",
         sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            primary_key=True,
             autoincrement=True,
         ),
         sa.Column("event_id", sa.String(36), nullable=False, unique=True),
