@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 
 from domain.events import TaskEvent
 from domain.model import Task
@@ -97,3 +98,33 @@ class UnitOfWork(Protocol):
         ...
 
     async def commit(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """One committed event on its way to one topic."""
+
+    topic: str
+    event_id: str
+    event_type: str
+    task_id: str
+    data: dict[str, Any]
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        """Dapr publish metadata: per-task ordering, and the CloudEvent id and type."""
+        return {
+            "partitionKey": self.task_id,
+            "cloudevent.id": self.event_id,
+            "cloudevent.type": f"dueflow.{self.event_type.lower()}.v1",
+        }
+
+
+class PublishFailed(Exception):
+    """The bus did not take the message; the relay keeps the row and retries later."""
+
+
+class EventPublisher(Protocol):
+    async def publish(self, messages: Sequence[OutboundMessage]) -> None:
+        """Hand `messages` to the bus, in order; raise PublishFailed if any was not taken."""
+        ...

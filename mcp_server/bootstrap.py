@@ -1,19 +1,25 @@
-"""Wire one Dueflow process from its settings: engine, schema, unit of work, service."""
+"""Wire one Dueflow process from its settings: engine, schema, service, relay and event bus."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from functools import partial
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from domain.adapters.outbox import OutboxRelay
 from domain.adapters.schema import current_revision, head_revision, upgrade
 from domain.adapters.sql import SqlUnitOfWork, make_engine
 from domain.clock import SystemClock
-from domain.ports import Clock
+from domain.ports import Clock, EventPublisher
 from domain.service import TaskService
 from mcp_server.settings import Settings, SettingsError
+from workers.embedded import EmbeddedBus
+from workers.registry import CONSUMERS
 
 log = logging.getLogger("dueflow")
 
@@ -25,29 +31,61 @@ class Runtime:
     settings: Settings
     engine: AsyncEngine
     service: TaskService
+    relay: OutboxRelay
+    publisher: EventPublisher
+    embedded_bus: EmbeddedBus | None
+    _closers: list[contextlib.AsyncExitStack] = field(default_factory=list)
+
+    @contextlib.asynccontextmanager
+    async def relaying(self) -> AsyncIterator[None]:
+        """Run the outbox relay in the background for the duration of the block."""
+        stop = asyncio.Event()
+        task = asyncio.create_task(self.relay.run(stop), name="outbox-relay")
+        try:
+            yield
+        finally:
+            stop.set()
+            await task
 
     async def close(self) -> None:
+        for stack in reversed(self._closers):
+            await stack.aclose()
         await self.engine.dispose()
 
 
-async def bootstrap(settings: Settings, clock: Clock | None = None) -> Runtime:
-    """Open the database (upgrading an embedded one), and build the task service."""
+async def bootstrap(
+    settings: Settings, clock: Clock | None = None, publisher: EventPublisher | None = None
+) -> Runtime:
+    """Open the database (upgrading an embedded one) and build the service, relay and bus."""
+    clock = clock or SystemClock()
     if settings.embedded:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.resolved_database_url())
+    stack = contextlib.AsyncExitStack()
     try:
         await _ensure_schema(engine, upgrade_it=settings.embedded)
+        sessions = async_sessionmaker(engine, expire_on_commit=False)
+        embedded_bus = None
+        if publisher is None:
+            if settings.event_bus == "dapr":
+                from domain.adapters.dapr_publisher import DaprPublisher
+
+                publisher = await stack.enter_async_context(DaprPublisher.from_settings(settings))
+            else:
+                embedded_bus = EmbeddedBus(sessions, CONSUMERS.values(), clock)
+                publisher = embedded_bus
+        relay = OutboxRelay(engine, publisher, clock)
+        service = TaskService(
+            partial(SqlUnitOfWork, sessions, relay.notify),
+            clock,
+            default_timezone=settings.timezone,
+            source="dueflow.mcp_server",
+        )
     except BaseException:
+        await stack.aclose()
         await engine.dispose()
         raise
-    sessions = async_sessionmaker(engine, expire_on_commit=False)
-    service = TaskService(
-        partial(SqlUnitOfWork, sessions),
-        clock or SystemClock(),
-        default_timezone=settings.timezone,
-        source="dueflow.mcp_server",
-    )
-    return Runtime(settings=settings, engine=engine, service=service)
+    return Runtime(settings, engine, service, relay, publisher, embedded_bus, [stack])
 
 
 async def _ensure_schema(engine: AsyncEngine, upgrade_it: bool) -> None:
@@ -61,6 +99,3 @@ async def _ensure_schema(engine: AsyncEngine, upgrade_it: bool) -> None:
             " Fix: run `dueflow db upgrade` with the same DUEFLOW_DATABASE_URL."
         )
     log.info("database schema at %s", current)
-
-
-__all__ = ["AsyncSession", "Runtime", "bootstrap"]

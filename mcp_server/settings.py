@@ -39,7 +39,19 @@ class Settings(BaseSettings):
         default="", description="Bearer tokens for HTTP transports: 'tok1=alice,tok2=bob'"
     )
     timezone: str = Field(default="UTC", description="The user's IANA time zone")
-    event_bus: Literal["embedded", "dapr"] = Field(default="embedded")
+    event_bus: Literal["embedded", "dapr"] = Field(
+        default="embedded", description="embedded: in-process consumers; dapr: publish via sidecar"
+    )
+    dapr_pubsub: str = Field(default="pubsub", description="Dapr pub/sub component name")
+    dapr_grpc_address: str | None = Field(
+        default=None, description="Sidecar gRPC address host:port; default from DAPR_GRPC_PORT"
+    )
+    dapr_http_endpoint: str | None = Field(
+        default=None, description="Sidecar HTTP endpoint for health; default from DAPR_HTTP_PORT"
+    )
+    dapr_health_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds to wait for the sidecar at start-up"
+    )
     log_level: str = Field(default="INFO")
 
     @classmethod

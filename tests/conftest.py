@@ -24,7 +24,10 @@ PG_ADMIN_URL = os.environ.get("DUEFLOW_TEST_PG_URL", "postgresql://postgres@127.
 # one database per test run, so runs side by side (a developer's and CI's) never share rows
 PG_DATABASE = f"dueflow_test_{os.getpid()}"
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
-TABLES = ("task_tags", "outbox", "idempotency_keys", "tasks")
+TABLES = (
+    "task_tags", "outbox", "idempotency_keys", "tasks", "processed_events", "dead_letters",
+    "audit_log",
+)
 
 
 def _pg_url() -> str:

@@ -124,8 +124,8 @@ class SqlUnitOfWork:
                 )
             )
         await self.session.commit()
-        self._events = []
-        if self._after_commit is not None:
+        published, self._events = bool(self._events), []
+        if published and self._after_commit is not None:
             self._after_commit()
 
 

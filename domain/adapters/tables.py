@@ -117,3 +117,63 @@ class IdempotencyKeyRow(SQLModel, table=True):
     request_hash: str = Field(max_length=64)
     task_id: str = Field(max_length=36)
     created_at: dt.datetime = _utc()
+
+
+class ProcessedEventRow(SQLModel, table=True):
+    """The inbox: an event a consumer has applied, so a redelivery has no second effect."""
+
+    __tablename__ = "processed_events"
+    __table_args__ = (sa.Index("ix_processed_task", "consumer", "task_id", "sequence"),)
+
+    consumer: str = Field(primary_key=True, max_length=64)
+    event_id: str = Field(primary_key=True, max_length=36)
+    task_id: str = Field(max_length=36)
+    sequence: int
+    processed_at: dt.datetime = _utc()
+
+
+class DeadLetterRow(SQLModel, table=True):
+    """An event a consumer could not apply, parked with its error until replayed."""
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (sa.Index("ix_dead_letters_open", "replayed_at", "id"),)
+
+    id: int | None = Field(
+        default=None,
+        primary_key=True,
+        sa_type=sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+    )
+    consumer: str = Field(max_length=64)
+    topic: str = Field(max_length=64)
+    event_id: str = Field(max_length=36)
+    task_id: str = Field(max_length=36)
+    envelope: dict[str, Any] = Field(sa_type=sa.JSON)
+    error: str = Field(sa_type=sa.Text)
+    attempts: int
+    created_at: dt.datetime = _utc()
+    replayed_at: dt.datetime | None = _utc(nullable=True)
+
+
+class AuditEntryRow(SQLModel, table=True):
+    """One event as the audit log keeps it: append-only."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        sa.Index("ix_audit_user_time", "user_id", "occurred_at", "id"),
+        sa.Index("ix_audit_task_time", "task_id", "occurred_at", "id"),
+    )
+
+    id: int | None = Field(
+        default=None,
+        primary_key=True,
+        sa_type=sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+    )
+    event_id: str = Field(max_length=36, unique=True)
+    user_id: str = Field(max_length=200)
+    task_id: str = Field(max_length=36)
+    event_type: str = Field(max_length=40)
+    sequence: int
+    occurred_at: dt.datetime = _utc()
+    recorded_at: dt.datetime = _utc()
+    changes: dict[str, Any] = Field(sa_type=sa.JSON)
+    correlation_id: str | None = Field(default=None, max_length=64)

@@ -1,0 +1,229 @@
+"""The outbox relay: publishes committed events in commit order per task, at least once."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlmodel import SQLModel
+
+from domain.adapters.tables import OutboxRow
+from domain.events import EventType
+from domain.ports import Clock, EventPublisher, OutboundMessage
+
+log = logging.getLogger("dueflow.relay")
+OUTBOX = SQLModel.metadata.tables[OutboxRow.__tablename__]
+COL = OUTBOX.c
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """What is still to publish: how many rows, and how long the oldest has waited."""
+
+    size: int
+    oldest_age_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter: base * 2**attempt, capped."""
+
+    base_seconds: float = 0.5
+    cap_seconds: float = 60.0
+
+    def delay(self, attempts: int) -> float:
+        return random.uniform(0.5, 1.0) * min(self.cap_seconds, self.base_seconds * 2**attempts)
+
+
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    id: int
+    event_type: str
+    task_id: str
+    event_id: str
+    payload: dict[str, Any]
+    attempts: int
+
+    def messages(self) -> list[OutboundMessage]:
+        return [
+            OutboundMessage(topic, self.event_id, self.event_type, self.task_id, self.payload)
+            for topic in EventType(self.event_type).topics
+        ]
+
+
+class OutboxRelay:
+    """Moves outbox rows to the event bus.
+
+    A row is claimed only while no earlier row of its task is undelivered, so a task's events
+    leave in commit order even with several relays. On PostgreSQL the claim is a row lock
+    (FOR UPDATE SKIP LOCKED) held until the row is marked; SQLite has one writer at a time, so
+    there the relay claims, publishes outside any transaction, then marks.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        publisher: EventPublisher,
+        clock: Clock,
+        batch_size: int = 200,
+        poll_seconds: float = 1.0,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self._engine = engine
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._publisher = publisher
+        self._clock = clock
+        self._batch = batch_size
+        self._poll = poll_seconds
+        self._retry = retry or RetryPolicy()
+        self._wake = asyncio.Event()
+        self._locking = engine.dialect.name != "sqlite"
+
+    def notify(self) -> None:
+        """Wake the relay now: a transaction with events has committed."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Publish until `stop` is set; a failing database or bus only slows it down."""
+        failures = 0
+        while not stop.is_set():
+            self._wake.clear()
+            try:
+                published = await self.drain_once()
+                failures = 0
+            except Exception:
+                failures += 1
+                published = 0
+                log.exception("outbox relay pass failed (%d in a row)", failures)
+            if published >= self._batch:
+                continue
+            timeout = self._poll if failures == 0 else self._retry.delay(failures)
+            waiters = {asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())}
+            _, pending = await asyncio.wait(
+                waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            for waiter in pending:
+                waiter.cancel()
+
+    async def drain(self, max_passes: int = 10_000) -> int:
+        """Publish everything that is due now; answer how many rows were delivered."""
+        total = 0
+        for _ in range(max_passes):
+            published = await self.drain_once()
+            total += published
+            if published == 0:
+                break
+        return total
+
+    async def drain_once(self) -> int:
+        """One pass: claim a batch, publish it, mark the outcome. Answer rows delivered."""
+        now = self._clock.now()
+        async with self._sessions() as session:
+            if self._locking:
+                async with session.begin():
+                    claimed = await self._claim(session, now)
+                    delivered = await self._publish(claimed)
+                    await self._mark(session, claimed, delivered, now)
+                return len(delivered)
+            async with session.begin():
+                claimed = await self._claim(session, now)
+            delivered = await self._publish(claimed)
+            async with session.begin():
+                await self._mark(session, claimed, delivered, now)
+            return len(delivered)
+
+    async def backlog(self) -> Backlog:
+        async with self._engine.connect() as conn:
+            size, oldest = (
+                await conn.execute(
+                    sa.select(sa.func.count(), sa.func.min(COL.created_at)).where(
+                        COL.published_at.is_(None)
+                    )
+                )
+            ).one()
+        age = (self._clock.now() - oldest).total_seconds() if oldest is not None else None
+        return Backlog(size=int(size), oldest_age_seconds=age)
+
+    async def _claim(self, session: AsyncSession, now: dt.datetime) -> list[_Claimed]:
+        earlier = OUTBOX.alias("earlier")
+        query = (
+            sa.select(COL.id, COL.event_type, COL.task_id, COL.event_id, COL.payload, COL.attempts)
+            .where(
+                COL.published_at.is_(None),
+                sa.or_(COL.next_attempt_at.is_(None), COL.next_attempt_at <= now),
+                ~sa.exists().where(
+                    earlier.c.task_id == COL.task_id,
+                    earlier.c.published_at.is_(None),
+                    earlier.c.id < COL.id,
+                ),
+            )
+            .order_by(COL.id)
+            .limit(self._batch)
+        )
+        if self._locking:
+            query = query.with_for_update(skip_locked=True, of=OUTBOX)
+        return [_Claimed(*row) for row in (await session.execute(query)).all()]
+
+    async def _publish(self, claimed: Sequence[_Claimed]) -> dict[int, str | None]:
+        """Publish the batch; answer row id -> None when delivered, or the error text."""
+        if not claimed:
+            return {}
+        try:
+            await self._publisher.publish([m for row in claimed for m in row.messages()])
+            return {row.id: None for row in claimed}
+        except Exception as exc:
+            if len(claimed) == 1:
+                return {claimed[0].id: _describe(exc)}
+            log.warning("publishing a batch of %d failed (%s); row by row", len(claimed), exc)
+        outcome: dict[int, str | None] = {}
+        for row in claimed:
+            try:
+                await self._publisher.publish(row.messages())
+                outcome[row.id] = None
+            except Exception as exc:
+                outcome[row.id] = _describe(exc)
+        return outcome
+
+    async def _mark(
+        self,
+        session: AsyncSession,
+        claimed: Sequence[_Claimed],
+        outcome: dict[int, str | None],
+        now: dt.datetime,
+    ) -> None:
+        delivered = [row.id for row in claimed if row.id in outcome and outcome[row.id] is None]
+        if delivered:
+            await session.execute(
+                sa.update(OUTBOX)
+                .where(COL.id.in_(delivered))
+                .values(published_at=self._clock.now(), attempts=COL.attempts + 1, last_error=None)
+            )
+        for row in claimed:
+            error = outcome.get(row.id)
+            if error is None:
+                continue
+            retry_at = now + dt.timedelta(seconds=self._retry.delay(row.attempts))
+            await session.execute(
+                sa.update(OUTBOX)
+                .where(COL.id == row.id)
+                .values(attempts=row.attempts + 1, next_attempt_at=retry_at, last_error=error)
+            )
+            log.warning(
+                "event %s (%s) not published, attempt %d; retry at %s: %s",
+                row.event_id,
+                row.event_type,
+                row.attempts + 1,
+                retry_at.isoformat(),
+                error,
+            )
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:2000]

@@ -1,0 +1,208 @@
+"""Consumers: a topic -> handler table per worker, applied once each through an inbox."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import SQLModel
+
+from domain.adapters.tables import ProcessedEventRow
+from domain.ports import Clock
+
+log = logging.getLogger("dueflow.consumer")
+INBOX = SQLModel.metadata.tables[ProcessedEventRow.__tablename__]
+
+
+class Outcome(StrEnum):
+    """What a handler answers, in Dapr's words."""
+
+    SUCCESS = "SUCCESS"
+    RETRY = "RETRY"  # transient: deliver again later
+    DROP = "DROP"  # poison: never deliver again (dead-letter it)
+
+
+class MalformedEvent(ValueError):
+    """The message is not a v1 event envelope."""
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """An event as a handler sees it; `stale` when the consumer saw a later version of the task."""
+
+    topic: str
+    event_id: str
+    event_type: str
+    task_id: str
+    user_id: str
+    sequence: int
+    envelope: dict[str, Any]
+    stale: bool = False
+
+    @classmethod
+    def parse(cls, topic: str, envelope: Mapping[str, Any]) -> Received:
+        try:
+            metadata = envelope["metadata"]
+            if metadata["version"] != "v1":
+                raise MalformedEvent(f"contract version {metadata['version']!r} is not v1")
+            sequence = envelope["sequence"]
+            if not isinstance(sequence, int) or isinstance(sequence, bool):
+                raise MalformedEvent("sequence is not an integer")
+            fields = [envelope[k] for k in ("event_id", "event_type", "task_id", "user_id")]
+            if not all(isinstance(f, str) and f for f in fields):
+                raise MalformedEvent("event_id, event_type, task_id and user_id must be strings")
+            if not isinstance(envelope["payload"], dict):
+                raise MalformedEvent("payload is not an object")
+        except (KeyError, TypeError) as exc:
+            raise MalformedEvent(f"missing or malformed field {exc}") from None
+        return cls(topic, *fields, sequence=sequence, envelope=dict(envelope))
+
+
+class _Abandon(Exception):
+    """Leaves a transaction without commit, carrying the handler's answer."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome)
+        self.outcome = outcome
+
+
+Handler = Callable[[Received, AsyncSession], Awaitable[Outcome]]
+
+
+@dataclass(frozen=True, slots=True)
+class Consumer:
+    """One worker's subscriptions: its name (the inbox key) and a handler per topic."""
+
+    name: str
+    handlers: Mapping[str, Handler]
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        return tuple(self.handlers)
+
+
+class ConsumerRunner:
+    """Applies events through a consumer's handlers, each once, in one transaction with its inbox
+    row: a redelivered event has no second effect, and a failed one leaves no effect at all."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+        self._sessions = sessions
+        self._clock = clock
+
+    async def process(self, consumer: Consumer, event: Received) -> Outcome:
+        """Apply one event; exceptions from the handler propagate (the host decides to retry)."""
+        handler = consumer.handlers.get(event.topic)
+        if handler is None:
+            raise MalformedEvent(f"{consumer.name} has no handler for topic {event.topic!r}")
+        async with self._sessions() as session:
+            try:
+                async with session.begin():
+                    if await _seen(session, consumer.name, event.event_id):
+                        return Outcome.SUCCESS
+                    latest = await _latest_sequence(session, consumer.name, event.task_id)
+                    stale = latest is not None and event.sequence <= latest
+                    outcome = await handler(_with_stale(event, stale), session)
+                    if outcome is not Outcome.SUCCESS:
+                        raise _Abandon(outcome)
+                    await session.execute(
+                        sa.insert(INBOX).values(**self._inbox_row(consumer, event))
+                    )
+            except _Abandon as abandon:
+                return abandon.outcome
+            except IntegrityError:
+                # a concurrent delivery of the same event committed first: its effect stands
+                if await self._seen_now(consumer.name, event.event_id):
+                    return Outcome.SUCCESS
+                raise
+        return Outcome.SUCCESS
+
+    async def process_batch(self, consumer: Consumer, events: Sequence[Received]) -> Outcome:
+        """Apply several events in one transaction; anything but SUCCESS for all rolls back all,
+        and the caller falls back to process() one by one."""
+        async with self._sessions() as session:
+            try:
+                async with session.begin():
+                    seen = await _seen_many(session, consumer.name, [e.event_id for e in events])
+                    latest: dict[str, int] = {}
+                    applied: list[Received] = []
+                    for event in events:
+                        if event.event_id in seen:
+                            continue
+                        handler = consumer.handlers.get(event.topic)
+                        if handler is None:
+                            raise _Abandon(Outcome.DROP)
+                        if event.task_id not in latest:
+                            found = await _latest_sequence(session, consumer.name, event.task_id)
+                            latest[event.task_id] = found if found is not None else 0
+                        stale = event.sequence <= latest[event.task_id]
+                        outcome = await handler(_with_stale(event, stale), session)
+                        if outcome is not Outcome.SUCCESS:
+                            raise _Abandon(outcome)
+                        latest[event.task_id] = max(latest[event.task_id], event.sequence)
+                        seen.add(event.event_id)
+                        applied.append(event)
+                    if applied:
+                        await session.execute(
+                            sa.insert(INBOX), [self._inbox_row(consumer, e) for e in applied]
+                        )
+            except _Abandon as abandon:
+                return abandon.outcome
+            except IntegrityError:
+                return Outcome.RETRY
+        return Outcome.SUCCESS
+
+    async def _seen_now(self, consumer: str, event_id: str) -> bool:
+        async with self._sessions() as session:
+            return await _seen(session, consumer, event_id)
+
+    def _inbox_row(self, consumer: Consumer, event: Received) -> dict[str, Any]:
+        return {
+            "consumer": consumer.name,
+            "event_id": event.event_id,
+            "task_id": event.task_id,
+            "sequence": event.sequence,
+            "processed_at": self._clock.now(),
+        }
+
+
+def _with_stale(event: Received, stale: bool) -> Received:
+    if stale == event.stale:
+        return event
+    return Received(
+        event.topic,
+        event.event_id,
+        event.event_type,
+        event.task_id,
+        event.user_id,
+        event.sequence,
+        event.envelope,
+        stale,
+    )
+
+
+async def _seen(session: AsyncSession, consumer: str, event_id: str) -> bool:
+    query = sa.select(INBOX.c.event_id).where(
+        INBOX.c.consumer == consumer, INBOX.c.event_id == event_id
+    )
+    return (await session.execute(query)).first() is not None
+
+
+async def _seen_many(session: AsyncSession, consumer: str, event_ids: list[str]) -> set[str]:
+    query = sa.select(INBOX.c.event_id).where(
+        INBOX.c.consumer == consumer, INBOX.c.event_id.in_(event_ids)
+    )
+    return {row[0] for row in (await session.execute(query)).all()}
+
+
+async def _latest_sequence(session: AsyncSession, consumer: str, task_id: str) -> int | None:
+    query = sa.select(sa.func.max(INBOX.c.sequence)).where(
+        INBOX.c.consumer == consumer, INBOX.c.task_id == task_id
+    )
+    value = (await session.execute(query)).scalar()
+    return int(value) if value is not None else None
