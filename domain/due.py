@@ -118,7 +118,7 @@ def parse_due(text: str, timezone: str | None, default_timezone: str) -> Due:
     raw = text.strip()
     if not raw:
         raise ValidationFailed("due", "is empty", f"give {DUE_FORMATS}, or null to clear it")
-    if len(raw) == 10:
+    if "T" not in raw.upper() and " " not in raw and ":" not in raw:
         try:
             return Due(timezone=zone_name, date=dt.date.fromisoformat(raw))
         except ValueError:

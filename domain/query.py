@@ -17,6 +17,7 @@ SortField = Literal["due", "priority", "created", "updated", "title", "urgency"]
 SORT_FIELDS: tuple[str, ...] = ("due", "priority", "created", "updated", "title", "urgency")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+MAX_CURSOR = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,13 +88,15 @@ def encode_cursor(kind: str, data: dict[str, Any]) -> str:
 
 
 def decode_cursor(cursor: str, kind: str) -> dict[str, Any]:
+    if len(cursor) > MAX_CURSOR:
+        raise bad_cursor()
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
         if not isinstance(data, dict) or data.pop("k") != kind:
             raise ValueError(kind)
         return data
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise bad_cursor() from None
 
 

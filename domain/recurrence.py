@@ -81,9 +81,44 @@ def normalize_rule(text: str) -> dict[str, str]:
             f"FREQ={freq} is not supported",
             "use FREQ=HOURLY, DAILY, WEEKLY, MONTHLY or YEARLY",
         )
+    for key, value in parts.items():
+        if key in _RANGES:
+            _check_range(key, value)
     if "COUNT" in parts and "UNTIL" in parts:
         raise ValidationFailed("recurrence", "has both COUNT and UNTIL", "keep one of them")
     return parts
+
+
+# RFC 5545 ranges: (lowest, highest, whether negative values count from the end)
+_RANGES = {
+    "INTERVAL": (1, 10_000, False),
+    "COUNT": (1, 100_000, False),
+    "BYMONTH": (1, 12, False),
+    "BYWEEKNO": (1, 53, True),
+    "BYYEARDAY": (1, 366, True),
+    "BYMONTHDAY": (1, 31, True),
+    "BYHOUR": (0, 23, False),
+    "BYMINUTE": (0, 59, False),
+    "BYSECOND": (0, 59, False),
+    "BYSETPOS": (1, 366, True),
+}
+
+
+def _check_range(key: str, value: str) -> None:
+    low, high, signed = _RANGES[key]
+    for item in value.split(","):
+        try:
+            number = int(item)
+        except ValueError:
+            raise ValidationFailed(
+                "recurrence", f"{key}={value} is not a list of whole numbers", _FIX
+            ) from None
+        magnitude = abs(number) if signed else number
+        if not low <= magnitude <= high or (number < 0 and not signed):
+            span = f"{low}..{high}" + (f" or -{high}..-{low}" if signed else "")
+            raise ValidationFailed(
+                "recurrence", f"{key}={item} is out of range", f"use {key} values in {span}"
+            )
 
 
 def rule_text(parts: dict[str, str]) -> str:

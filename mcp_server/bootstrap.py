@@ -33,7 +33,7 @@ class Runtime:
     service: TaskService
     relay: OutboxRelay
     publisher: EventPublisher
-    embedded_bus: EmbeddedBus | None
+    embedded_bus: EmbeddedBus  # also the dead-letter store of this process's consumers
     _closers: list[contextlib.AsyncExitStack] = field(default_factory=list)
 
     @contextlib.asynccontextmanager
@@ -65,16 +65,22 @@ async def bootstrap(
     try:
         await _ensure_schema(engine, upgrade_it=settings.embedded)
         sessions = async_sessionmaker(engine, expire_on_commit=False)
-        embedded_bus = None
+        embedded_bus = EmbeddedBus(sessions, CONSUMERS.values(), clock)
         if publisher is None:
             if settings.event_bus == "dapr":
                 from domain.adapters.dapr_publisher import DaprPublisher
 
-                publisher = await stack.enter_async_context(DaprPublisher.from_settings(settings))
+                publisher = await stack.enter_async_context(
+                    DaprPublisher.connect(
+                        pubsub=settings.dapr_pubsub,
+                        grpc_address=settings.dapr_grpc_address,
+                        http_endpoint=settings.dapr_http_endpoint,
+                        health_timeout=settings.dapr_health_timeout,
+                    )
+                )
             else:
-                embedded_bus = EmbeddedBus(sessions, CONSUMERS.values(), clock)
                 publisher = embedded_bus
-        relay = OutboxRelay(engine, publisher, clock)
+        relay = OutboxRelay(engine, publisher, clock, poll_seconds=settings.relay_poll_seconds)
         service = TaskService(
             partial(SqlUnitOfWork, sessions, relay.notify),
             clock,

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from domain.adapters.schema import current_revision, head_revision, upgrade
 from domain.adapters.sql import make_engine
@@ -36,6 +38,18 @@ def parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
+    commands.add_parser(
+        "relay", help="run the outbox relay alone (publishes to DUEFLOW_EVENT_BUS) until stopped"
+    )
+    events = commands.add_parser("events", help="the event backbone: backlog and dead letters")
+    event_commands = events.add_subparsers(dest="events_command", required=True)
+    event_commands.add_parser("backlog", help="undelivered outbox rows and the oldest one's age")
+    letters = event_commands.add_parser(
+        "dead-letters", help="events a consumer could not apply, with their errors"
+    )
+    letters.add_argument("--all", action="store_true", help="include replayed ones")
+    replay = event_commands.add_parser("replay", help="run a dead-lettered event again")
+    replay.add_argument("id", type=int, help="the dead letter's id (see dead-letters)")
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply every migration to DUEFLOW_DATABASE_URL")
@@ -58,12 +72,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             asyncio.run(serve(settings, args.transport, args.host, args.port))
+        elif args.command == "relay":
+            asyncio.run(relay(settings))
+        elif args.command == "events":
+            return asyncio.run(events(settings, args))
         elif args.db_command == "upgrade":
             asyncio.run(db_upgrade(settings))
         else:
             asyncio.run(db_current(settings))
     except SettingsError as exc:
         log.error("%s", exc)
+        return 2
+    except (OSError, SQLAlchemyError) as exc:
+        log.error("database unavailable: %s", str(exc).splitlines()[0])
         return 2
     except KeyboardInterrupt:
         return 130
@@ -87,15 +108,66 @@ async def serve(
     try:
         server = build_server(runtime.service, default_user, auth)
         log.info("serving over %s (database: %s)", transport, runtime.engine.url.render_as_string())
-        if transport == "stdio":
-            await server.run_async(transport="stdio", show_banner=False)
-        else:
-            path = "/mcp" if transport == "http" else "/sse"
-            await server.run_async(
-                transport=transport, host=host, port=port, path=path, show_banner=False
-            )
+        async with runtime.relaying():
+            if transport == "stdio":
+                await server.run_async(transport="stdio", show_banner=False)
+            else:
+                path = "/mcp" if transport == "http" else "/sse"
+                await server.run_async(
+                    transport=transport, host=host, port=port, path=path, show_banner=False
+                )
     finally:
         await runtime.close()
+
+
+async def relay(settings: Settings) -> None:
+    runtime = await bootstrap(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        log.info("outbox relay running (bus: %s); stop with SIGTERM", settings.event_bus)
+        await runtime.relay.run(stop)
+    finally:
+        await runtime.close()
+
+
+async def events(settings: Settings, args: argparse.Namespace) -> int:
+    runtime = await bootstrap(settings)
+    try:
+        bus = runtime.embedded_bus
+        if args.events_command == "backlog":
+            backlog = await runtime.relay.backlog()
+            age = (
+                "-" if backlog.oldest_age_seconds is None else f"{backlog.oldest_age_seconds:.1f}s"
+            )
+            print(f"undelivered: {backlog.size}  oldest: {age}")  # noqa: T201
+        elif args.events_command == "dead-letters":
+            letters = await bus.dead_letters(include_replayed=args.all)
+            for letter in letters:
+                state = (
+                    f"replayed {letter.replayed_at:%Y-%m-%d %H:%M:%S}"
+                    if letter.replayed_at
+                    else "open"
+                )
+                print(  # noqa: T201
+                    f"{letter.id}\t{letter.created_at:%Y-%m-%d %H:%M:%S}\t{letter.consumer}"
+                    f"\t{letter.event_type}\ttask {letter.task_id}\t{state}\t{letter.error}"
+                )
+            if not letters:
+                print("no dead letters")  # noqa: T201
+        else:
+            try:
+                outcome = await bus.replay(args.id)
+            except LookupError as exc:
+                log.error("%s", exc)
+                return 1
+            print(f"dead letter {args.id}: {outcome}")  # noqa: T201
+            return 0 if outcome == "SUCCESS" else 1
+    finally:
+        await runtime.close()
+    return 0
 
 
 async def db_upgrade(settings: Settings) -> None:
@@ -110,6 +182,9 @@ async def db_upgrade(settings: Settings) -> None:
 
 
 async def db_current(settings: Settings) -> None:
+    if settings.embedded and not (settings.data_dir / "dueflow.db").exists():
+        print(f"current: none  head: {head_revision()}")  # noqa: T201
+        return
     engine = make_engine(settings.resolved_database_url())
     try:
         print(f"current: {await current_revision(engine)}  head: {head_revision()}")  # noqa: T201

@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     event_bus: Literal["embedded", "dapr"] = Field(
         default="embedded", description="embedded: in-process consumers; dapr: publish via sidecar"
     )
+    relay_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often the relay looks for rows it was not woken for (other processes,"
+        " retries); a commit in this process wakes it at once",
+    )
     dapr_pubsub: str = Field(default="pubsub", description="Dapr pub/sub component name")
     dapr_grpc_address: str | None = Field(
         default=None, description="Sidecar gRPC address host:port; default from DAPR_GRPC_PORT"

@@ -61,7 +61,10 @@ class Received:
                 raise MalformedEvent("payload is not an object")
         except (KeyError, TypeError) as exc:
             raise MalformedEvent(f"missing or malformed field {exc}") from None
-        return cls(topic, *fields, sequence=sequence, envelope=dict(envelope))
+        event_id, event_type, task_id, user_id = fields
+        return cls(
+            topic, event_id, event_type, task_id, user_id, sequence, envelope=dict(envelope)
+        )
 
 
 class _Abandon(Exception):

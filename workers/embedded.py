@@ -32,7 +32,7 @@ class HandlerRetry:
     base_seconds: float = 0.05
 
     def delay(self, attempt: int) -> float:
-        return self.base_seconds * 2**attempt
+        return self.base_seconds * 2.0**attempt
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,7 @@ class RetryPolicy:
     cap_seconds: float = 60.0
 
     def delay(self, attempts: int) -> float:
-        return random.uniform(0.5, 1.0) * min(self.cap_seconds, self.base_seconds * 2**attempts)
+        return random.uniform(0.5, 1.0) * min(self.cap_seconds, self.base_seconds * 2.0**attempts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,15 +129,15 @@ class OutboxRelay:
             if self._locking:
                 async with session.begin():
                     claimed = await self._claim(session, now)
-                    delivered = await self._publish(claimed)
-                    await self._mark(session, claimed, delivered, now)
-                return len(delivered)
+                    outcome = await self._publish(claimed)
+                    await self._mark(session, claimed, outcome, now)
+                return _delivered(outcome)
             async with session.begin():
                 claimed = await self._claim(session, now)
-            delivered = await self._publish(claimed)
+            outcome = await self._publish(claimed)
             async with session.begin():
-                await self._mark(session, claimed, delivered, now)
-            return len(delivered)
+                await self._mark(session, claimed, outcome, now)
+            return _delivered(outcome)
 
     async def backlog(self) -> Backlog:
         async with self._engine.connect() as conn:
@@ -223,6 +223,10 @@ class OutboxRelay:
                 retry_at.isoformat(),
                 error,
             )
+
+
+def _delivered(outcome: dict[int, str | None]) -> int:
+    return sum(1 for error in outcome.values() if error is None)
 
 
 def _describe(exc: BaseException) -> str:

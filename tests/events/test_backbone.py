@@ -1,0 +1,249 @@
+"""The outbox relay and the embedded bus: every committed change reaches every consumer once in
+effect, in order per task, and survives the bus being down. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from domain.clock import FixedClock
+from domain.ports import OutboundMessage, PublishFailed
+from domain.service import NewTask
+from mcp_server.bootstrap import Runtime, bootstrap
+from mcp_server.settings import Settings
+from tests.conftest import rows
+from workers.audit import AUDIT_CONSUMER
+from workers.consumer import Consumer, Outcome, Received
+from workers.embedded import EmbeddedBus, HandlerRetry
+
+LATER = dt.timedelta(minutes=5)  # past any relay backoff
+
+
+class Switchable:
+    """A publisher in front of the real bus that can be down, or die after delivering."""
+
+    def __init__(self, inner: EmbeddedBus) -> None:
+        self.inner = inner
+        self.down = False
+        self.fail_after_delivery = 0
+        self.calls = 0
+
+    async def publish(self, messages: Sequence[OutboundMessage]) -> None:
+        self.calls += 1
+        if self.down:
+            raise PublishFailed("bus is down")
+        await self.inner.publish(messages)
+        if self.fail_after_delivery:
+            self.fail_after_delivery -= 1
+            raise PublishFailed("connection lost after delivery")
+
+
+class Recorder:
+    """A consumer that notes the order it sees events in, and can refuse chosen tasks."""
+
+    def __init__(self, name: str = "recorder") -> None:
+        self.seen: list[tuple[str, int]] = []
+        self.poison: set[str] = set()
+        self.consumer = Consumer(name=name, handlers={"task-events": self.handle})
+
+    async def handle(self, event: Received, session: AsyncSession) -> Outcome:
+        if event.task_id in self.poison:
+            raise RuntimeError(f"cannot digest task {event.task_id}")
+        self.seen.append((event.task_id, event.sequence))
+        return Outcome.SUCCESS
+
+
+@pytest.fixture
+async def wired(
+    database_url: str, clock: FixedClock, tmp_path: Path, runtime: Runtime
+) -> AsyncIterator[tuple[Runtime, Switchable, Recorder]]:
+    """A runtime whose relay publishes through a switchable bus to audit and a recorder."""
+    recorder = Recorder()
+    sessions = async_sessionmaker(runtime.engine, expire_on_commit=False)
+    bus = EmbeddedBus(
+        sessions, [AUDIT_CONSUMER, recorder.consumer], clock, HandlerRetry(3, 0.001)
+    )
+    switch = Switchable(bus)
+    wired_runtime = await bootstrap(_settings(database_url, tmp_path), clock, switch)
+    wired_runtime.embedded_bus = bus
+    yield wired_runtime, switch, recorder
+    await wired_runtime.close()
+
+
+def _settings(database_url: str, tmp_path: Path, **extra: str) -> Settings:
+    return Settings.from_env(
+        {"DUEFLOW_DATABASE_URL": database_url, "DUEFLOW_DATA_DIR": str(tmp_path), **extra}
+    )
+
+
+async def scalar(runtime: Runtime, sql: str) -> int:
+    return int((await rows(runtime, sql))[0][0])
+
+
+async def test_every_committed_change_reaches_the_consumers_once(
+    wired: tuple[Runtime, Switchable, Recorder],
+) -> None:
+    runtime, _, recorder = wired
+    task = (await runtime.service.add("alice", NewTask(title="t", tags=["a"]))).task
+    await runtime.service.update("alice", task.id, {"title": "t2"})
+    await runtime.service.complete("alice", task.id)
+    assert await runtime.relay.drain() == 3
+    assert recorder.seen == [(task.id, 1), (task.id, 2), (task.id, 3)]
+    audit = await rows(
+        runtime, "SELECT event_type, sequence, user_id FROM audit_log ORDER BY sequence"
+    )
+    assert [tuple(r) for r in audit] == [
+        ("TASK_CREATED", 1, "alice"), ("TASK_UPDATED", 2, "alice"), ("TASK_COMPLETED", 3, "alice"),
+    ]
+    assert await scalar(runtime, "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
+    backlog = await runtime.relay.backlog()
+    assert backlog.size == 0 and backlog.oldest_age_seconds is None
+
+
+async def test_nothing_uncommitted_is_published(wired: tuple[Runtime, Switchable, Recorder]) -> None:
+    runtime, switch, recorder = wired
+    with pytest.raises(Exception, match="title"):
+        await runtime.service.add("alice", NewTask(title=""))
+    assert await runtime.relay.drain() == 0
+    assert recorder.seen == [] and switch.calls == 0
+
+
+async def test_a_thousand_changes_while_the_bus_is_down_all_arrive_once_it_returns(
+    wired: tuple[Runtime, Switchable, Recorder], clock: FixedClock
+) -> None:
+    runtime, switch, recorder = wired
+    switch.down = True
+    for i in range(1000):
+        await runtime.service.add("alice", NewTask(title=f"task {i}"))
+    assert await runtime.relay.drain() == 0
+    backlog = await runtime.relay.backlog()
+    assert backlog.size == 1000
+    pending = await rows(runtime, "SELECT max(attempts), max(last_error) FROM outbox")
+    assert pending[0][0] >= 1 and "bus is down" in pending[0][1]
+
+    switch.down = False
+    clock.advance(LATER)
+    assert await runtime.relay.drain() == 1000
+    assert await scalar(runtime, "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
+    assert await scalar(runtime, "SELECT count(*) FROM audit_log") == 1000
+    assert await scalar(runtime, "SELECT count(DISTINCT event_id) FROM audit_log") == 1000
+    assert len(recorder.seen) == 1000 and len(set(recorder.seen)) == 1000
+
+
+async def test_a_delivery_whose_acknowledgement_is_lost_has_no_second_effect(
+    wired: tuple[Runtime, Switchable, Recorder], clock: FixedClock
+) -> None:
+    runtime, switch, recorder = wired
+    for i in range(5):
+        await runtime.service.add("alice", NewTask(title=f"task {i}"))
+    switch.fail_after_delivery = 1
+    # the batch is delivered but the relay never hears back, so it publishes each row again
+    assert await runtime.relay.drain() == 5
+    assert switch.calls == 6
+    assert await scalar(runtime, "SELECT count(*) FROM audit_log") == 5
+    assert len(recorder.seen) == 5
+    assert await scalar(runtime, "SELECT count(*) FROM processed_events") == 10
+
+
+async def test_events_left_unpublished_when_the_process_died_go_out_after_restart(
+    database_url: str, clock: FixedClock, tmp_path: Path, runtime: Runtime
+) -> None:
+    for i in range(20):
+        await runtime.service.add("alice", NewTask(title=f"task {i}"))
+    await runtime.close()  # the process dies: committed, never published
+    again = await bootstrap(_settings(database_url, tmp_path), clock)
+    try:
+        assert (await again.relay.backlog()).size == 20
+        assert await again.relay.drain() == 20
+        assert await scalar(again, "SELECT count(*) FROM audit_log") == 20
+    finally:
+        await again.close()
+
+
+async def test_a_tasks_events_stay_in_order_when_its_first_publish_fails(
+    wired: tuple[Runtime, Switchable, Recorder], clock: FixedClock
+) -> None:
+    runtime, switch, recorder = wired
+    first = (await runtime.service.add("alice", NewTask(title="first"))).task
+    switch.down = True
+    assert await runtime.relay.drain() == 0
+    switch.down = False
+    await runtime.service.update("alice", first.id, {"title": "first, renamed"})
+    other = (await runtime.service.add("alice", NewTask(title="other"))).task
+    # first's TASK_CREATED is backing off; its update must wait behind it, other must not
+    assert await runtime.relay.drain() == 1
+    assert recorder.seen == [(other.id, 1)]
+    clock.advance(LATER)
+    assert await runtime.relay.drain() == 2
+    assert recorder.seen == [(other.id, 1), (first.id, 1), (first.id, 2)]
+
+
+async def test_a_poison_event_is_parked_and_the_others_go_through(
+    wired: tuple[Runtime, Switchable, Recorder],
+) -> None:
+    runtime, _, recorder = wired
+    bad = (await runtime.service.add("alice", NewTask(title="bad"))).task
+    recorder.poison.add(bad.id)
+    good = [(await runtime.service.add("alice", NewTask(title=f"g{i}"))).task for i in range(3)]
+    assert await runtime.relay.drain() == 4
+    assert [task_id for task_id, _ in recorder.seen] == [t.id for t in good]
+    letters = await runtime.embedded_bus.dead_letters()
+    assert [(d.consumer, d.task_id, d.event_type) for d in letters] == [
+        ("recorder", bad.id, "TASK_CREATED")
+    ]
+    assert "cannot digest" in letters[0].error and letters[0].attempts == 3
+    # the other consumer was not held back by the poison either
+    assert await scalar(runtime, "SELECT count(*) FROM audit_log") == 4
+
+    recorder.poison.clear()
+    assert await runtime.embedded_bus.replay(letters[0].id) == Outcome.SUCCESS
+    assert recorder.seen[-1] == (bad.id, 1)
+    assert await runtime.embedded_bus.dead_letters() == []
+    assert len(await runtime.embedded_bus.dead_letters(include_replayed=True)) == 1
+
+
+async def test_a_consumer_sees_an_older_version_as_stale(
+    wired: tuple[Runtime, Switchable, Recorder],
+) -> None:
+    runtime, _, _ = wired
+    task = (await runtime.service.add("alice", NewTask(title="t"))).task
+    await runtime.service.update("alice", task.id, {"title": "t2"})
+    await runtime.relay.drain()
+    seen: list[bool] = []
+
+    async def note(event: Received, session: AsyncSession) -> Outcome:
+        seen.append(event.stale)
+        return Outcome.SUCCESS
+
+    late = Consumer(name="late", handlers={"task-events": note})
+    sessions = async_sessionmaker(runtime.engine, expire_on_commit=False)
+    bus = EmbeddedBus(sessions, [late], FixedClock(dt.datetime.now(dt.UTC)))
+    envelopes = await rows(runtime, "SELECT payload FROM outbox ORDER BY id DESC")
+    for (payload,) in envelopes:  # newest first: the older one arrives late
+        data = payload if isinstance(payload, dict) else __import__("json").loads(payload)
+        await bus.publish([OutboundMessage("task-events", data["event_id"], data["event_type"],
+                                           task.id, data)])
+    assert seen == [False, True]
+
+
+async def test_the_relay_wakes_on_commit_without_waiting_for_its_poll(
+    database_url: str, clock: FixedClock, tmp_path: Path, runtime: Runtime
+) -> None:
+    slow_poll = _settings(database_url, tmp_path, DUEFLOW_RELAY_POLL_SECONDS="60")
+    live = await bootstrap(slow_poll, clock)
+    try:
+        async with live.relaying():
+            await asyncio.sleep(0.05)  # the relay's first pass finds nothing and sleeps
+            await live.service.add("alice", NewTask(title="now"))
+            for _ in range(100):
+                if await scalar(live, "SELECT count(*) FROM audit_log") == 1:
+                    break
+                await asyncio.sleep(0.02)
+            assert await scalar(live, "SELECT count(*) FROM audit_log") == 1
+    finally:
+        await live.close()

@@ -1,0 +1,147 @@
+"""Streamable HTTP and SSE with bearer tokens: real sockets, one user never sees another's tasks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from fastmcp import Client
+from mcp.shared.exceptions import MCPError
+
+from mcp_server.bootstrap import Runtime
+from tests.conftest import rows
+from tests.transports.conftest import ALICE_TOKEN, BOB_TOKEN
+
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "raw-test", "version": "0"},
+    },
+}
+MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {**MCP_HEADERS, "Authorization": f"Bearer {token}"}
+
+
+async def test_a_post_without_a_token_is_refused_with_401(http_url: str) -> None:
+    async with httpx.AsyncClient(timeout=10) as http:
+        response = await http.post(http_url, json=INITIALIZE, headers=MCP_HEADERS)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_a_post_with_an_unknown_token_is_refused_with_401(http_url: str) -> None:
+    async with httpx.AsyncClient(timeout=10) as http:
+        response = await http.post(http_url, json=INITIALIZE, headers=bearer("x" * 32))
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_token"
+
+
+async def test_a_client_with_an_unknown_token_cannot_connect(http_url: str) -> None:
+    with pytest.raises(MCPError):
+        async with Client(http_url, auth="not-a-known-token-at-all"):
+            pass
+
+
+async def test_alice_s_token_lets_her_add_and_list_her_tasks(
+    http_url: str, runtime: Runtime
+) -> None:
+    async with Client(http_url, auth=ALICE_TOKEN) as alice:
+        added = await alice.call_tool("add_task", {"title": "Pay rent", "tags": ["Home"]})
+        listed = await alice.call_tool("list_tasks", {})
+    task = added.structured_content["task"]
+    assert added.structured_content["created"] is True
+    assert task["title"] == "Pay rent"
+    assert task["tags"] == ["home"]
+    assert [t["id"] for t in listed.structured_content["tasks"]] == [task["id"]]
+    stored = await rows(runtime, "SELECT user_id FROM tasks WHERE id = :id", id=task["id"])
+    assert [r.user_id for r in stored] == ["alice"]
+
+
+@pytest.mark.parametrize(
+    ("tool", "extra"),
+    [
+        ("get_task", {}),
+        ("update_task", {"title": "Bob was here", "priority": "urgent"}),
+        ("complete_task", {}),
+        ("reopen_task", {}),
+        ("delete_task", {}),
+        ("restore_task", {}),
+    ],
+)
+async def test_bob_cannot_reach_alice_s_task_through_any_tool(
+    http_url: str, runtime: Runtime, tool: str, extra: dict[str, Any]
+) -> None:
+    async with Client(http_url, auth=ALICE_TOKEN) as alice:
+        added = await alice.call_tool(
+            "add_task", {"title": "Alice's secret", "due": "2026-12-01", "priority": "low"}
+        )
+    task_id = added.structured_content["task"]["id"]
+    before = await rows(runtime, "SELECT * FROM tasks WHERE id = :id", id=task_id)
+
+    async with Client(http_url, auth=BOB_TOKEN) as bob:
+        refused = await bob.call_tool(tool, {"task_id": task_id, **extra}, raise_on_error=False)
+        bobs = await bob.call_tool("list_tasks", {"status": "all"})
+
+    assert refused.is_error
+    assert f"no task {task_id!r} for this user" in refused.content[0].text
+    assert "Alice's secret" not in refused.content[0].text
+    assert bobs.structured_content["tasks"] == []
+    after = await rows(runtime, "SELECT * FROM tasks WHERE id = :id", id=task_id)
+    assert after == before
+    assert after[0].user_id == "alice"
+    assert after[0].status == "open"
+    assert after[0].version == 1
+    events = await rows(runtime, "SELECT event_type FROM outbox WHERE task_id = :id", id=task_id)
+    assert [e.event_type for e in events] == ["TASK_CREATED"]
+
+
+async def test_alice_still_sees_her_task_after_bob_tried_to_delete_it(http_url: str) -> None:
+    async with Client(http_url, auth=ALICE_TOKEN) as alice:
+        added = await alice.call_tool("add_task", {"title": "Keep me"})
+        task_id = added.structured_content["task"]["id"]
+        async with Client(http_url, auth=BOB_TOKEN) as bob:
+            await bob.call_tool("delete_task", {"task_id": task_id}, raise_on_error=False)
+        got = await alice.call_tool("get_task", {"task_id": task_id})
+    assert got.structured_content["task"]["status"] == "open"
+
+
+async def test_the_sse_stream_without_a_token_is_refused_with_401(sse_base: str) -> None:
+    async with httpx.AsyncClient(timeout=10) as http:
+        stream = await http.get(f"{sse_base}/sse")
+        wrong = await http.get(f"{sse_base}/sse", headers={"Authorization": f"Bearer {'y' * 32}"})
+        post = await http.post(f"{sse_base}/messages/?session_id=abc", json=INITIALIZE)
+    assert stream.status_code == 401
+    assert wrong.status_code == 401
+    assert post.status_code == 401
+
+
+async def test_a_client_with_a_token_adds_and_lists_tasks_over_sse(
+    sse_base: str, runtime: Runtime
+) -> None:
+    async with Client(f"{sse_base}/sse", auth=ALICE_TOKEN) as alice:
+        added = await alice.call_tool("add_task", {"title": "Over SSE"})
+        listed = await alice.call_tool("list_tasks", {})
+    task_id = added.structured_content["task"]["id"]
+    assert [t["title"] for t in listed.structured_content["tasks"]] == ["Over SSE"]
+    stored = await rows(runtime, "SELECT user_id FROM tasks WHERE id = :id", id=task_id)
+    assert [r.user_id for r in stored] == ["alice"]
+
+
+async def test_bob_does_not_see_alice_s_task_over_sse(sse_base: str) -> None:
+    async with Client(f"{sse_base}/sse", auth=ALICE_TOKEN) as alice:
+        added = await alice.call_tool("add_task", {"title": "Mine"})
+    async with Client(f"{sse_base}/sse", auth=BOB_TOKEN) as bob:
+        got = await bob.call_tool(
+            "get_task", {"task_id": added.structured_content["task"]["id"]}, raise_on_error=False
+        )
+        listed = await bob.call_tool("list_tasks", {"status": "all"})
+    assert got.is_error
+    assert listed.structured_content["tasks"] == []
