@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 from domain.due import iso_utc
@@ -86,12 +88,86 @@ class AddResult(BaseModel):
     created: bool = Field(description="False when an idempotency_key replayed an earlier call")
 
 
+class TaskSummary(BaseModel):
+    """A task as listings show it; get_task has the rest (description, reminders, timestamps)."""
+
+    id: str
+    title: str
+    status: str
+    priority: str
+    tags: list[str]
+    due: str | None = Field(description="YYYY-MM-DD (all day) or local date-time with offset")
+    timezone: str | None
+    overdue: bool
+    urgency: float
+    recurrence: str | None = Field(description="The RRULE, for recurring tasks")
+    has_description: bool
+    created_at: str
+    updated_at: str
+    version: int
+
+    @classmethod
+    def of(cls, task: Task, service: TaskService) -> TaskSummary:
+        due = task.due
+        return cls(
+            id=task.id,
+            title=task.title,
+            status=task.status.value,
+            priority=task.priority.value,
+            tags=list(task.tags),
+            due=due.local.isoformat() if due else None,
+            timezone=due.timezone if due else None,
+            overdue=service.is_overdue(task),
+            urgency=service.urgency(task),
+            recurrence=task.recurrence.rule if task.recurrence else None,
+            has_description=bool(task.description),
+            created_at=iso_utc(task.created_at),
+            updated_at=iso_utc(task.updated_at),
+            version=task.version,
+        )
+
+
 class TaskPage(BaseModel):
-    tasks: list[TaskOut]
+    tasks: list[TaskSummary]
     next_cursor: str | None = Field(description="Pass as cursor for the next page; null at the end")
 
 
 class SortedPage(BaseModel):
-    tasks: list[TaskOut]
+    tasks: list[TaskSummary]
     order: list[str] = Field(description="The sort keys applied, with their directions")
     next_cursor: str | None = Field(description="Pass as cursor for the next page; null at the end")
+
+
+def output_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema, inlined, with `X | None` written as `type: [X, "null"]`.
+
+    Clients validate every answer against this schema; pydantic's `anyOf` form for nullable
+    fields makes a validator build and discard an error per null field, which dominated the
+    client-side cost of a 50-task page. The two forms accept exactly the same documents.
+    """
+    schema = model.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def simplify(node: Any) -> Any:
+        if isinstance(node, list):
+            return [simplify(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if "$ref" in node:
+            target = definitions[node["$ref"].rsplit("/", 1)[-1]]
+            extra = {k: v for k, v in node.items() if k != "$ref"}
+            return simplify({**target, **extra})
+        node = {key: simplify(value) for key, value in node.items()}
+        options = node.get("anyOf")
+        if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
+            other = next(option for option in options if option != {"type": "null"})
+            kind = other.get("type")
+            if isinstance(kind, str) and "anyOf" not in other:
+                merged = {key: value for key, value in node.items() if key != "anyOf"}
+                merged.update(other)
+                merged["type"] = [kind, "null"]
+                return merged
+        return node
+
+    result: dict[str, Any] = simplify(schema)
+    return result

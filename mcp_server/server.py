@@ -23,7 +23,15 @@ from domain.errors import DueflowError
 from domain.model import Task
 from domain.query import parse_sort
 from domain.service import ListArguments, NewTask, TaskService
-from mcp_server.schemas import AddResult, SortedPage, TaskOut, TaskPage, TaskResult
+from mcp_server.schemas import (
+    AddResult,
+    SortedPage,
+    TaskOut,
+    TaskPage,
+    TaskResult,
+    TaskSummary,
+    output_schema,
+)
 
 log = logging.getLogger("dueflow.mcp")
 P = ParamSpec("P")
@@ -216,6 +224,9 @@ def build_server(
     def out(task: Task) -> TaskOut:
         return TaskOut.of(task, service)
 
+    def summary(task: Task) -> TaskSummary:
+        return TaskSummary.of(task, service)
+
     def listing(
         status: str,
         priority: PriorityName | list[PriorityName] | None,
@@ -240,7 +251,7 @@ def build_server(
             )
         )
 
-    @mcp.tool(annotations=WRITE, output_schema=AddResult.model_json_schema())
+    @mcp.tool(annotations=WRITE, output_schema=output_schema(AddResult))
     @domain_errors
     async def add_task(
         title: Title,
@@ -275,7 +286,7 @@ def build_server(
             f"{verb} {describe(added.task)}", AddResult(task=out(added.task), created=added.created)
         )
 
-    @mcp.tool(annotations=WRITE, output_schema=TaskResult.model_json_schema())
+    @mcp.tool(annotations=WRITE, output_schema=output_schema(TaskResult))
     @domain_errors
     async def update_task(
         task_id: TaskId,
@@ -327,7 +338,7 @@ def build_server(
             domain_errors(tool),
             name=name,
             annotations=annotations,
-            output_schema=TaskResult.model_json_schema(),
+            output_schema=output_schema(TaskResult),
         )
 
     transition(
@@ -351,14 +362,14 @@ def build_server(
         "restore_task", "Restored", IDEMPOTENT_WRITE, "Bring back a deleted task.", service.restore
     )
 
-    @mcp.tool(annotations=READ, output_schema=TaskResult.model_json_schema())
+    @mcp.tool(annotations=READ, output_schema=output_schema(TaskResult))
     @domain_errors
     async def get_task(task_id: TaskId) -> ToolResult:
         """Read one task."""
         task = await service.get(user(), task_id)
         return answer(describe(task), TaskResult(task=out(task)))
 
-    @mcp.tool(annotations=READ, output_schema=TaskPage.model_json_schema())
+    @mcp.tool(annotations=READ, output_schema=output_schema(TaskPage))
     @domain_errors
     async def list_tasks(
         status: StatusArg = "open",
@@ -378,10 +389,10 @@ def build_server(
         more = "; more with next_cursor" if page.next_cursor else ""
         return answer(
             f"{len(page.tasks)} task(s){more}",
-            TaskPage(tasks=[out(t) for t in page.tasks], next_cursor=page.next_cursor),
+            TaskPage(tasks=[summary(t) for t in page.tasks], next_cursor=page.next_cursor),
         )
 
-    @mcp.tool(annotations=READ, output_schema=SortedPage.model_json_schema())
+    @mcp.tool(annotations=READ, output_schema=output_schema(SortedPage))
     @domain_errors
     async def sort_tasks(
         by: Annotated[
@@ -413,7 +424,7 @@ def build_server(
         return answer(
             f"{len(page.tasks)} task(s) by {', '.join(order)}{more}",
             SortedPage(
-                tasks=[out(t) for t in page.tasks], order=order, next_cursor=page.next_cursor
+                tasks=[summary(t) for t in page.tasks], order=order, next_cursor=page.next_cursor
             ),
         )
 

@@ -30,8 +30,11 @@ from domain.recurrence import Recurrence, RecurrenceAnchor
 from domain.reminders import reminder_from_spec
 
 # Core columns build the queries: typed expressions, where SQLModel attributes are values.
-T = SQLModel.metadata.tables[TaskRow.__tablename__].c
-TAG = SQLModel.metadata.tables[TaskTagRow.__tablename__].c
+TASKS = SQLModel.metadata.tables[TaskRow.__tablename__]
+TAGS = SQLModel.metadata.tables[TaskTagRow.__tablename__]
+OUTBOX = SQLModel.metadata.tables[OutboxRow.__tablename__]
+T = TASKS.c
+TAG = TAGS.c
 
 
 def async_url(url: str) -> str:
@@ -111,17 +114,22 @@ class SqlUnitOfWork:
         self._events.append(event)
 
     async def commit(self) -> None:
-        for item in self._events:
-            self.session.add(
-                OutboxRow(
-                    event_id=item.event_id,
-                    event_type=item.event_type.value,
-                    task_id=item.task_id,
-                    user_id=item.user_id,
-                    sequence=item.sequence,
-                    payload=item.envelope(),
-                    created_at=item.timestamp,
-                )
+        if self._events:
+            await self.session.execute(
+                sa.insert(OUTBOX),
+                [
+                    {
+                        "event_id": item.event_id,
+                        "event_type": item.event_type.value,
+                        "task_id": item.task_id,
+                        "user_id": item.user_id,
+                        "sequence": item.sequence,
+                        "payload": item.envelope(),
+                        "created_at": item.timestamp,
+                        "attempts": 0,
+                    }
+                    for item in self._events
+                ],
             )
         await self.session.commit()
         published, self._events = bool(self._events), []
@@ -134,34 +142,33 @@ class SqlTaskRepository:
         self.session = session
 
     async def add(self, task: Task) -> None:
-        self.session.add(TaskRow(**_row_values(task)))
-        await self.session.flush()
+        await self.session.execute(sa.insert(TASKS), _row_values(task))
         await self._write_tags(task)
 
     async def get(self, user_id: str, task_id: str) -> Task | None:
         row = (
             await self.session.execute(
-                sa.select(TaskRow).where(T.id == task_id, T.user_id == user_id)
+                sa.select(TASKS).where(T.id == task_id, T.user_id == user_id)
             )
-        ).scalar_one_or_none()
+        ).one_or_none()
         return _to_task(row) if row is not None else None
 
     async def save(self, task: Task, expected_version: int) -> None:
         result = await self.session.execute(
-            sa.update(TaskRow)
+            sa.update(TASKS)
             .where(T.id == task.id, T.user_id == task.user_id, T.version == expected_version)
             .values(**_row_values(task))
             .execution_options(synchronize_session=False)
         )
         if cast(sa.CursorResult[Any], result).rowcount != 1:
             raise ConcurrentChange()
-        await self.session.execute(sa.delete(TaskTagRow).where(TAG.task_id == task.id))
+        await self.session.execute(sa.delete(TAGS).where(TAG.task_id == task.id))
         await self._write_tags(task)
 
     async def _write_tags(self, task: Task) -> None:
         if task.tags:
             await self.session.execute(
-                sa.insert(TaskTagRow),
+                sa.insert(TAGS),
                 [{"task_id": task.id, "tag": tag, "user_id": task.user_id} for tag in task.tags],
             )
 
@@ -174,11 +181,11 @@ class SqlTaskRepository:
         limit: int,
         after: tuple[dt.datetime, str] | None,
     ) -> list[Task]:
-        query = sa.select(TaskRow).where(*_conditions(user_id, where, now, today))
+        query = sa.select(TASKS).where(*_conditions(user_id, where, now, today))
         if after is not None:
             query = query.where(sa.tuple_(T.created_at, T.id) > sa.tuple_(*after))
         query = query.order_by(T.created_at, T.id).limit(limit)
-        return [_to_task(row) for row in (await self.session.execute(query)).scalars()]
+        return [_to_task(row) for row in (await self.session.execute(query)).all()]
 
     async def sorted_page(
         self,
@@ -191,19 +198,19 @@ class SqlTaskRepository:
         limit: int,
     ) -> list[Task]:
         query = (
-            sa.select(TaskRow)
+            sa.select(TASKS)
             .where(*_conditions(user_id, where, now, today))
             .order_by(*_order(order), T.created_at, T.id)
             .offset(offset)
             .limit(limit)
         )
-        return [_to_task(row) for row in (await self.session.execute(query)).scalars()]
+        return [_to_task(row) for row in (await self.session.execute(query)).all()]
 
     async def all_matching(
         self, user_id: str, where: TaskFilter, now: dt.datetime, today: dt.date
     ) -> list[Task]:
-        query = sa.select(TaskRow).where(*_conditions(user_id, where, now, today))
-        return [_to_task(row) for row in (await self.session.execute(query)).scalars()]
+        query = sa.select(TASKS).where(*_conditions(user_id, where, now, today))
+        return [_to_task(row) for row in (await self.session.execute(query)).all()]
 
     async def find_idempotency(self, user_id: str, key: str) -> IdempotencyRecord | None:
         row = await self.session.get(IdempotencyKeyRow, (user_id, key))
@@ -315,7 +322,8 @@ def _row_values(task: Task) -> dict[str, Any]:
     }
 
 
-def _to_task(row: TaskRow) -> Task:
+def _to_task(row: Any) -> Task:
+    """A task from a `tasks` row (anything with its columns as attributes)."""
     due = None
     if row.timezone is not None:
         if row.due_all_day:

@@ -1,0 +1,82 @@
+"""Bench-only MCP server: the real Dueflow stdio server plus one `noop` tool on the same FastMCP.
+
+Configured like `dueflow serve` from DUEFLOW_* variables of the environment. Logs go to stderr
+only; stdout carries nothing but the MCP protocol.
+
+Extra variable (bench only):
+  DUEFLOW_BENCH_CPROFILE=<path>  run the whole server under cProfile and dump the stats there
+                                 when stdin closes (for `bench_stdio.py --profile`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+
+import mcp_types as mt
+from fastmcp import FastMCP
+from fastmcp.tools import ToolResult
+from pydantic import BaseModel
+
+from mcp_server.bootstrap import bootstrap
+from mcp_server.server import build_server
+from mcp_server.settings import Settings
+
+log = logging.getLogger("dueflow.bench")
+
+
+class NoopResult(BaseModel):
+    ok: bool
+
+
+def add_noop(mcp: FastMCP) -> None:
+    """A tool that does nothing, but answers the way the real tools do (text + structured)."""
+
+    @mcp.tool(
+        annotations=mt.ToolAnnotations(
+            read_only_hint=True, destructive_hint=False, idempotent_hint=True
+        ),
+        output_schema=NoopResult.model_json_schema(),
+    )
+    async def noop() -> ToolResult:
+        """Do nothing (benchmark baseline)."""
+        return ToolResult(content="ok", structured_content=NoopResult(ok=True))
+
+
+async def serve(settings: Settings) -> None:
+    runtime = await bootstrap(settings)
+    try:
+        server = build_server(runtime.service, settings.user)
+        add_noop(server)
+        log.info("bench server on %s", runtime.engine.url.render_as_string())
+        await server.run_async(transport="stdio", show_banner=False)
+    finally:
+        await runtime.close()
+
+
+def main() -> None:
+    settings = Settings.from_env()
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    profile_to = os.environ.get("DUEFLOW_BENCH_CPROFILE")
+    if not profile_to:
+        asyncio.run(serve(settings))
+        return
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        asyncio.run(serve(settings))
+    finally:
+        profiler.disable()
+        profiler.dump_stats(profile_to)
+
+
+if __name__ == "__main__":
+    main()
