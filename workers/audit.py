@@ -13,6 +13,8 @@ from domain.events import TOPIC_REMINDERS, TOPIC_TASK_EVENTS
 from workers.consumer import Consumer, Outcome, Received
 
 AUDIT = SQLModel.metadata.tables[AuditEntryRow.__tablename__]
+# one statement object, so SQLAlchemy compiles it once and only binds parameters per event
+_APPEND = sa.insert(AUDIT)
 
 
 async def record(event: Received, session: AsyncSession) -> Outcome:
@@ -21,17 +23,18 @@ async def record(event: Received, session: AsyncSession) -> Outcome:
     changes = envelope["payload"].get("changes") or {}
     metadata = envelope.get("metadata") or {}
     await session.execute(
-        sa.insert(AUDIT).values(
-            event_id=event.event_id,
-            user_id=event.user_id,
-            task_id=event.task_id,
-            event_type=event.event_type,
-            sequence=event.sequence,
-            occurred_at=dt.datetime.fromisoformat(envelope["timestamp"]),
-            recorded_at=dt.datetime.now(dt.UTC),
-            changes=changes,
-            correlation_id=metadata.get("correlation_id"),
-        )
+        _APPEND,
+        {
+            "event_id": event.event_id,
+            "user_id": event.user_id,
+            "task_id": event.task_id,
+            "event_type": event.event_type,
+            "sequence": event.sequence,
+            "occurred_at": dt.datetime.fromisoformat(envelope["timestamp"]),
+            "recorded_at": dt.datetime.now(dt.UTC),
+            "changes": changes,
+            "correlation_id": metadata.get("correlation_id"),
+        },
     )
     return Outcome.SUCCESS
 

@@ -132,7 +132,9 @@ class ConsumerRunner:
             try:
                 async with session.begin():
                     seen = await _seen_many(session, consumer.name, [e.event_id for e in events])
-                    latest: dict[str, int] = {}
+                    latest = await _latest_sequences(
+                        session, consumer.name, sorted({e.task_id for e in events})
+                    )
                     applied: list[Received] = []
                     for event in events:
                         if event.event_id in seen:
@@ -140,14 +142,11 @@ class ConsumerRunner:
                         handler = consumer.handlers.get(event.topic)
                         if handler is None:
                             raise _Abandon(Outcome.DROP)
-                        if event.task_id not in latest:
-                            found = await _latest_sequence(session, consumer.name, event.task_id)
-                            latest[event.task_id] = found if found is not None else 0
-                        stale = event.sequence <= latest[event.task_id]
+                        stale = event.sequence <= latest.get(event.task_id, 0)
                         outcome = await handler(_with_stale(event, stale), session)
                         if outcome is not Outcome.SUCCESS:
                             raise _Abandon(outcome)
-                        latest[event.task_id] = max(latest[event.task_id], event.sequence)
+                        latest[event.task_id] = max(latest.get(event.task_id, 0), event.sequence)
                         seen.add(event.event_id)
                         applied.append(event)
                     if applied:
@@ -209,3 +208,14 @@ async def _latest_sequence(session: AsyncSession, consumer: str, task_id: str) -
     )
     value = (await session.execute(query)).scalar()
     return int(value) if value is not None else None
+
+
+async def _latest_sequences(
+    session: AsyncSession, consumer: str, task_ids: list[str]
+) -> dict[str, int]:
+    query = (
+        sa.select(INBOX.c.task_id, sa.func.max(INBOX.c.sequence))
+        .where(INBOX.c.consumer == consumer, INBOX.c.task_id.in_(task_ids))
+        .group_by(INBOX.c.task_id)
+    )
+    return {task_id: int(top) for task_id, top in (await session.execute(query)).all()}

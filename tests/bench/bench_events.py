@@ -1,0 +1,222 @@
+"""End-to-end event throughput on the embedded bus, beside the database's raw insert rate.
+
+    .venv/bin/python tests/bench/bench_events.py [--db sqlite|postgres|both] [--events 3000]
+
+For each database, in one run:
+  raw      single-row INSERT + COMMIT into a scratch table, one after another, through the same
+           SQLAlchemy async engine: the rate the database itself commits small rows at.
+  backlog  --events changes committed while no relay runs (the outbox holds them), then the
+           relay starts: events/s from its start until the audit consumer has applied every one
+           (publish to the embedded bus, inbox, audit row, outbox marked).
+  live     producers commit changes (add_task through the domain service, 4 at a time) while the
+           relay runs: events/s from the first commit to the last consumer effect, and the
+           commit -> effect latency of each event (audit recorded_at - event timestamp).
+Targets (issue #3): live or backlog >= 1,000 events/s on PostgreSQL and >= 25% of the raw insert
+rate. Writes tests/bench/results/events_throughput.{json,md}. Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import statistics
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import sqlalchemy as sa
+
+from domain.adapters.schema import downgrade, upgrade
+from domain.adapters.sql import make_engine
+from domain.service import NewTask
+from mcp_server.bootstrap import Runtime, bootstrap
+from mcp_server.settings import Settings
+
+RESULTS = Path(__file__).with_name("results")
+PG_ADMIN = os.environ.get("DUEFLOW_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+PG_BENCH = "dueflow_bench_events"
+PRODUCERS = 4
+
+
+@dataclass
+class DbFigures:
+    db: str
+    events: int
+    raw_inserts_per_s: float
+    backlog_events_per_s: float
+    live_events_per_s: float
+    live_latency_p50_ms: float
+    live_latency_p99_ms: float
+    live_ratio_to_raw: float
+    backlog_ratio_to_raw: float
+
+
+async def reset_postgres() -> str:
+    admin = await asyncpg.connect(PG_ADMIN)
+    try:
+        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", PG_BENCH):
+            await admin.execute(f'CREATE DATABASE "{PG_BENCH}"')
+    finally:
+        await admin.close()
+    url = f"{PG_ADMIN.rpartition('/')[0]}/{PG_BENCH}"
+    engine = make_engine(url)
+    try:
+        await downgrade(engine)
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+    return url
+
+
+async def raw_insert_rate(runtime: Runtime, n: int) -> float:
+    engine = runtime.engine
+    async with engine.begin() as conn:
+        await conn.execute(sa.text("DROP TABLE IF EXISTS bench_raw"))
+        await conn.execute(sa.text("CREATE TABLE bench_raw (id INTEGER PRIMARY KEY, body TEXT)"))
+    body = json.dumps({"payload": "x" * 600})
+    insert = sa.text("INSERT INTO bench_raw (id, body) VALUES (:id, :body)")
+    started = time.perf_counter()
+    for i in range(n):
+        async with engine.begin() as conn:
+            await conn.execute(insert, {"id": i, "body": body})
+    rate = n / (time.perf_counter() - started)
+    async with engine.begin() as conn:
+        await conn.execute(sa.text("DROP TABLE bench_raw"))
+    return rate
+
+
+async def audited(runtime: Runtime) -> int:
+    async with runtime.engine.connect() as conn:
+        return int((await conn.execute(sa.text("SELECT count(*) FROM audit_log"))).scalar_one())
+
+
+async def wait_for_audit(runtime: Runtime, total: int, limit_s: float = 600) -> float:
+    deadline = time.perf_counter() + limit_s
+    while (done := await audited(runtime)) < total:
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"only {done} of {total} events reached the consumer")
+        await asyncio.sleep(0.005)
+    return time.perf_counter()
+
+
+async def produce(runtime: Runtime, n: int, tag: str) -> None:
+    async def one_producer(k: int) -> None:
+        for i in range(k, n, PRODUCERS):
+            await runtime.service.add(
+                "bench", NewTask(title=f"{tag} {i}", tags=[tag], priority="low", due="2026-12-01")
+            )
+
+    await asyncio.gather(*(one_producer(k) for k in range(PRODUCERS)))
+
+
+async def latencies(runtime: Runtime, tag: str) -> list[float]:
+    query = sa.text(
+        "SELECT a.occurred_at, a.recorded_at FROM audit_log a JOIN tasks t ON t.id = a.task_id"
+        " WHERE t.title LIKE :prefix"
+    )
+    async with runtime.engine.connect() as conn:
+        rows = (await conn.execute(query, {"prefix": f"{tag} %"})).all()
+    return [_ms(recorded) - _ms(occurred) for occurred, recorded in rows]
+
+
+def _ms(value: Any) -> float:
+    if isinstance(value, str):
+        from datetime import datetime
+
+        value = datetime.fromisoformat(value)
+    return float(value.timestamp() * 1000)
+
+
+async def run_db(db: str, events: int, workdir: Path) -> DbFigures:
+    env = {"DUEFLOW_LOG_LEVEL": "WARNING", "DUEFLOW_RELAY_POLL_SECONDS": "0.5"}
+    if db == "sqlite":
+        env["DUEFLOW_DATA_DIR"] = str(workdir / "sqlite")
+    else:
+        env["DUEFLOW_DATABASE_URL"] = await reset_postgres()
+    runtime = await bootstrap(Settings.from_env(env))
+    try:
+        raw = await raw_insert_rate(runtime, events)
+        print(f"[{db}] raw single-row insert+commit: {raw:.0f}/s", flush=True)
+
+        await produce(runtime, events, "backlog")
+        started = time.perf_counter()
+        async with runtime.relaying():
+            finished = await wait_for_audit(runtime, events)
+        backlog = events / (finished - started)
+        print(f"[{db}] backlog drained to the consumer: {backlog:.0f} events/s", flush=True)
+
+        async with runtime.relaying():
+            started = time.perf_counter()
+            await produce(runtime, events, "live")
+            finished = await wait_for_audit(runtime, 2 * events)
+        live = events / (finished - started)
+        lat = sorted(await latencies(runtime, "live"))
+        p50 = statistics.median(lat)
+        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+        print(
+            f"[{db}] live: {live:.0f} events/s, commit->effect p50 {p50:.1f} ms p99 {p99:.1f} ms",
+            flush=True,
+        )
+        return DbFigures(db, events, raw, backlog, live, p50, p99, live / raw, backlog / raw)
+    finally:
+        await runtime.close()
+
+
+def write(figures: list[DbFigures]) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    meta = {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "nproc": os.cpu_count(),
+        "python": platform.python_version(),
+        "producers": PRODUCERS,
+    }
+    (RESULTS / "events_throughput.json").write_text(
+        json.dumps({"machine": meta, "runs": [asdict(f) for f in figures]}, indent=2) + "\n"
+    )
+    lines = [
+        "# Dueflow event throughput (embedded bus, audit consumer)",
+        "",
+        f"- {meta['date']}, nproc={meta['nproc']}, Python {meta['python']}",
+        f"- {PRODUCERS} concurrent producers (TaskService.add) for the live figure",
+        "- target: >= 1,000 events/s on PostgreSQL and >= 25% of the raw insert rate",
+        "",
+        "| db | events | raw inserts/s | backlog events/s | live events/s | live/raw |"
+        " backlog/raw | commit->effect p50 ms | p99 ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for f in figures:
+        lines.append(
+            f"| {f.db} | {f.events} | {f.raw_inserts_per_s:.0f} | {f.backlog_events_per_s:.0f} |"
+            f" {f.live_events_per_s:.0f} | {f.live_ratio_to_raw:.0%} |"
+            f" {f.backlog_ratio_to_raw:.0%} | {f.live_latency_p50_ms:.1f} |"
+            f" {f.live_latency_p99_ms:.1f} |"
+        )
+    (RESULTS / "events_throughput.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+async def amain(args: argparse.Namespace) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="dueflow-bench-events-"))
+    try:
+        dbs = ["sqlite", "postgres"] if args.db == "both" else [args.db]
+        write([await run_db(db, args.events, workdir) for db in dbs])
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--events", type=int, default=3000)
+    asyncio.run(amain(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
