@@ -112,12 +112,20 @@ async def serve(
             if transport == "stdio":
                 await server.run_async(transport="stdio", show_banner=False)
             else:
+                # uvicorn hands a caught SIGTERM back to the previous handler once it has shut
+                # down; with this one in place the process goes on to stop the relay and close
+                # the database instead of dying by the signal.
+                signal.signal(signal.SIGTERM, _log_termination)
                 path = "/mcp" if transport == "http" else "/sse"
                 await server.run_async(
                     transport=transport, host=host, port=port, path=path, show_banner=False
                 )
     finally:
         await runtime.close()
+
+
+def _log_termination(signum: int, _frame: object) -> None:
+    log.info("stopped by signal %d", signum)
 
 
 async def relay(settings: Settings) -> None:

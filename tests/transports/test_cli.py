@@ -203,9 +203,11 @@ async def test_dueflow_serve_over_http_refuses_anonymous_requests_and_serves_tok
         assert db.execute("SELECT user_id, title FROM tasks").fetchall() == [
             ("alice", "Served for real")
         ]
+        # the relay inside serve delivered the change to the embedded audit consumer
+        assert db.execute("SELECT event_type FROM audit_log").fetchall() == [("TASK_CREATED",)]
     logged = stderr_path.read_text()
-    # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal to exit by it
-    assert returncode in (0, -signal.SIGTERM), logged
+    # uvicorn shuts down gracefully on SIGTERM; the process then closes the runtime and exits 0
+    assert returncode == 0, logged
     assert "Application shutdown complete" in logged
     assert "Traceback" not in logged
     assert ALICE_TOKEN not in logged
