@@ -16,7 +16,7 @@ from domain.ports import OutboundMessage, PublishFailed
 from domain.service import NewTask
 from mcp_server.bootstrap import Runtime, bootstrap
 from mcp_server.settings import Settings
-from tests.conftest import rows
+from tests.conftest import _truncate, rows
 from workers.audit import AUDIT_CONSUMER
 from workers.consumer import Consumer, Outcome, Received
 from workers.embedded import EmbeddedBus, HandlerRetry
@@ -65,9 +65,7 @@ async def wired(
     """A runtime whose relay publishes through a switchable bus to audit and a recorder."""
     recorder = Recorder()
     sessions = async_sessionmaker(runtime.engine, expire_on_commit=False)
-    bus = EmbeddedBus(
-        sessions, [AUDIT_CONSUMER, recorder.consumer], clock, HandlerRetry(3, 0.001)
-    )
+    bus = EmbeddedBus(sessions, [AUDIT_CONSUMER, recorder.consumer], clock, HandlerRetry(3, 0.001))
     switch = Switchable(bus)
     wired_runtime = await bootstrap(_settings(database_url, tmp_path), clock, switch)
     wired_runtime.embedded_bus = bus
@@ -98,14 +96,18 @@ async def test_every_committed_change_reaches_the_consumers_once(
         runtime, "SELECT event_type, sequence, user_id FROM audit_log ORDER BY sequence"
     )
     assert [tuple(r) for r in audit] == [
-        ("TASK_CREATED", 1, "alice"), ("TASK_UPDATED", 2, "alice"), ("TASK_COMPLETED", 3, "alice"),
+        ("TASK_CREATED", 1, "alice"),
+        ("TASK_UPDATED", 2, "alice"),
+        ("TASK_COMPLETED", 3, "alice"),
     ]
     assert await scalar(runtime, "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
     backlog = await runtime.relay.backlog()
     assert backlog.size == 0 and backlog.oldest_age_seconds is None
 
 
-async def test_nothing_uncommitted_is_published(wired: tuple[Runtime, Switchable, Recorder]) -> None:
+async def test_nothing_uncommitted_is_published(
+    wired: tuple[Runtime, Switchable, Recorder],
+) -> None:
     runtime, switch, recorder = wired
     with pytest.raises(Exception, match="title"):
         await runtime.service.add("alice", NewTask(title=""))
@@ -226,8 +228,9 @@ async def test_a_consumer_sees_an_older_version_as_stale(
     envelopes = await rows(runtime, "SELECT payload FROM outbox ORDER BY id DESC")
     for (payload,) in envelopes:  # newest first: the older one arrives late
         data = payload if isinstance(payload, dict) else __import__("json").loads(payload)
-        await bus.publish([OutboundMessage("task-events", data["event_id"], data["event_type"],
-                                           task.id, data)])
+        await bus.publish(
+            [OutboundMessage("task-events", data["event_id"], data["event_type"], task.id, data)]
+        )
     assert seen == [False, True]
 
 
@@ -247,3 +250,51 @@ async def test_the_relay_wakes_on_commit_without_waiting_for_its_poll(
             assert await scalar(live, "SELECT count(*) FROM audit_log") == 1
     finally:
         await live.close()
+
+
+class Counting:
+    """A publisher that counts how often each event reaches it, slowly enough to overlap."""
+
+    def __init__(self) -> None:
+        self.deliveries: dict[str, int] = {}
+        self.order: list[tuple[str, int]] = []
+
+    async def publish(self, messages: Sequence[OutboundMessage]) -> None:
+        await asyncio.sleep(0.005)
+        for message in messages:
+            if message.topic == "task-events":
+                self.deliveries[message.event_id] = self.deliveries.get(message.event_id, 0) + 1
+                self.order.append((message.task_id, message.data["sequence"]))
+
+
+async def test_relays_side_by_side_on_postgres_publish_each_row_once_in_task_order(
+    postgres_url: str, clock: FixedClock, tmp_path: Path
+) -> None:
+    await _truncate(postgres_url)
+    producer = await bootstrap(_settings(postgres_url, tmp_path), clock)
+    counting = Counting()
+    relays = [await bootstrap(_settings(postgres_url, tmp_path), clock, counting) for _ in range(3)]
+    try:
+        tasks = [
+            (await producer.service.add("alice", NewTask(title=f"t{i}"))).task for i in range(60)
+        ]
+        for task in tasks[:20]:
+            await producer.service.update("alice", task.id, {"title": "again"})
+            await producer.service.complete("alice", task.id)
+
+        async def drain_all(runtime: Runtime) -> None:
+            for _ in range(200):
+                if (
+                    await runtime.relay.drain_once() == 0
+                    and (await runtime.relay.backlog()).size == 0
+                ):
+                    return
+
+        await asyncio.gather(*(drain_all(r) for r in relays))
+        assert len(counting.deliveries) == 100
+        assert set(counting.deliveries.values()) == {1}
+        for task in tasks[:20]:
+            assert [s for t, s in counting.order if t == task.id] == [1, 2, 3]
+    finally:
+        for runtime in (producer, *relays):
+            await runtime.close()
