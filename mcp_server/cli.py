@@ -18,6 +18,8 @@ from domain.adapters.sql import make_engine
 from mcp_server.bootstrap import bootstrap
 from mcp_server.server import TokenUsers, build_server
 from mcp_server.settings import Settings, SettingsError
+from workers.dapr_host import DEFAULT_PORT, WorkerSetupError, serve_worker
+from workers.registry import CONSUMERS
 
 log = logging.getLogger("dueflow")
 
@@ -38,6 +40,12 @@ def parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
+    worker = commands.add_parser(
+        "worker", help="serve one worker as a Dapr app (subscriptions, topic routes, health)"
+    )
+    worker.add_argument("name", help=f"the worker: {', '.join(sorted(CONSUMERS))}")
+    worker.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    worker.add_argument("--port", type=int, default=DEFAULT_PORT, help="the Dapr app port")
     commands.add_parser(
         "relay", help="run the outbox relay alone (publishes to DUEFLOW_EVENT_BUS) until stopped"
     )
@@ -72,6 +80,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             asyncio.run(serve(settings, args.transport, args.host, args.port))
+        elif args.command == "worker":
+            asyncio.run(
+                serve_worker(
+                    args.name,
+                    settings.resolved_database_url(),
+                    settings.dapr_pubsub,
+                    args.host,
+                    args.port,
+                )
+            )
         elif args.command == "relay":
             asyncio.run(relay(settings))
         elif args.command == "events":
@@ -80,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(db_upgrade(settings))
         else:
             asyncio.run(db_current(settings))
-    except SettingsError as exc:
+    except (SettingsError, WorkerSetupError) as exc:
         log.error("%s", exc)
         return 2
     except (OSError, SQLAlchemyError) as exc:

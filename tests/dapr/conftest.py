@@ -1,0 +1,45 @@
+"""Fixtures for the Dapr path: a fake sidecar and a publisher wired to it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from domain.adapters.dapr_publisher import DaprPublisher
+from tests.fakes.dapr_sidecar import FakeDaprSidecar
+
+PUBSUB = "dueflow-pubsub"
+
+
+@pytest.fixture
+async def sidecar() -> AsyncIterator[FakeDaprSidecar]:
+    """A running fake sidecar on free loopback ports; stopped (if still running) at the end."""
+    fake = FakeDaprSidecar()
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+
+
+@pytest.fixture
+async def absent_sidecar() -> AsyncIterator[FakeDaprSidecar]:
+    """A fake sidecar whose ports are chosen but which is not started yet."""
+    fake = FakeDaprSidecar()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+
+
+@pytest.fixture
+async def publisher(sidecar: FakeDaprSidecar) -> AsyncIterator[DaprPublisher]:
+    async with DaprPublisher.connect(
+        pubsub=PUBSUB,
+        grpc_address=sidecar.grpc_address,
+        http_endpoint=sidecar.http_endpoint,
+        health_timeout=5.0,
+    ) as connected:
+        assert connected.connected
+        yield connected

@@ -1,0 +1,1 @@
+"""Stand-ins for infrastructure that cannot run on the development and CI machines."""

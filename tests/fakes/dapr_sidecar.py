@@ -1,0 +1,172 @@
+"""A fake Dapr sidecar: the SDK's own gRPC DaprServicer plus the HTTP health endpoint.
+
+It follows the pattern of the dapr/python-sdk tests (tests/clients/fake_dapr_server.py): a real
+gRPC server speaking the runtime's protos, so the official client is exercised unchanged. It
+records every publish request and can refuse on demand. The health endpoint runs in its own
+thread because the SDK's client constructor probes it with blocking urllib on the event loop.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import socket
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import grpc.aio
+from dapr.proto.runtime.v1 import dapr_pb2_grpc, pubsub_pb2
+from google.protobuf import empty_pb2
+
+HEALTH_PATHS = frozenset({"/v1.0/healthz", "/v1.0/healthz/outbound"})
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """One event as the sidecar received it."""
+
+    pubsub_name: str
+    topic: str
+    data: bytes
+    data_content_type: str
+    metadata: dict[str, str]
+
+    def json(self) -> Any:
+        return json.loads(self.data)
+
+
+class _Servicer(dapr_pb2_grpc.DaprServicer):
+    def __init__(self, sidecar: FakeDaprSidecar) -> None:
+        self._sidecar = sidecar
+
+    async def PublishEvent(
+        self, request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> empty_pb2.Empty:
+        await self._sidecar.refusal(context)
+        self._sidecar.published.append(
+            Published(
+                request.pubsub_name,
+                request.topic,
+                bytes(request.data),
+                request.data_content_type,
+                dict(request.metadata),
+            )
+        )
+        return empty_pb2.Empty()
+
+    async def BulkPublishEvent(
+        self, request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> Any:
+        await self._sidecar.refusal(context)
+        for entry in request.entries:
+            self._sidecar.published.append(
+                Published(
+                    request.pubsub_name,
+                    request.topic,
+                    bytes(entry.event),
+                    entry.content_type,
+                    {**dict(request.metadata), **dict(entry.metadata)},
+                )
+            )
+        return pubsub_pb2.BulkPublishResponse()
+
+
+class _HealthHandler(http.server.BaseHTTPRequestHandler):
+    sidecar: FakeDaprSidecar
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path not in HEALTH_PATHS:
+            status = 404
+        else:
+            self.sidecar.health_probes += 1
+            status = 204 if self.sidecar.healthy else 500
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class FakeDaprSidecar:
+    """A sidecar on two loopback ports that can be started, stopped and restarted in a test."""
+
+    def __init__(self, grpc_port: int | None = None, http_port: int | None = None) -> None:
+        self.grpc_port = grpc_port or free_port()
+        self.http_port = http_port or free_port()
+        self.published: list[Published] = []
+        self.refuse = False  # every publish answers UNAVAILABLE while set
+        self.healthy = True  # the health endpoint answers 204 while set, 500 otherwise
+        self.health_probes = 0
+        self.refused = 0
+        self._fail_next = 0
+        self._grpc: grpc.aio.Server | None = None
+        self._http: http.server.ThreadingHTTPServer | None = None
+        self._http_thread: threading.Thread | None = None
+
+    @property
+    def grpc_address(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    @property
+    def http_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def running(self) -> bool:
+        return self._grpc is not None
+
+    def fail_next(self, count: int) -> None:
+        """Answer UNAVAILABLE to the next `count` publish requests."""
+        self._fail_next = count
+
+    async def refusal(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        if self.refuse or self._fail_next > 0:
+            self._fail_next = max(0, self._fail_next - 1)
+            self.refused += 1
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "fake sidecar refuses on purpose")
+
+    def topics_for(self, task_id: str) -> list[tuple[str, str]]:
+        """(topic, cloudevent.type) of every event published for `task_id`, in arrival order."""
+        return [
+            (p.topic, p.metadata["cloudevent.type"])
+            for p in self.published
+            if p.metadata.get("partitionKey") == task_id
+        ]
+
+    async def start(self) -> None:
+        server = grpc.aio.server()
+        dapr_pb2_grpc.add_DaprServicer_to_server(_Servicer(self), server)
+        server.add_insecure_port(self.grpc_address)
+        await server.start()
+        self._grpc = server
+        handler = type("Health", (_HealthHandler,), {"sidecar": self})
+        self._http = http.server.ThreadingHTTPServer(("127.0.0.1", self.http_port), handler)
+        self._http.daemon_threads = True
+        self._http_thread = threading.Thread(
+            target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._http_thread.start()
+
+    async def stop(self) -> None:
+        if self._grpc is not None:
+            await self._grpc.stop(None)
+            self._grpc = None
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+            self._http = None
+        if self._http_thread is not None:
+            self._http_thread.join(timeout=5)
+            self._http_thread = None

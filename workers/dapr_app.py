@@ -1,0 +1,174 @@
+"""A worker as a Dapr app: programmatic subscriptions and one CloudEvent route per topic.
+
+Every delivery is answered in Dapr's words, with HTTP 200 and a status body: SUCCESS once the
+event is applied (or was already), RETRY for anything transient, DROP for a message that can
+never be applied (Dapr then forwards it to the subscription's dead-letter topic). A failure is
+never answered SUCCESS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from workers.consumer import Consumer, ConsumerRunner, MalformedEvent, Outcome, Received
+
+log = logging.getLogger("dueflow.dapr_app")
+
+# RETRY outranks DROP: a transient failure of one consumer deserves a redelivery, which the
+# consumers that already applied the event ignore (their inbox has it).
+_RANK = {Outcome.SUCCESS: 0, Outcome.DROP: 1, Outcome.RETRY: 2}
+READY_TIMEOUT_SECONDS = 3.0  # a database that hangs is as unready as one that refuses
+
+
+def dead_letter_topic(topic: str) -> str:
+    return f"{topic}-dead-letter"
+
+
+def event_route(topic: str) -> str:
+    return f"/events/{topic}"
+
+
+def build_app(
+    consumers: Sequence[Consumer],
+    runner: ConsumerRunner,
+    pubsub_name: str,
+    *,
+    sessions: async_sessionmaker[AsyncSession],
+) -> Starlette:
+    """The Starlette app Dapr delivers `consumers`' topics to; `sessions` answers /readyz."""
+    by_topic: dict[str, list[Consumer]] = {}
+    for consumer in consumers:
+        for topic in consumer.topics:
+            by_topic.setdefault(topic, []).append(consumer)
+
+    subscriptions = [
+        {
+            "pubsubname": pubsub_name,
+            "topic": topic,
+            "route": event_route(topic),
+            "deadLetterTopic": dead_letter_topic(topic),
+            # we read CloudEvents: the envelope is their `data`
+            "metadata": {"rawPayload": "false"},
+        }
+        for topic in by_topic
+    ]
+
+    async def subscribe(request: Request) -> Response:
+        return JSONResponse(subscriptions)
+
+    async def deliver(request: Request) -> Response:
+        topic = request.path_params["topic"]
+        subscribers = by_topic.get(topic)
+        if subscribers is None:
+            log.warning("DROP: a message arrived on %r, which this app does not subscribe", topic)
+            return _status(Outcome.DROP)
+        body = await request.body()
+        try:
+            event = Received.parse(topic, envelope_of(body))
+        except MalformedEvent as exc:
+            log.warning("DROP: malformed message on %s (%s): %s", topic, _cloudevent_id(body), exc)
+            return _status(Outcome.DROP)
+        outcome = Outcome.SUCCESS
+        for consumer in subscribers:
+            answer = await _apply(runner, consumer, event)
+            outcome = max(outcome, answer, key=_RANK.__getitem__)
+        return _status(outcome)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "alive"})
+
+    async def readyz(request: Request) -> Response:
+        try:
+            async with asyncio.timeout(READY_TIMEOUT_SECONDS), sessions() as session:
+                await session.execute(sa.text("SELECT 1"))
+        except Exception as exc:
+            log.warning("not ready: the database does not answer: %s", exc)
+            return JSONResponse({"status": "database unreachable"}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    return Starlette(
+        routes=[
+            Route("/dapr/subscribe", subscribe, methods=["GET"]),
+            Route("/events/{topic}", deliver, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+        ]
+    )
+
+
+def envelope_of(body: bytes) -> Mapping[str, Any]:
+    """The v1 envelope inside a CloudEvent as Dapr delivers it (structured JSON mode).
+
+    `data` may be the JSON object itself, a JSON string of it, or base64 in `data_base64`; a body
+    that is not a CloudEvent (no `specversion`, i.e. a raw payload) is taken as the envelope.
+    """
+    try:
+        cloudevent = json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise MalformedEvent(f"the body is not JSON: {exc}") from None
+    if not isinstance(cloudevent, dict):
+        raise MalformedEvent("the body is not a JSON object")
+    if "specversion" not in cloudevent:
+        return cloudevent
+    if "data_base64" in cloudevent:
+        try:
+            data: Any = json.loads(base64.b64decode(cloudevent["data_base64"], validate=True))
+        except (binascii.Error, TypeError, UnicodeDecodeError, ValueError) as exc:
+            raise MalformedEvent(f"data_base64 is not base64 JSON: {exc}") from None
+    elif "data" in cloudevent:
+        data = cloudevent["data"]
+        if isinstance(data, str):
+            try:
+                data = json.loads(data)
+            except ValueError as exc:
+                raise MalformedEvent(f"data is a string but not JSON: {exc}") from None
+    else:
+        raise MalformedEvent("the CloudEvent carries no data")
+    if not isinstance(data, dict):
+        raise MalformedEvent("the CloudEvent's data is not a JSON object")
+    return data
+
+
+async def _apply(runner: ConsumerRunner, consumer: Consumer, event: Received) -> Outcome:
+    try:
+        outcome = await runner.process(consumer, event)
+    except MalformedEvent as exc:
+        log.warning("DROP: %s rejects %s: %s", consumer.name, _describe(event), exc)
+        return Outcome.DROP
+    except Exception:
+        log.exception("RETRY: %s failed on %s", consumer.name, _describe(event))
+        return Outcome.RETRY
+    if outcome is not Outcome.SUCCESS:
+        log.warning("%s: %s answered %s", outcome, consumer.name, _describe(event))
+    return outcome
+
+
+def _status(outcome: Outcome) -> Response:
+    return JSONResponse({"status": outcome.value})
+
+
+def _describe(event: Received) -> str:
+    return f"event {event.event_id} ({event.event_type}, task {event.task_id}) on {event.topic}"
+
+
+def _cloudevent_id(body: bytes) -> str:
+    try:
+        cloudevent = json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        return "no CloudEvent id"
+    if isinstance(cloudevent, dict) and cloudevent.get("id"):
+        return f"CloudEvent {cloudevent['id']}"
+    return "no CloudEvent id"

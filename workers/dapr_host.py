@@ -1,0 +1,72 @@
+"""Serve one worker from the registry as a Dapr app: `dueflow worker <name> [--port]`."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import uvicorn
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from starlette.applications import Starlette
+
+from domain.adapters.schema import current_revision, head_revision
+from domain.adapters.sql import make_engine
+from domain.clock import SystemClock
+from domain.ports import Clock
+from workers.consumer import ConsumerRunner
+from workers.dapr_app import build_app
+from workers.registry import CONSUMERS
+
+log = logging.getLogger("dueflow.worker")
+
+DEFAULT_PORT = 3000  # Dapr's default app port (dapr.conf.global_settings.HTTP_APP_PORT)
+
+
+class WorkerSetupError(ValueError):
+    """The worker cannot start as configured; the message names the fix."""
+
+
+@contextlib.asynccontextmanager
+async def worker_app(
+    name: str, database_url: str, pubsub_name: str, clock: Clock | None = None
+) -> AsyncIterator[Starlette]:
+    """The Dapr app of worker `name` on `database_url`; the engine is disposed on leaving."""
+    consumer = CONSUMERS.get(name)
+    if consumer is None:
+        known = ", ".join(sorted(CONSUMERS)) or "none"
+        raise WorkerSetupError(f"No worker named {name!r}. Fix: use one of: {known}.")
+    engine = make_engine(database_url)
+    try:
+        current, head = await current_revision(engine), head_revision()
+        if current != head:
+            raise WorkerSetupError(
+                f"The database schema is at {current or 'nothing'}, the code needs {head}."
+                " Fix: run `dueflow db upgrade` with the same DUEFLOW_DATABASE_URL."
+            )
+        sessions = async_sessionmaker(engine, expire_on_commit=False)
+        runner = ConsumerRunner(sessions, clock or SystemClock())
+        yield build_app([consumer], runner, pubsub_name, sessions=sessions)
+    finally:
+        await engine.dispose()
+
+
+async def serve_worker(
+    name: str,
+    database_url: str,
+    pubsub_name: str,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+) -> None:
+    """Serve worker `name` with uvicorn until SIGINT/SIGTERM; logs go to stderr."""
+    async with worker_app(name, database_url, pubsub_name) as app:
+        config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+        log.info(
+            "worker %s serving Dapr app on http://%s:%d (pub/sub %r; topics: %s)",
+            name,
+            host,
+            port,
+            pubsub_name,
+            ", ".join(CONSUMERS[name].topics),
+        )
+        await uvicorn.Server(config).serve()
