@@ -51,7 +51,9 @@ async def serve(settings: Settings) -> None:
         server = build_server(runtime.service, settings.user)
         add_noop(server)
         log.info("bench server on %s", runtime.engine.url.render_as_string())
-        await server.run_async(transport="stdio", show_banner=False)
+        # as `dueflow serve` does: the outbox relay delivers each change to the embedded consumers
+        async with runtime.relaying():
+            await server.run_async(transport="stdio", show_banner=False)
     finally:
         await runtime.close()
 
