@@ -23,6 +23,11 @@ OUTBOX = SQLModel.metadata.tables[OutboxRow.__tablename__]
 COL = OUTBOX.c
 
 
+# After a failed batch the relay publishes row by row, to let good rows past a bad one; this many
+# failures in a row say the bus is down, and the rest of the batch waits for the next pass.
+_BUS_DOWN_AFTER = 3
+
+
 @dataclass(frozen=True, slots=True)
 class Backlog:
     """What is still to publish: how many rows, and how long the oldest has waited."""
@@ -183,12 +188,19 @@ class OutboxRelay:
                 return {claimed[0].id: _describe(exc)}
             log.warning("publishing a batch of %d failed (%s); row by row", len(claimed), exc)
         outcome: dict[int, str | None] = {}
+        failures_in_a_row, last_error = 0, ""
         for row in claimed:
+            if failures_in_a_row >= _BUS_DOWN_AFTER:
+                # not one bad message but the bus itself: the rest wait for the next pass
+                outcome[row.id] = f"not tried, the rows before it failed: {last_error}"
+                continue
             try:
                 await self._publisher.publish(row.messages())
                 outcome[row.id] = None
+                failures_in_a_row = 0
             except Exception as exc:
-                outcome[row.id] = _describe(exc)
+                outcome[row.id] = last_error = _describe(exc)
+                failures_in_a_row += 1
         return outcome
 
     async def _mark(

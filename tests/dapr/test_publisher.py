@@ -292,3 +292,53 @@ async def test_what_the_publisher_sends_is_what_the_worker_app_applies(
     assert answers == ["SUCCESS", "SUCCESS"]
     audited = await rows(runtime, "SELECT event_type FROM audit_log ORDER BY sequence")
     assert [row.event_type for row in audited] == ["TASK_CREATED", "TASK_COMPLETED"]
+
+
+@pytest.mark.timeout(240)
+async def test_a_thousand_tasks_added_while_the_sidecar_is_absent_all_reach_the_worker_once(
+    runtime: Runtime, clock: FixedClock, absent_sidecar: FakeDaprSidecar
+) -> None:
+    async with DaprPublisher.connect(
+        pubsub=PUBSUB,
+        grpc_address=absent_sidecar.grpc_address,
+        http_endpoint=absent_sidecar.http_endpoint,
+        health_timeout=0.2,
+    ) as publisher:
+        relay = OutboxRelay(runtime.engine, publisher, clock)
+        for n in range(1000):
+            await runtime.service.add("alice", NewTask(title=f"task {n}"))
+        assert await relay.drain() == 0
+        assert (await relay.backlog()).size == 1000
+
+        await absent_sidecar.start()
+        clock.advance(LATER)
+        assert await relay.drain() == 1000
+    assert (await relay.backlog()).size == 0
+    events = [p for p in absent_sidecar.published if p.topic == "task-events"]
+    assert len({p.metadata["cloudevent.id"] for p in events}) == 1000
+
+    sessions = async_sessionmaker(runtime.engine, expire_on_commit=False)
+    app = build_app([AUDIT_CONSUMER], ConsumerRunner(sessions, clock), PUBSUB, sessions=sessions)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://worker") as client:
+        # Kafka delivers at least once: every message arrives, then a fifth of them again
+        for attempt, batch in enumerate((events, events[::5])):
+            for request in batch:
+                delivered = {
+                    "specversion": "1.0",
+                    "id": request.metadata["cloudevent.id"],
+                    "type": request.metadata["cloudevent.type"],
+                    "source": "dueflow",
+                    "datacontenttype": request.data_content_type,
+                    "data": request.json(),
+                    "topic": request.topic,
+                    "pubsubname": request.pubsub_name,
+                }
+                response = await client.post(
+                    f"/events/{request.topic}",
+                    content=json.dumps(delivered),
+                    headers={"content-type": "application/cloudevents+json"},
+                )
+                assert response.json() == {"status": "SUCCESS"}, attempt
+    assert (await rows(runtime, "SELECT count(*) AS n FROM audit_log"))[0].n == 1000
+    assert (await rows(runtime, "SELECT count(DISTINCT event_id) AS n FROM audit_log"))[0].n == 1000
