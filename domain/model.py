@@ -129,6 +129,9 @@ class Task:
     deleted_at: dt.datetime | None = None
     version: int = 1
     occurrence: int = 1
+    recurred_from: str | None = None  # the occurrence whose completion created this one
+    recurred_to: str | None = None  # the occurrence created when this one was completed
+    series_ended: bool = False  # completing this occurrence ended its series
 
     def change(self, now: dt.datetime, **values: Any) -> dict[str, list[Any]]:
         """Set fields; answer the field-level diff (old, new) as events carry it."""
@@ -211,6 +214,11 @@ class Task:
                     "anchor": self.recurrence.anchor.value,
                     "series_id": self.recurrence.series_id,
                     "occurrence": self.occurrence,
+                    "start": _wall_text(self.recurrence.start),
+                    "exdates": [_wall_text(day) for day in self.recurrence.exdates],
+                    "recurred_from": self.recurred_from,
+                    "recurred_to": self.recurred_to,
+                    "series_ended": self.series_ended,
                 }
                 if self.recurrence
                 else None
@@ -221,3 +229,8 @@ class Task:
             "deleted_at": iso_utc(self.deleted_at) if self.deleted_at else None,
             "version": self.version,
         }
+
+
+def _wall_text(value: dt.datetime | dt.date | None) -> str | None:
+    """A series start or exdate (local wall time, or a date) as ISO text."""
+    return value.isoformat() if value is not None else None

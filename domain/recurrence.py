@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import re
 import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrule, rrulestr
 
-from domain.due import Due
+from domain.due import UTC, Due, localize, zone
 from domain.errors import ValidationFailed
 
 ALLOWED_FREQ = ("YEARLY", "MONTHLY", "WEEKLY", "DAILY", "HOURLY")
@@ -45,11 +51,15 @@ class RecurrenceAnchor(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Recurrence:
-    """A series: its normalised RRULE, its anchor, and the id every occurrence shares."""
+    """A series: its normalised RRULE, its anchor, the id every occurrence shares, its start
+    (DTSTART as local wall time, or a date when all-day; None: the current due) and its EXDATEs
+    (the same form as start)."""
 
     rule: str
     anchor: RecurrenceAnchor
     series_id: str
+    start: dt.datetime | dt.date | None = None
+    exdates: tuple[dt.datetime | dt.date, ...] = ()
 
 
 def normalize_rule(text: str) -> dict[str, str]:
@@ -122,22 +132,13 @@ def _check_range(key: str, value: str) -> None:
 
 
 def rule_text(parts: dict[str, str]) -> str:
+    """The RRULE text of `parts`, in canonical key order."""
     return ";".join(f"{key}={parts[key]}" for key in _KEY_ORDER if key in parts)
 
 
 def build_rule(rule: str, due: Due) -> rrule:
     """The dateutil rule expanded on the due's local wall time (naive), UNTIL moved to it."""
-    parts = normalize_rule(rule)
-    start = _wall_start(due)
-    until = parts.get("UNTIL")
-    if until is not None:
-        parts["UNTIL"] = _wall_until(until, due)
-    try:
-        built = rrulestr(rule_text(parts), dtstart=start)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ValidationFailed("recurrence", f"does not parse ({exc})", _FIX) from None
-    assert isinstance(built, rrule)
-    return built
+    return _build(normalize_rule(rule), _wall_start(due), due.tz)
 
 
 def validate_rule(rule: str, due: Due | None) -> str:
@@ -178,14 +179,14 @@ def _wall_start(due: Due) -> dt.datetime:
     return dt.datetime.combine(local, dt.time())
 
 
-def _wall_until(until: str, due: Due) -> str:
+def _wall_until(until: str, tz: ZoneInfo) -> str:
     try:
         if len(until) == 8:
             day = dt.datetime.strptime(until, "%Y%m%d")
             return day.replace(hour=23, minute=59, second=59).strftime("%Y%m%dT%H%M%S")
         if until.endswith("Z"):
             moment = dt.datetime.strptime(until, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
-            return moment.astimezone(due.tz).strftime("%Y%m%dT%H%M%S")
+            return moment.astimezone(tz).strftime("%Y%m%dT%H%M%S")
         return dt.datetime.strptime(until, "%Y%m%dT%H%M%S").strftime("%Y%m%dT%H%M%S")
     except ValueError:
         raise ValidationFailed(
@@ -209,3 +210,398 @@ def _check_month_days(parts: dict[str, str]) -> None:
             "BYMONTHDAY never falls in the BYMONTH months",
             "pick days that exist in those months (BYMONTHDAY=-1 means the last day)",
         )
+
+
+# --- the engine: series expanded on local wall time, turned into Dues -------------------------
+
+Wall = dt.datetime | dt.date
+"""A local wall time (naive, in the due's zone) for a timed series, or a date for an all-day one."""
+
+_T = TypeVar("_T")
+_ICAL_DATE = re.compile(r"\d{8}")
+_ICAL_WALL = re.compile(r"\d{8}T\d{6}")
+_ICAL_UTC = re.compile(r"\d{8}T\d{6}Z")
+# one property per line; lines glued with a space ("RRULE:... EXDATE:...") are split apart too
+_LINES = re.compile(r"\r?\n|\s+(?=(?:RRULE|EXDATE|EXRULE|RDATE|DTSTART)\s*[:;])", re.IGNORECASE)
+_SUB_DAILY = ("BYHOUR", "BYMINUTE", "BYSECOND")
+
+
+@dataclass(frozen=True, slots=True)
+class NextOccurrence:
+    """What follows a completed occurrence: the next due, or the end of the series."""
+
+    due: Due | None
+    skipped: tuple[Due, ...]
+    number: int
+    ended: bool
+
+
+def series_start(due: Due) -> Wall:
+    """The form `Recurrence.start` takes for a series starting at `due`."""
+    local = due.local
+    if isinstance(local, dt.datetime):
+        return local.replace(tzinfo=None)
+    return local
+
+
+def parse_recurrence(text: str, due: Due) -> tuple[str, tuple[Wall, ...]]:
+    """The normalised rule and the EXDATEs (local wall or dates) of a rule anchored on `due`."""
+    if not text.strip():
+        normalize_rule(text)  # refuses the empty text with its own words
+    rules: list[str] = []
+    exdates: list[Wall] = []
+    for line in _LINES.split(text.strip()):
+        line = line.strip()
+        if not line:
+            continue
+        name, params, value = _property(line)
+        if name == "RRULE":
+            rules.append(value)
+        elif name == "EXDATE":
+            exdates.extend(_exdates(params, value, due))
+        elif name == "DTSTART":
+            raise ValidationFailed(
+                "recurrence", "carries a DTSTART", "leave DTSTART out: the due starts the series"
+            )
+        else:
+            raise ValidationFailed(
+                "recurrence", f"has a {name} line", "give one RRULE and optional EXDATE lines"
+            )
+    if len(rules) > 1:
+        raise ValidationFailed("recurrence", "has more than one RRULE", "give a single RRULE")
+    if not rules:
+        raise ValidationFailed("recurrence", "has no RRULE", _FIX)
+    parts = normalize_rule(rules[0])
+    _check_month_days(parts)
+    if due.all_day:
+        _check_all_day(parts)
+    rule = rule_text(parts)
+    found = _sorted_walls(exdates)
+    if not occurrences(Recurrence(rule, RecurrenceAnchor.SCHEDULE, "", None, found), due, None, 1):
+        raise ValidationFailed(
+            "recurrence",
+            "yields no occurrence on or after due",
+            "check COUNT, UNTIL, EXDATE and the BY parts against the due date",
+        )
+    return rule, found
+
+
+def series_text(rec: Recurrence) -> str:
+    """The rule and its EXDATEs as text that parse_recurrence reads back."""
+    if not rec.exdates:
+        return rec.rule
+    return f"{rec.rule}\nEXDATE:{','.join(_ical(x) for x in _sorted_walls(rec.exdates))}"
+
+
+def occurrences(rec: Recurrence, due: Due, after: Due | None, count: int) -> list[Due]:
+    """Up to `count` occurrences strictly after `after` (from the series start when None)."""
+    if count <= 0:
+        return []
+    parts = normalize_rule(rec.rule)
+    deadline = _deadline()
+    slots: Iterator[Due] = _slots(_build(parts, _start_wall(rec, due), due.tz), rec, due, deadline)
+    if after is not None:
+        slots = (slot for slot in slots if _later(slot, after))
+    return _take(slots, deadline, limit=count)
+
+
+def next_occurrence(
+    rec: Recurrence,
+    current: Due,
+    current_number: int,
+    completed_at: dt.datetime,
+    now: dt.datetime,
+) -> NextOccurrence:
+    """What follows completing the occurrence due at `current`; moments are aware."""
+    if rec.anchor is RecurrenceAnchor.COMPLETION:
+        return _after_completion(rec, current, current_number, completed_at)
+    return _on_schedule(rec, current, current_number, now)
+
+
+def preview(text: str, due: Due, count: int) -> list[Due]:
+    """The first `count` occurrences of the rule in `text` anchored on `due`."""
+    rule, exdates = parse_recurrence(text, due)
+    return occurrences(
+        Recurrence(rule, RecurrenceAnchor.SCHEDULE, "", None, exdates), due, None, count
+    )
+
+
+def _on_schedule(rec: Recurrence, current: Due, number: int, now: dt.datetime) -> NextOccurrence:
+    parts = normalize_rule(rec.rule)
+    remaining: int | None = None
+    if rec.start is None and "COUNT" in parts:
+        # the series restarts at `current`, so COUNT is spent by occurrence numbers instead
+        remaining = int(parts.pop("COUNT")) - number
+        if remaining <= 0:
+            return NextOccurrence(None, (), number, True)
+    today = now.astimezone(current.tz).date()
+
+    def due_yet(slot: Due) -> bool:
+        if slot.date is not None:
+            return slot.date >= today
+        return slot.instant >= now
+
+    built = _build(parts, _start_wall(rec, current), current.tz)
+    deadline = _deadline()
+    slots: Iterator[Due] = (s for s in _slots(built, rec, current, deadline) if _later(s, current))
+    if remaining is not None:
+        slots = itertools.islice(slots, remaining)
+    found = _take(slots, deadline, enough=due_yet)
+    if found and due_yet(found[-1]):
+        skipped = tuple(found[:-1])
+        return NextOccurrence(found[-1], skipped, number + 1 + len(skipped), False)
+    # every remaining slot is already past: the series ran out while nobody looked
+    return NextOccurrence(None, tuple(found), number + len(found), True)
+
+
+def _after_completion(
+    rec: Recurrence, current: Due, number: int, completed_at: dt.datetime
+) -> NextOccurrence:
+    parts = normalize_rule(rec.rule)
+    if "COUNT" in parts and number >= int(parts["COUNT"]):
+        return NextOccurrence(None, (), number, True)
+    parts.pop("COUNT", None)
+    tz = current.tz
+    done = completed_at.astimezone(tz)
+    start = _start_wall(rec, current)
+    if current.all_day:
+        anchor = dt.datetime.combine(done.date(), dt.time())
+        done_due = Due(current.timezone, date=done.date())
+    else:
+        anchor = dt.datetime.combine(done.date(), start.time())
+        if parts["FREQ"] == "HOURLY":
+            # an hourly rule counts its hours from the completion, not from the start's hour
+            anchor = done.replace(minute=start.minute, second=start.second, tzinfo=None)
+            if anchor > done.replace(tzinfo=None, microsecond=0):
+                anchor -= dt.timedelta(hours=1)
+        done_due = Due(current.timezone, at=completed_at.astimezone(UTC))
+    base = done_due if _later(done_due, current) else current
+    try:
+        reanchored = _build(parts, anchor, tz)
+    except ValidationFailed:
+        reanchored = None  # e.g. an HOURLY BYHOUR set the completion hour can never reach
+    if reanchored is not None:
+        deadline = _deadline()
+        slots = (s for s in _slots(reanchored, rec, current, deadline) if _later(s, base))
+        found = _take(slots, deadline, limit=1)
+        if found:
+            return NextOccurrence(found[0], (), number + 1, False)
+    # nothing from the completion day: past UNTIL (the series' own slots end there too), or a rule
+    # that never matches from that day (FREQ=DAILY;INTERVAL=7;BYDAY=MO re-anchored on a Tuesday)
+    deadline = _deadline()
+    own = _build(parts, start, tz)
+    found = _take(
+        (s for s in _slots(own, rec, current, deadline) if _later(s, base)), deadline, limit=1
+    )
+    if found:
+        return NextOccurrence(found[0], (), number + 1, False)
+    return NextOccurrence(None, (), number, True)
+
+
+def _build(parts: dict[str, str], start: dt.datetime, tz: ZoneInfo) -> rrule:
+    """The dateutil rule on naive local wall time from `start`, UNTIL moved to that wall time."""
+    wall_parts = dict(parts)
+    if "UNTIL" in wall_parts:
+        wall_parts["UNTIL"] = _wall_until(wall_parts["UNTIL"], tz)
+    try:
+        built = rrulestr(rule_text(wall_parts), dtstart=start)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ValidationFailed("recurrence", f"does not parse ({exc})", _FIX) from None
+    assert isinstance(built, rrule)
+    return built
+
+
+def _start_wall(rec: Recurrence, due: Due) -> dt.datetime:
+    """The series start as dateutil's naive DTSTART, in the form the due's kind needs."""
+    start = rec.start
+    if start is None:
+        return _wall_start(due)
+    if isinstance(start, dt.datetime):
+        if start.tzinfo is not None:
+            start = start.astimezone(due.tz).replace(tzinfo=None)
+        if due.all_day:
+            return dt.datetime.combine(start.date(), dt.time())
+        return start
+    if due.all_day:
+        return dt.datetime.combine(start, dt.time())
+    local = due.local
+    assert isinstance(local, dt.datetime)
+    return dt.datetime.combine(start, local.time().replace(tzinfo=None))
+
+
+def _slots(built: rrule, rec: Recurrence, due: Due, deadline: float) -> Iterator[Due]:
+    """The rule's wall times as Dues in the due's zone: EXDATEs removed, each moment once; the
+    walk stops at `deadline` (time.monotonic), however the caller filters what it yields."""
+    tz, name = due.tz, due.timezone
+    walls = {_as_wall(x, tz) for x in rec.exdates}
+    ex_walls = {x for x in walls if isinstance(x, dt.datetime)}
+    ex_days = {x for x in walls if not isinstance(x, dt.datetime)}
+    # an EXDATE may name a slot in a DST gap by its wall time or by the time it is shown at
+    ex_moments = set() if due.all_day else {localize(x, tz) for x in ex_walls}
+    if due.all_day:
+        ex_days |= {x.date() for x in ex_walls}
+    last_day: dt.date | None = None
+    last_moment: dt.datetime | None = None
+    wall: dt.datetime
+    for wall in built:
+        if time.monotonic() > deadline:
+            return
+        day = wall.date()
+        if day in ex_days or wall in ex_walls:
+            continue
+        if due.all_day:
+            # a sub-daily rule on an all-day series meets each day once
+            if last_day is None or day > last_day:
+                last_day = day
+                yield Due(name, date=day)
+            continue
+        try:
+            moment = localize(wall, tz)
+        except OverflowError:
+            return  # the last days of year 9999 have no UTC moment
+        if moment in ex_moments:
+            continue
+        # wall times in a DST gap move forward and can meet or pass the next slot; keep order
+        if last_moment is None or moment > last_moment:
+            last_moment = moment
+            yield Due(name, at=moment)
+
+
+def _later(slot: Due, ref: Due) -> bool:
+    """Whether `slot` is strictly after `ref`; a date counts as its whole day."""
+    if slot.at is not None and ref.at is not None:
+        return slot.at > ref.at
+    return _day(slot, slot.tz) > _day(ref, slot.tz)
+
+
+def _day(due: Due, tz: ZoneInfo) -> dt.date:
+    if due.date is not None:
+        return due.date
+    return due.instant.astimezone(tz).date()
+
+
+def _deadline() -> float:
+    return time.monotonic() + _SEARCH_SECONDS
+
+
+def _take(
+    items: Iterator[_T],
+    deadline: float,
+    *,
+    limit: int | None = None,
+    enough: Callable[[_T], bool] | None = None,
+) -> list[_T]:
+    """Items up to `limit` or the first that is `enough`; what was found by `deadline` if the
+    search runs out of time.
+
+    dateutil walks period by period without yielding while a rule does not match (up to year
+    9999), so only a thread can bound the wait; _slots ends the walk at its next wall time.
+    """
+    found: list[_T] = []
+    failure: list[Exception] = []
+
+    def search() -> None:
+        try:
+            for item in items:
+                found.append(item)
+                if (limit is not None and len(found) >= limit) or (
+                    enough is not None and enough(item)
+                ):
+                    return
+        except Exception as exc:  # handed to the caller's thread below
+            failure.append(exc)
+
+    worker = threading.Thread(target=search, daemon=True, name="rrule-search")
+    worker.start()
+    worker.join(max(0.0, deadline - time.monotonic()))
+    if worker.is_alive():
+        return list(found)
+    if failure:
+        raise failure[0]
+    return found
+
+
+def _property(line: str) -> tuple[str, list[str], str]:
+    """A content line's name, parameters and value; a bare 'FREQ=...' is an RRULE."""
+    head, sep, value = line.partition(":")
+    if not sep:
+        return "RRULE", [], line
+    name, *params = (piece.strip() for piece in head.split(";"))
+    name = name.upper()
+    if name not in ("RRULE", "EXDATE", "EXRULE", "RDATE", "DTSTART"):
+        raise ValidationFailed("recurrence", f"line {line!r} is not an RRULE or EXDATE", _FIX)
+    return name, params, value.strip()
+
+
+def _exdates(params: list[str], value: str, due: Due) -> list[Wall]:
+    """EXDATE values as the series keeps them: local wall time in the due's zone, or dates."""
+    source: ZoneInfo | None = None
+    for param in params:
+        key, _, setting = param.partition("=")
+        if key.upper() == "TZID":
+            source = zone(setting.strip(), "recurrence")
+        elif key.upper() != "VALUE":
+            raise ValidationFailed(
+                "recurrence", f"EXDATE parameter {param!r} is not supported", "use EXDATE:20261225"
+            )
+    found: list[Wall] = []
+    for item in value.split(","):
+        text = item.strip().upper()
+        try:
+            if _ICAL_DATE.fullmatch(text):
+                found.append(dt.datetime.strptime(text, "%Y%m%d").date())
+                continue
+            if _ICAL_UTC.fullmatch(text):
+                wall = _local_wall(dt.datetime.strptime(text, "%Y%m%dT%H%M%SZ"), UTC, due.tz)
+            elif _ICAL_WALL.fullmatch(text):
+                wall = dt.datetime.strptime(text, "%Y%m%dT%H%M%S")
+                # kept as written in the due's own zone: a wall time in a DST gap still matches
+                wall = wall if source is None else _local_wall(wall, source, due.tz)
+            else:
+                raise ValueError(text)
+            localize(wall, due.tz)  # refuses the far edges of the calendar here, not later
+        except (ValueError, OverflowError):
+            raise ValidationFailed(
+                "recurrence",
+                f"EXDATE {item.strip()!r} is not a date or date-time",
+                "write EXDATE:20261225 (all day), 20261225T090000 (local) or 20261225T080000Z",
+            ) from None
+        found.append(wall.date() if due.all_day else wall)
+    return found
+
+
+def _local_wall(wall: dt.datetime, source: dt.tzinfo, tz: ZoneInfo) -> dt.datetime:
+    """A wall time read in `source`, as the wall clock in `tz` shows that moment."""
+    moment = wall.replace(tzinfo=source, fold=0)
+    return moment.astimezone(tz).replace(tzinfo=None)
+
+
+def _check_all_day(parts: dict[str, str]) -> None:
+    if parts["FREQ"] == "HOURLY" or any(key in parts for key in _SUB_DAILY):
+        raise ValidationFailed(
+            "recurrence",
+            "repeats within a day but the due is all-day",
+            "give the due a time of day, or drop FREQ=HOURLY and BYHOUR/BYMINUTE/BYSECOND",
+        )
+
+
+def _as_wall(value: Wall, tz: ZoneInfo) -> Wall:
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(tz).replace(tzinfo=None)
+    return value
+
+
+def _wall_key(value: Wall) -> tuple[dt.date, dt.time, bool]:
+    if isinstance(value, dt.datetime):
+        return value.date(), value.time(), True
+    return value, dt.time(), False
+
+
+def _sorted_walls(values: Iterable[Wall]) -> tuple[Wall, ...]:
+    return tuple(sorted(set(values), key=_wall_key))
+
+
+def _ical(value: Wall) -> str:
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y%m%dT%H%M%S")
+    return value.strftime("%Y%m%d")

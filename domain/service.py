@@ -19,11 +19,13 @@ from domain.errors import (
     Conflict,
     IdempotencyConflict,
     IdempotencyRace,
+    InvalidTransition,
     NotFound,
     ValidationFailed,
 )
 from domain.events import EventType, TaskEvent
 from domain.model import Priority, Status, Task, check_description, check_title, normalize_tags
+from domain.phrases import due_from_phrase, looks_like_rrule, rrule_from_phrase
 from domain.ports import Clock, IdempotencyRecord, Page, UnitOfWork
 from domain.query import (
     SortKey,
@@ -36,7 +38,14 @@ from domain.query import (
     parse_sort,
     urgency,
 )
-from domain.recurrence import Recurrence, RecurrenceAnchor, validate_rule
+from domain.recurrence import (
+    Recurrence,
+    RecurrenceAnchor,
+    next_occurrence,
+    parse_recurrence,
+    preview,
+    series_text,
+)
 from domain.reminders import Reminder, parse_reminders
 
 MAX_IDEMPOTENCY_KEY = 200
@@ -157,15 +166,16 @@ class TaskService:
         title = check_title(new.title)
         description = check_description(new.description or "")
         zone_name = new.timezone or self.default_timezone
-        due = parse_due(new.due, zone_name, self.default_timezone) if new.due else None
-        if new.due is not None and due is None:
+        if new.timezone is not None:
+            zone(zone_name)
+        if new.due is not None and not new.due.strip():
             raise ValidationFailed("due", "is empty", "give a date or date-time, or leave it out")
+        due = self._read_due(new.due, zone_name) if new.due else None
         reminders = parse_reminders(new.reminders or [], due, zone_name)
         anchor = _anchor(new.recurrence_anchor)
         recurrence = None
         if new.recurrence is not None:
-            rule = validate_rule(new.recurrence, due)
-            recurrence = Recurrence(rule, anchor, str(uuid.uuid4()))
+            recurrence = self._read_series(new.recurrence, due, anchor, str(uuid.uuid4()))
         return Task(
             id=str(uuid.uuid4()),
             user_id=user_id,
@@ -230,7 +240,7 @@ class TaskService:
         due = task.due
         if "due" in patch:
             raw = patch["due"]
-            due = parse_due(raw, zone_name, self.default_timezone) if raw is not None else None
+            due = self._read_due(raw, zone_name) if raw is not None else None
         elif due is not None and zone_name != due.timezone:
             due = _rezone(due, zone_name)
         values["due"] = due
@@ -258,7 +268,7 @@ class TaskService:
                 recurrence = None
             else:
                 series = recurrence.series_id if recurrence else str(uuid.uuid4())
-                recurrence = Recurrence(validate_rule(raw_rule, due), anchor, series)
+                recurrence = self._read_series(raw_rule, due, anchor, series)
         elif recurrence is not None:
             if due is None:
                 raise ValidationFailed(
@@ -266,9 +276,13 @@ class TaskService:
                     "cannot be cleared on a recurring task",
                     "clear recurrence in the same call (recurrence: null), or move due instead",
                 )
-            recurrence = Recurrence(
-                validate_rule(recurrence.rule, due), anchor, recurrence.series_id
-            )
+            if due != task.due:
+                # moving the date re-anchors the series on it and keeps the rule and exdates
+                recurrence = self._read_series(
+                    series_text(recurrence), due, anchor, recurrence.series_id
+                )
+            elif anchor is not recurrence.anchor:
+                recurrence = dataclasses.replace(recurrence, anchor=anchor)
         elif "recurrence_anchor" in patch and patch["recurrence_anchor"] is not None:
             raise ValidationFailed(
                 "recurrence_anchor", "applies only to a recurring task", "set recurrence as well"
@@ -311,6 +325,147 @@ class TaskService:
                 return task
 
         return await _retrying(attempt, retry=True)
+
+    async def recur(
+        self, user_id: str, task_id: str, causation_id: str | None = None
+    ) -> Task | None:
+        """Create the next occurrence of a completed recurring task, once: a repeated or late
+        call finds the link already made (or the task reopened) and does nothing."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            task = await uow.tasks.get(user_id, task_id)
+            if (
+                task is None
+                or task.recurrence is None
+                or task.due is None
+                or task.status is not Status.COMPLETED
+                or task.recurred_to is not None
+                or task.series_ended
+            ):
+                return None
+            following = next_occurrence(
+                task.recurrence, task.due, task.occurrence, task.completed_at or now, now
+            )
+            version = task.version
+            changes: dict[str, list[Any]] = {}
+            created = None
+            if following.due is None:
+                task.series_ended = True
+                changes["series_ended"] = [False, True]
+            else:
+                created = self._next_task(task, following.due, following.number, now)
+                await uow.tasks.add(created)
+                task.recurred_to = created.id
+                changes["recurred_to"] = [None, created.id]
+                snapshot = created.snapshot()
+                uow.record(
+                    self._event(
+                        EventType.TASK_CREATED,
+                        created,
+                        {name: [None, value] for name, value in snapshot.items() if value},
+                        now,
+                        None,
+                        causation_id,
+                    )
+                )
+            if following.skipped:
+                changes["skipped_occurrences"] = [None, [d.to_json() for d in following.skipped]]
+            task.version += 1
+            task.updated_at = now
+            await uow.tasks.save(task, expected_version=version)
+            uow.record(self._event(EventType.TASK_RECURRED, task, changes, now, None, causation_id))
+            await uow.commit()
+            return created
+
+    def _next_task(self, done: Task, due: Due, number: int, now: dt.datetime) -> Task:
+        assert done.due is not None and done.recurrence is not None
+        return Task(
+            id=str(uuid.uuid4()),
+            user_id=done.user_id,
+            title=done.title,
+            description=done.description,
+            priority=done.priority,
+            tags=done.tags,
+            due=due,
+            reminders=_shift_reminders(done.reminders, done.due, due),
+            recurrence=done.recurrence,
+            occurrence=number,
+            recurred_from=done.id,
+            created_at=now,
+            updated_at=now,
+        )
+
+    async def skip_occurrence(
+        self, user_id: str, task_id: str, correlation_id: str | None = None
+    ) -> Task:
+        """Move an open recurring task to its next occurrence without completing it."""
+
+        async def attempt() -> Task:
+            now = self._clock.now()
+            async with self._uow() as uow:
+                task = await self._load(uow, user_id, task_id, None)
+                if task.recurrence is None or task.due is None:
+                    raise ValidationFailed(
+                        "task_id",
+                        "is not a recurring task",
+                        "use update_task to move its due, or set recurrence first",
+                    )
+                if task.status is not Status.OPEN:
+                    raise InvalidTransition(
+                        f"The task is {task.status}; only an open occurrence can be skipped."
+                    )
+                series = dataclasses.replace(task.recurrence, anchor=RecurrenceAnchor.SCHEDULE)
+                following = next_occurrence(series, task.due, task.occurrence, now, now)
+                if following.due is None:
+                    raise InvalidTransition(
+                        "The series has no later occurrence to skip to: complete or delete the"
+                        " task, or extend its recurrence (COUNT/UNTIL)."
+                    )
+                version = task.version
+                changes = task.change(
+                    now,
+                    due=following.due,
+                    reminders=_shift_reminders(task.reminders, task.due, following.due),
+                    occurrence=following.number,
+                )
+                await uow.tasks.save(task, expected_version=version)
+                uow.record(self._event(EventType.TASK_UPDATED, task, changes, now, correlation_id))
+                await uow.commit()
+                return task
+
+        return await _retrying(attempt, retry=True)
+
+    def preview_recurrence(
+        self, recurrence: str, due: str, timezone: str | None, count: int
+    ) -> tuple[str, list[Due]]:
+        """The rule `recurrence` resolves to and its first `count` occurrences from `due`."""
+        if not 1 <= count <= 100:
+            raise ValidationFailed("count", f"is {count}", "ask for 1 to 100 occurrences")
+        zone_name = timezone or self.default_timezone
+        zone(zone_name)
+        start = self._read_due(due, zone_name)
+        series = self._read_series(recurrence, start, RecurrenceAnchor.SCHEDULE, "preview")
+        return series_text(series), preview(series_text(series), start, count)
+
+    def _read_due(self, raw: str, zone_name: str) -> Due:
+        """ISO 8601 first; anything else is read as an English phrase in the user's zone."""
+        try:
+            return parse_due(raw, zone_name, self.default_timezone)
+        except ValidationFailed as iso_refusal:
+            if raw.strip()[:1].isdigit() and not raw.strip().lower().startswith("in"):
+                raise iso_refusal from None
+            return due_from_phrase(raw, self._clock.now(), zone_name)
+
+    def _read_series(
+        self, raw: str, due: Due | None, anchor: RecurrenceAnchor, series_id: str
+    ) -> Recurrence:
+        if due is None:
+            raise ValidationFailed(
+                "recurrence", "needs a due date to anchor the series", "set due as well"
+            )
+        text = raw if looks_like_rrule(raw) else rrule_from_phrase(raw)
+        rule, exdates = parse_recurrence(text, due)
+        return Recurrence(rule, anchor, series_id, start=_wall(due), exdates=exdates)
 
     async def get(self, user_id: str, task_id: str) -> Task:
         async with self._uow() as uow:
@@ -456,6 +611,7 @@ class TaskService:
         changes: dict[str, list[Any]],
         now: dt.datetime,
         correlation_id: str | None,
+        causation_id: str | None = None,
     ) -> TaskEvent:
         return TaskEvent(
             event_type=kind,
@@ -467,6 +623,7 @@ class TaskService:
             changes=changes,
             source=self._source,
             correlation_id=correlation_id,
+            causation_id=causation_id,
         )
 
 
@@ -528,6 +685,21 @@ def _anchor(raw: str | None) -> RecurrenceAnchor:
         raise ValidationFailed(
             "recurrence_anchor", f"{raw!r} is not an anchor", "use 'schedule' or 'completion'"
         ) from None
+
+
+def _wall(due: Due) -> dt.datetime | dt.date:
+    """The due as the series start: local wall time (naive), or the date of an all-day task."""
+    local = due.local
+    if isinstance(local, dt.datetime):
+        return local.replace(tzinfo=None)
+    return local
+
+
+def _shift_reminders(reminders: tuple[Reminder, ...], old: Due, new: Due) -> tuple[Reminder, ...]:
+    """Reminders for a moved occurrence: relative ones follow by themselves, absolute ones move
+    by as much as the due did."""
+    delta = new.instant - old.instant
+    return tuple(Reminder(at=r.at + delta) if r.at is not None else r for r in reminders)
 
 
 def _rezone(due: Due, zone_name: str) -> Due:

@@ -19,7 +19,7 @@ from domain.ports import Clock, EventPublisher
 from domain.service import TaskService
 from mcp_server.settings import Settings, SettingsError
 from workers.embedded import EmbeddedBus
-from workers.registry import CONSUMERS
+from workers.registry import build_consumers
 
 log = logging.getLogger("dueflow")
 
@@ -65,7 +65,8 @@ async def bootstrap(
     try:
         await _ensure_schema(engine, upgrade_it=settings.embedded)
         sessions = async_sessionmaker(engine, expire_on_commit=False)
-        embedded_bus = EmbeddedBus(sessions, CONSUMERS.values(), clock)
+        consumers = build_consumers(clock, settings.timezone).values()
+        embedded_bus = EmbeddedBus(sessions, consumers, clock)
         if publisher is None:
             if settings.event_bus == "dapr":
                 from domain.adapters.dapr_publisher import DaprPublisher

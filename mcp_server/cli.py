@@ -19,7 +19,7 @@ from mcp_server.bootstrap import bootstrap
 from mcp_server.server import TokenUsers, build_server
 from mcp_server.settings import Settings, SettingsError
 from workers.dapr_host import DEFAULT_PORT, WorkerSetupError, serve_worker
-from workers.registry import CONSUMERS
+from workers.registry import WORKER_NAMES
 
 log = logging.getLogger("dueflow")
 
@@ -43,7 +43,7 @@ def parser() -> argparse.ArgumentParser:
     worker = commands.add_parser(
         "worker", help="serve one worker as a Dapr app (subscriptions, topic routes, health)"
     )
-    worker.add_argument("name", help=f"the worker: {', '.join(sorted(CONSUMERS))}")
+    worker.add_argument("name", help=f"the worker: {', '.join(WORKER_NAMES)}")
     worker.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     worker.add_argument("--port", type=int, default=DEFAULT_PORT, help="the Dapr app port")
     commands.add_parser(
@@ -88,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     settings.dapr_pubsub,
                     args.host,
                     args.port,
+                    settings.timezone,
                 )
             )
         elif args.command == "relay":

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from domain.due import iso_utc
+from domain.due import Due, iso_utc
 from domain.model import Task
 from domain.service import TaskService
 
@@ -125,6 +126,26 @@ class TaskSummary(BaseModel):
             updated_at=iso_utc(task.updated_at),
             version=task.version,
         )
+
+
+class OccurrenceOut(BaseModel):
+    all_day: bool
+    timezone: str
+    date: str | None = Field(default=None, description="All-day occurrence (YYYY-MM-DD)")
+    datetime: str | None = Field(default=None, description="Local date-time with its offset")
+    utc: str | None = Field(default=None, description="The moment in UTC")
+    utc_offset: str | None = Field(default=None, description="The zone's UTC offset then")
+
+    @classmethod
+    def of(cls, due: Due) -> OccurrenceOut:
+        local = due.local
+        offset = local.strftime("%z") if isinstance(local, dt.datetime) else ""
+        return cls(**due.to_json(), utc_offset=f"{offset[:3]}:{offset[3:]}" if offset else None)
+
+
+class PreviewResult(BaseModel):
+    recurrence: str = Field(description="The RRULE (and EXDATEs) the input resolved to")
+    occurrences: list[OccurrenceOut]
 
 
 class TaskPage(BaseModel):

@@ -25,6 +25,8 @@ from domain.query import parse_sort
 from domain.service import ListArguments, NewTask, TaskService
 from mcp_server.schemas import (
     AddResult,
+    OccurrenceOut,
+    PreviewResult,
     SortedPage,
     TaskOut,
     TaskPage,
@@ -49,7 +51,9 @@ Due = Annotated[
     str | None,
     Field(
         description="ISO 8601: a date (2026-12-01, all day), a date-time with offset"
-        " (2026-12-01T17:00:00+01:00), or a local date-time (2026-12-01T17:00) read in timezone"
+        " (2026-12-01T17:00:00+01:00), or a local date-time (2026-12-01T17:00) read in timezone."
+        " A plain English phrase ('tomorrow 5pm', 'next friday') is read in the user's zone and"
+        " echoed back as the date it resolved to; an ambiguous phrase is refused"
     ),
 ]
 Timezone = Annotated[
@@ -70,7 +74,12 @@ Reminders = Annotated[
 ]
 RecurrenceArg = Annotated[
     str | None,
-    Field(description="RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE; needs a due"),
+    Field(
+        description="RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE (optionally a second line"
+        " EXDATE:20261224T090000); or a phrase ('every weekday', 'every 2 weeks on monday and"
+        " wednesday', 'last day of every month'), echoed back as the RRULE. Needs a due; check"
+        " a rule first with preview_recurrence"
+    ),
 ]
 Anchor = Annotated[
     AnchorName | None,
@@ -361,6 +370,38 @@ def build_server(
     transition(
         "restore_task", "Restored", IDEMPOTENT_WRITE, "Bring back a deleted task.", service.restore
     )
+
+    @mcp.tool(annotations=IDEMPOTENT_WRITE, output_schema=output_schema(TaskResult))
+    @domain_errors
+    async def skip_occurrence(task_id: TaskId) -> ToolResult:
+        """Move a recurring task to its next occurrence without completing it."""
+        task = await service.skip_occurrence(user(), task_id, _correlation())
+        return answer(f"Skipped to {describe(task)}", TaskResult(task=out(task)))
+
+    @mcp.tool(annotations=READ, output_schema=output_schema(PreviewResult))
+    @domain_errors
+    async def preview_recurrence(
+        recurrence: Annotated[
+            str,
+            Field(
+                description="RRULE (FREQ=WEEKLY;BYDAY=MO,WE; optional EXDATE line) or a phrase"
+                " such as 'every weekday' or 'last day of every month'"
+            ),
+        ],
+        due: Annotated[
+            str, Field(description="The first occurrence: ISO 8601 date or date-time, or a phrase")
+        ],
+        timezone: Timezone = None,
+        count: Annotated[int, Field(description="How many occurrences, 1-100", ge=1, le=100)] = 5,
+    ) -> ToolResult:
+        """Show the next occurrences of a rule, with UTC offsets, before writing it to a task."""
+        text, occurrences = service.preview_recurrence(recurrence, due, timezone, count)
+        shown = [OccurrenceOut.of(d) for d in occurrences]
+        first = ", ".join(o.date or o.datetime or "" for o in shown[:3])
+        return answer(
+            f"{text.replace(chr(10), ' ')}: {first}{' …' if len(shown) > 3 else ''}",
+            PreviewResult(recurrence=text, occurrences=shown),
+        )
 
     @mcp.tool(annotations=READ, output_schema=output_schema(TaskResult))
     @domain_errors

@@ -62,9 +62,7 @@ class Received:
         except (KeyError, TypeError) as exc:
             raise MalformedEvent(f"missing or malformed field {exc}") from None
         event_id, event_type, task_id, user_id = fields
-        return cls(
-            topic, event_id, event_type, task_id, user_id, sequence, envelope=dict(envelope)
-        )
+        return cls(topic, event_id, event_type, task_id, user_id, sequence, envelope=dict(envelope))
 
 
 class _Abandon(Exception):

@@ -16,7 +16,7 @@ from domain.clock import SystemClock
 from domain.ports import Clock
 from workers.consumer import ConsumerRunner
 from workers.dapr_app import build_app
-from workers.registry import CONSUMERS
+from workers.registry import WORKER_NAMES, build_consumers
 
 log = logging.getLogger("dueflow.worker")
 
@@ -29,12 +29,17 @@ class WorkerSetupError(ValueError):
 
 @contextlib.asynccontextmanager
 async def worker_app(
-    name: str, database_url: str, pubsub_name: str, clock: Clock | None = None
+    name: str,
+    database_url: str,
+    pubsub_name: str,
+    clock: Clock | None = None,
+    default_timezone: str = "UTC",
 ) -> AsyncIterator[Starlette]:
     """The Dapr app of worker `name` on `database_url`; the engine is disposed on leaving."""
-    consumer = CONSUMERS.get(name)
+    clock = clock or SystemClock()
+    consumer = build_consumers(clock, default_timezone).get(name)
     if consumer is None:
-        known = ", ".join(sorted(CONSUMERS)) or "none"
+        known = ", ".join(WORKER_NAMES) or "none"
         raise WorkerSetupError(f"No worker named {name!r}. Fix: use one of: {known}.")
     engine = make_engine(database_url)
     try:
@@ -45,7 +50,7 @@ async def worker_app(
                 " Fix: run `dueflow db upgrade` with the same DUEFLOW_DATABASE_URL."
             )
         sessions = async_sessionmaker(engine, expire_on_commit=False)
-        runner = ConsumerRunner(sessions, clock or SystemClock())
+        runner = ConsumerRunner(sessions, clock)
         yield build_app([consumer], runner, pubsub_name, sessions=sessions)
     finally:
         await engine.dispose()
@@ -57,9 +62,12 @@ async def serve_worker(
     pubsub_name: str,
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
+    default_timezone: str = "UTC",
 ) -> None:
     """Serve worker `name` with uvicorn until SIGINT/SIGTERM; logs go to stderr."""
-    async with worker_app(name, database_url, pubsub_name) as app:
+    async with worker_app(
+        name, database_url, pubsub_name, default_timezone=default_timezone
+    ) as app:
         config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
         log.info(
             "worker %s serving Dapr app on http://%s:%d (pub/sub %r; topics: %s)",
@@ -67,6 +75,6 @@ async def serve_worker(
             host,
             port,
             pubsub_name,
-            ", ".join(CONSUMERS[name].topics),
+            ", ".join(build_consumers(SystemClock())[name].topics),
         )
         await uvicorn.Server(config).serve()

@@ -107,8 +107,8 @@ class OutboxRelay:
                 failures += 1
                 published = 0
                 log.exception("outbox relay pass failed (%d in a row)", failures)
-            if published >= self._batch:
-                continue
+            if published:
+                continue  # drain what is there (and what consumers wrote meanwhile) first
             timeout = self._poll if failures == 0 else self._retry.delay(failures)
             waiters = {asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())}
             _, pending = await asyncio.wait(

@@ -114,6 +114,13 @@ class SqlUnitOfWork:
         self._events.append(event)
 
     async def commit(self) -> None:
+        await self._write_outbox()
+        await self.session.commit()
+        published, self._events = bool(self._events), []
+        if published and self._after_commit is not None:
+            self._after_commit()
+
+    async def _write_outbox(self) -> None:
         if self._events:
             await self.session.execute(
                 sa.insert(OUTBOX),
@@ -131,10 +138,36 @@ class SqlUnitOfWork:
                     for item in self._events
                 ],
             )
-        await self.session.commit()
-        published, self._events = bool(self._events), []
-        if published and self._after_commit is not None:
-            self._after_commit()
+
+
+class JoinedUnitOfWork(SqlUnitOfWork):
+    """A unit of work inside a transaction its caller owns (a consumer's inbox transaction):
+    commit() writes the outbox rows; the state, the events and the inbox row commit together
+    when the caller commits, and nothing does if it rolls back."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._joined = session
+        self._events = []
+        self._after_commit = None
+
+    async def __aenter__(self) -> Self:
+        self.session = self._joined
+        self.tasks = SqlTaskRepository(self.session)
+        self._events = []
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+    async def commit(self) -> None:
+        await self._write_outbox()
+        await self.session.flush()
+        self._events = []
 
 
 class SqlTaskRepository:
@@ -297,6 +330,7 @@ def _order(order: tuple[SortKey, ...]) -> list[Any]:
 
 def _row_values(task: Task) -> dict[str, Any]:
     due = task.due
+    rec = task.recurrence
     return {
         "id": task.id,
         "user_id": task.user_id,
@@ -314,6 +348,11 @@ def _row_values(task: Task) -> dict[str, Any]:
         "recurrence_anchor": task.recurrence.anchor.value if task.recurrence else None,
         "series_id": task.recurrence.series_id if task.recurrence else None,
         "occurrence": task.occurrence,
+        "recurrence_start": _wall_text(rec.start) if rec else None,
+        "recurrence_exdates": [_wall_text(day) for day in rec.exdates] if rec else [],
+        "recurred_from": task.recurred_from,
+        "recurred_to": task.recurred_to,
+        "series_ended": task.series_ended,
         "created_at": task.created_at,
         "updated_at": task.updated_at,
         "completed_at": task.completed_at,
@@ -336,6 +375,8 @@ def _to_task(row: Any) -> Task:
             rule=row.recurrence_rule,
             anchor=RecurrenceAnchor(row.recurrence_anchor or "schedule"),
             series_id=row.series_id or row.id,
+            start=_wall_value(row.recurrence_start),
+            exdates=tuple(_wall_value(day) for day in row.recurrence_exdates or ()),
         )
     return Task(
         id=row.id,
@@ -354,4 +395,18 @@ def _to_task(row: Any) -> Task:
         deleted_at=row.deleted_at,
         version=row.version,
         occurrence=row.occurrence,
+        recurred_from=row.recurred_from,
+        recurred_to=row.recurred_to,
+        series_ended=bool(row.series_ended),
     )
+
+
+def _wall_text(value: dt.datetime | dt.date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _wall_value(text: str | None) -> Any:
+    """A stored series start or exdate: a naive local datetime, or a date."""
+    if text is None:
+        return None
+    return dt.datetime.fromisoformat(text) if "T" in text else dt.date.fromisoformat(text)

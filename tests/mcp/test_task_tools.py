@@ -23,6 +23,8 @@ TOOLS = {
     "get_task",
     "list_tasks",
     "sort_tasks",
+    "skip_occurrence",
+    "preview_recurrence",
 }
 
 

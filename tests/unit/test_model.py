@@ -320,6 +320,11 @@ def test_a_full_snapshot_is_json_serialisable() -> None:
         "anchor": "schedule",
         "series_id": "series-1",
         "occurrence": 1,
+        "start": None,
+        "exdates": [],
+        "recurred_from": None,
+        "recurred_to": None,
+        "series_ended": False,
     }
     assert snapshot["completed_at"] == "2026-11-23T10:00:00Z"
     assert snapshot["deleted_at"] == "2026-11-24T10:00:00Z"
