@@ -29,7 +29,12 @@ class RecurrenceOut(BaseModel):
     rule: str = Field(description="RFC 5545 RRULE")
     anchor: str = Field(description="'schedule' or 'completion'")
     series_id: str
-    occurrence: int
+    occurrence: int = Field(description="This occurrence's number in the series (1-based)")
+    start: str | None = Field(description="The series start (DTSTART), local wall time or date")
+    exdates: list[str] = Field(description="Excluded occurrences, local wall time or dates")
+    recurred_from: str | None = Field(description="The occurrence whose completion made this one")
+    recurred_to: str | None = Field(description="The occurrence made when this one was completed")
+    series_ended: bool = Field(description="Completing this occurrence ended the series")
 
 
 class TaskOut(BaseModel):

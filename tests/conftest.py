@@ -19,13 +19,19 @@ from domain.clock import FixedClock
 from mcp_server.bootstrap import Runtime, bootstrap
 from mcp_server.server import build_server
 from mcp_server.settings import Settings
+from tests.fakes.dapr_sidecar import FakeDaprSidecar
 
 PG_ADMIN_URL = os.environ.get("DUEFLOW_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 # one database per test run, so runs side by side (a developer's and CI's) never share rows
 PG_DATABASE = f"dueflow_test_{os.getpid()}"
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
 TABLES = (
-    "task_tags", "outbox", "idempotency_keys", "tasks", "processed_events", "dead_letters",
+    "task_tags",
+    "outbox",
+    "idempotency_keys",
+    "tasks",
+    "processed_events",
+    "dead_letters",
     "audit_log",
 )
 
@@ -84,6 +90,17 @@ async def _truncate(url: str) -> None:
             await conn.execute(sa.text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
     finally:
         await engine.dispose()
+
+
+@pytest.fixture
+async def sidecar() -> AsyncIterator[FakeDaprSidecar]:
+    """A running fake Dapr sidecar on free loopback ports; stopped at the end."""
+    fake = FakeDaprSidecar()
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
 
 
 @pytest.fixture

@@ -13,17 +13,6 @@ PUBSUB = "dueflow-pubsub"
 
 
 @pytest.fixture
-async def sidecar() -> AsyncIterator[FakeDaprSidecar]:
-    """A running fake sidecar on free loopback ports; stopped (if still running) at the end."""
-    fake = FakeDaprSidecar()
-    await fake.start()
-    try:
-        yield fake
-    finally:
-        await fake.stop()
-
-
-@pytest.fixture
 async def absent_sidecar() -> AsyncIterator[FakeDaprSidecar]:
     """A fake sidecar whose ports are chosen but which is not started yet."""
     fake = FakeDaprSidecar()

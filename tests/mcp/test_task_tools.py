@@ -261,7 +261,9 @@ async def test_an_update_that_changes_nothing_records_nothing(
 async def test_moving_the_due_of_a_recurring_task_keeps_its_rule(alice: Client) -> None:
     task = await add(alice, due="2026-12-01T09:00", recurrence="FREQ=WEEKLY;BYDAY=TU")
     moved = (await call(alice, "update_task", task_id=task["id"], due="2026-12-08T10:00"))["task"]
-    assert moved["recurrence"] == task["recurrence"]
+    assert moved["recurrence"]["rule"] == task["recurrence"]["rule"]
+    assert moved["recurrence"]["series_id"] == task["recurrence"]["series_id"]
+    assert moved["recurrence"]["start"] == "2026-12-08T10:00:00"  # the series follows the move
     assert moved["due"]["datetime"] == "2026-12-08T10:00:00+01:00"
 
 
