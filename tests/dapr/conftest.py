@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 
 from domain.adapters.dapr_publisher import DaprPublisher
-from tests.fakes.dapr_sidecar import FakeDaprSidecar
+from tests.fakes.dapr_sidecar import FakeDaprSidecar, Published
 
 PUBSUB = "dueflow-pubsub"
 
@@ -32,3 +34,25 @@ async def publisher(sidecar: FakeDaprSidecar) -> AsyncIterator[DaprPublisher]:
     ) as connected:
         assert connected.connected
         yield connected
+
+
+async def deliver(client: httpx.AsyncClient, request: Published) -> str:
+    """POST a recorded publish to a worker app the way daprd delivers it (a structured CloudEvent
+    with application/json data); answer the app's status."""
+    cloud_event = {
+        "specversion": "1.0",
+        "id": request.metadata["cloudevent.id"],
+        "type": request.metadata["cloudevent.type"],
+        "source": "dueflow",
+        "datacontenttype": request.data_content_type,
+        "data": request.json(),
+        "topic": request.topic,
+        "pubsubname": request.pubsub_name,
+    }
+    response = await client.post(
+        f"/events/{request.topic}",
+        content=json.dumps(cloud_event),
+        headers={"content-type": "application/cloudevents+json"},
+    )
+    status: str = response.json()["status"]
+    return status

@@ -22,7 +22,7 @@ from domain.service import NewTask
 from mcp_server.bootstrap import Runtime, bootstrap
 from mcp_server.settings import Settings
 from tests.conftest import rows
-from tests.dapr.conftest import PUBSUB
+from tests.dapr.conftest import PUBSUB, deliver
 from tests.fakes.dapr_sidecar import FakeDaprSidecar
 from workers.audit import AUDIT_CONSUMER
 from workers.consumer import ConsumerRunner
@@ -269,25 +269,8 @@ async def test_what_the_publisher_sends_is_what_the_worker_app_applies(
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://worker") as client:
         for request in sidecar.published:
-            if request.topic != "task-events":
-                continue
-            # what daprd makes of a publish request with application/json data
-            delivered = {
-                "specversion": "1.0",
-                "id": request.metadata["cloudevent.id"],
-                "type": request.metadata["cloudevent.type"],
-                "source": "dueflow",
-                "datacontenttype": request.data_content_type,
-                "data": request.json(),
-                "topic": request.topic,
-                "pubsubname": request.pubsub_name,
-            }
-            response = await client.post(
-                f"/events/{request.topic}",
-                content=json.dumps(delivered),
-                headers={"content-type": "application/cloudevents+json"},
-            )
-            answers.append(response.json()["status"])
+            if request.topic == "task-events":
+                answers.append(await deliver(client, request))
 
     assert answers == ["SUCCESS", "SUCCESS"]
     audited = await rows(runtime, "SELECT event_type FROM audit_log ORDER BY sequence")
@@ -324,21 +307,6 @@ async def test_a_thousand_tasks_added_while_the_sidecar_is_absent_all_reach_the_
         # Kafka delivers at least once: every message arrives, then a fifth of them again
         for attempt, batch in enumerate((events, events[::5])):
             for request in batch:
-                delivered = {
-                    "specversion": "1.0",
-                    "id": request.metadata["cloudevent.id"],
-                    "type": request.metadata["cloudevent.type"],
-                    "source": "dueflow",
-                    "datacontenttype": request.data_content_type,
-                    "data": request.json(),
-                    "topic": request.topic,
-                    "pubsubname": request.pubsub_name,
-                }
-                response = await client.post(
-                    f"/events/{request.topic}",
-                    content=json.dumps(delivered),
-                    headers={"content-type": "application/cloudevents+json"},
-                )
-                assert response.json() == {"status": "SUCCESS"}, attempt
+                assert await deliver(client, request) == "SUCCESS", attempt
     assert (await rows(runtime, "SELECT count(*) AS n FROM audit_log"))[0].n == 1000
     assert (await rows(runtime, "SELECT count(DISTINCT event_id) AS n FROM audit_log"))[0].n == 1000

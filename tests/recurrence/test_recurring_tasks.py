@@ -18,7 +18,7 @@ from domain.adapters.outbox import OutboxRelay
 from domain.clock import FixedClock
 from mcp_server.bootstrap import Runtime
 from tests.conftest import rows
-from tests.dapr.conftest import PUBSUB
+from tests.dapr.conftest import PUBSUB, deliver
 from tests.fakes.dapr_sidecar import FakeDaprSidecar
 from tests.mcp.test_task_tools import add, call, refused
 from workers.consumer import Consumer, ConsumerRunner, Received
@@ -201,24 +201,8 @@ async def test_the_recurrence_worker_app_creates_the_next_occurrence_from_dapr_d
     async with httpx.AsyncClient(transport=transport, base_url="http://recurrence") as client:
         for _ in range(2):  # delivered twice
             for request in sidecar.published:
-                if request.topic != "task-events":
-                    continue
-                cloud_event = {
-                    "specversion": "1.0",
-                    "id": request.metadata["cloudevent.id"],
-                    "type": request.metadata["cloudevent.type"],
-                    "source": "dueflow",
-                    "datacontenttype": "application/json",
-                    "data": request.json(),
-                    "topic": request.topic,
-                    "pubsubname": request.pubsub_name,
-                }
-                response = await client.post(
-                    "/events/task-events",
-                    content=json.dumps(cloud_event),
-                    headers={"content-type": "application/cloudevents+json"},
-                )
-                answers.append(response.json()["status"])
+                if request.topic == "task-events":
+                    answers.append(await deliver(client, request))
     assert set(answers) == {"SUCCESS"}
     assert await open_titles(alice) == [("Invoice", "2026-12-31")]
 
