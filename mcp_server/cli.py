@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from domain.adapters.schema import current_revision, head_revision, upgrade
 from domain.adapters.sql import make_engine
 from mcp_server.bootstrap import bootstrap
+from mcp_server.internal_api import RECUR_PATH, mount_internal_api
 from mcp_server.server import TokenUsers, build_server
 from mcp_server.settings import Settings, SettingsError
 from workers.dapr_host import DEFAULT_PORT, WorkerSetupError, serve_worker
@@ -89,6 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     args.host,
                     args.port,
                     settings.timezone,
+                    api_app_id=settings.api_app_id,
+                    internal_token=settings.internal_token,
+                    dapr_http_endpoint=settings.dapr_http_endpoint,
                 )
             )
         elif args.command == "relay":
@@ -126,6 +130,12 @@ async def serve(
     runtime = await bootstrap(settings)
     try:
         server = build_server(runtime.service, default_user, auth)
+        if transport != "stdio":
+            if settings.internal_token:
+                mount_internal_api(server, runtime.service, settings.internal_token)
+                log.info("internal API for Dapr service invocation at POST %s", RECUR_PATH)
+            else:
+                log.info("internal API not served (DUEFLOW_INTERNAL_TOKEN is unset)")
         log.info("serving over %s (database: %s)", transport, runtime.engine.url.render_as_string())
         async with runtime.relaying():
             if transport == "stdio":

@@ -58,6 +58,14 @@ class Settings(BaseSettings):
     dapr_health_timeout: float = Field(
         default=10.0, gt=0, description="Seconds to wait for the sidecar at start-up"
     )
+    internal_token: str | None = Field(
+        default=None,
+        description="Shared token of the API app's internal routes (Dapr service invocation by"
+        " the workers); unset: the routes are not served and workers call the use case directly",
+    )
+    api_app_id: str = Field(
+        default="dueflow-api", description="The Dapr app id of the API app the workers invoke"
+    )
     log_level: str = Field(default="INFO")
 
     @classmethod
@@ -96,6 +104,25 @@ class Settings(BaseSettings):
     def _user_named(cls, value: str) -> str:
         if not value.strip() or len(value) > 200:
             raise ValueError("DUEFLOW_USER must be 1 to 200 characters")
+        return value.strip()
+
+    @field_validator("internal_token")
+    @classmethod
+    def _long_token(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if len(value.strip()) < 16:
+            raise ValueError(
+                "DUEFLOW_INTERNAL_TOKEN is shorter than 16 characters; use a long random token"
+                " (e.g. `openssl rand -hex 24`)"
+            )
+        return value.strip()
+
+    @field_validator("api_app_id")
+    @classmethod
+    def _app_id_named(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("DUEFLOW_API_APP_ID must not be empty")
         return value.strip()
 
     @property

@@ -16,6 +16,7 @@ from domain.clock import SystemClock
 from domain.ports import Clock
 from workers.consumer import ConsumerRunner
 from workers.dapr_app import build_app
+from workers.recurrence import DaprInvoker, InvokingRunner, RecurrenceInvoker
 from workers.registry import WORKER_NAMES, build_consumers
 
 log = logging.getLogger("dueflow.worker")
@@ -34,10 +35,14 @@ async def worker_app(
     pubsub_name: str,
     clock: Clock | None = None,
     default_timezone: str = "UTC",
+    invoke: RecurrenceInvoker | None = None,
 ) -> AsyncIterator[Starlette]:
-    """The Dapr app of worker `name` on `database_url`; the engine is disposed on leaving."""
+    """The Dapr app of worker `name` on `database_url`; the engine is disposed on leaving.
+
+    With `invoke` the recurrence worker creates next occurrences through the task API (Dapr
+    service invocation), called outside its inbox transaction (see InvokingRunner)."""
     clock = clock or SystemClock()
-    consumer = build_consumers(clock, default_timezone).get(name)
+    consumer = build_consumers(clock, default_timezone, invoke).get(name)
     if consumer is None:
         known = ", ".join(WORKER_NAMES) or "none"
         raise WorkerSetupError(f"No worker named {name!r}. Fix: use one of: {known}.")
@@ -50,7 +55,11 @@ async def worker_app(
                 " Fix: run `dueflow db upgrade` with the same DUEFLOW_DATABASE_URL."
             )
         sessions = async_sessionmaker(engine, expire_on_commit=False)
-        runner = ConsumerRunner(sessions, clock)
+        runner = (
+            ConsumerRunner(sessions, clock)
+            if invoke is None
+            else InvokingRunner(sessions, clock, invoke)
+        )
         yield build_app([consumer], runner, pubsub_name, sessions=sessions)
     finally:
         await engine.dispose()
@@ -63,10 +72,48 @@ async def serve_worker(
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
     default_timezone: str = "UTC",
+    *,
+    api_app_id: str | None = None,
+    internal_token: str | None = None,
+    dapr_http_endpoint: str | None = None,
 ) -> None:
-    """Serve worker `name` with uvicorn until SIGINT/SIGTERM; logs go to stderr."""
+    """Serve worker `name` with uvicorn until SIGINT/SIGTERM; logs go to stderr.
+
+    The recurrence worker invokes the API app `api_app_id` when `internal_token` is set too, and
+    otherwise calls the use case on the database directly."""
+    invoker = None
+    if name == "recurrence":
+        if api_app_id and internal_token:
+            invoker = DaprInvoker(api_app_id, internal_token, dapr_http_endpoint)
+            log.info(
+                "recurrence: next occurrences through the task API (Dapr service invocation of"
+                " app %r, %s)",
+                api_app_id,
+                invoker.url,
+            )
+        else:
+            log.info(
+                "recurrence: next occurrences written to the database directly (set"
+                " DUEFLOW_INTERNAL_TOKEN and DUEFLOW_API_APP_ID to go through the task API)"
+            )
+    try:
+        await _serve(name, database_url, pubsub_name, host, port, default_timezone, invoker)
+    finally:
+        if invoker is not None:
+            await invoker.aclose()
+
+
+async def _serve(
+    name: str,
+    database_url: str,
+    pubsub_name: str,
+    host: str,
+    port: int,
+    default_timezone: str,
+    invoker: DaprInvoker | None,
+) -> None:
     async with worker_app(
-        name, database_url, pubsub_name, default_timezone=default_timezone
+        name, database_url, pubsub_name, default_timezone=default_timezone, invoke=invoker
     ) as app:
         config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
         log.info(

@@ -6,12 +6,15 @@ from domain.clock import SystemClock
 from domain.ports import Clock
 from workers.audit import AUDIT_CONSUMER
 from workers.consumer import Consumer
-from workers.recurrence import recurrence_consumer
+from workers.recurrence import RecurrenceInvoker, recurrence_consumer
 
 
-def build_consumers(clock: Clock, default_timezone: str = "UTC") -> dict[str, Consumer]:
-    """The workers of one process, sharing its clock."""
-    consumers = (AUDIT_CONSUMER, recurrence_consumer(clock, default_timezone))
+def build_consumers(
+    clock: Clock, default_timezone: str = "UTC", invoke: RecurrenceInvoker | None = None
+) -> dict[str, Consumer]:
+    """The workers of one process, sharing its clock; with `invoke` the recurrence worker creates
+    the next occurrence through the task API (Dapr mode) instead of the use case."""
+    consumers = (AUDIT_CONSUMER, recurrence_consumer(clock, default_timezone, invoke))
     return {consumer.name: consumer for consumer in consumers}
 
 

@@ -536,7 +536,7 @@ def table(runs: list[DbRun]) -> str:
         "|---|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for run in runs:
-        for api in ("raw", "full"):
+        for api in ("wire", "raw", "full"):
             for kind in KINDS:
                 s = run.stats[api][kind]
                 if kind == "noop":

@@ -4,12 +4,20 @@ It follows the pattern of the dapr/python-sdk tests (tests/clients/fake_dapr_ser
 gRPC server speaking the runtime's protos, so the official client is exercised unchanged. It
 records every publish request and can refuse on demand. The health endpoint runs in its own
 thread because the SDK's client constructor probes it with blocking urllib on the event loop.
+
+The HTTP port also serves service invocation (POST /v1.0/invoke/<app-id>/method/<method>, the
+API the SDK's DaprClient uses by default): each call is recorded and forwarded, headers and body
+as they came, to the ASGI app registered for the app id (`route_app`), on the test's event loop;
+the callee's status, content type and body come back unchanged, as daprd passes them through. An
+unknown app id, or a sidecar told to refuse, answers 500 ERR_DIRECT_INVOKE.
 """
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import json
+import re
 import socket
 import threading
 from dataclasses import dataclass
@@ -17,10 +25,14 @@ from typing import Any
 
 import grpc
 import grpc.aio
+import httpx
 from dapr.proto.runtime.v1 import dapr_pb2_grpc, pubsub_pb2
 from google.protobuf import empty_pb2
 
 HEALTH_PATHS = frozenset({"/v1.0/healthz", "/v1.0/healthz/outbound"})
+INVOKE_PATH = re.compile(r"^/v1\.0/invoke/(?P<app_id>[^/]+)/method/(?P<method>.+)$")
+# headers daprd does not hand to the callee as they came
+_HOP_HEADERS = frozenset({"host", "content-length", "connection", "dapr-api-token"})
 
 
 def free_port() -> int:
@@ -43,6 +55,28 @@ class Published:
 
     def json(self) -> Any:
         return json.loads(self.data)
+
+
+@dataclass(frozen=True, slots=True)
+class Invoked:
+    """One service invocation as the sidecar received it."""
+
+    app_id: str
+    method: str
+    data: bytes
+    content_type: str
+    http_verb: str
+    headers: dict[str, str]  # lower-case names
+
+    def json(self) -> Any:
+        return json.loads(self.data)
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    status: int
+    content_type: str
+    body: bytes
 
 
 class _Servicer(dapr_pb2_grpc.DaprServicer):
@@ -95,6 +129,35 @@ class _HealthHandler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
+    def do_POST(self) -> None:
+        self._invoke("POST")
+
+    def do_PUT(self) -> None:
+        self._invoke("PUT")
+
+    def _invoke(self, verb: str) -> None:
+        match = INVOKE_PATH.match(self.path.split("?", 1)[0])
+        length = int(self.headers.get("Content-Length") or 0)
+        data = self.rfile.read(length) if length else b""
+        if match is None:
+            answer = _Answer(404, "application/json", b'{"errorCode":"ERR_NOT_FOUND"}')
+        else:
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            invoked = Invoked(
+                match["app_id"],
+                match["method"],
+                data,
+                headers.get("content-type", ""),
+                verb,
+                headers,
+            )
+            answer = self.sidecar.invoke_from_thread(invoked, self.path)
+        self.send_response(answer.status)
+        self.send_header("Content-Type", answer.content_type)
+        self.send_header("Content-Length", str(len(answer.body)))
+        self.end_headers()
+        self.wfile.write(answer.body)
+
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
@@ -106,6 +169,8 @@ class FakeDaprSidecar:
         self.grpc_port = grpc_port or free_port()
         self.http_port = http_port or free_port()
         self.published: list[Published] = []
+        self.invoked: list[Invoked] = []
+        self.apps: dict[str, Any] = {}  # app id -> ASGI app that invocations are forwarded to
         self.refuse = False  # every publish answers UNAVAILABLE while set
         self.healthy = True  # the health endpoint answers 204 while set, 500 otherwise
         self.health_probes = 0
@@ -114,6 +179,7 @@ class FakeDaprSidecar:
         self._grpc: grpc.aio.Server | None = None
         self._http: http.server.ThreadingHTTPServer | None = None
         self._http_thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def grpc_address(self) -> str:
@@ -137,6 +203,39 @@ class FakeDaprSidecar:
             self.refused += 1
             await context.abort(grpc.StatusCode.UNAVAILABLE, "fake sidecar refuses on purpose")
 
+    def route_app(self, app_id: str, app: Any) -> None:
+        """Forward invocations of `app_id` to the ASGI `app`."""
+        self.apps[app_id] = app
+
+    def invoke_from_thread(self, invoked: Invoked, path: str) -> _Answer:
+        """Record `invoked` and run it through its app on the test's loop (HTTP thread side)."""
+        self.invoked.append(invoked)
+        app = self.apps.get(invoked.app_id)
+        if self.refuse or app is None or self._loop is None:
+            self.refused += 1
+            reason = "refused on purpose" if self.refuse else f"app id {invoked.app_id} not found"
+            body = json.dumps({"errorCode": "ERR_DIRECT_INVOKE", "message": reason})
+            return _Answer(500, "application/json", body.encode())
+        forward = self._forward(app, invoked, path)
+        return asyncio.run_coroutine_threadsafe(forward, self._loop).result(timeout=30)
+
+    async def _forward(self, app: Any, invoked: Invoked, path: str) -> _Answer:
+        _, _, query = path.partition("?")
+        headers = {k: v for k, v in invoked.headers.items() if k not in _HOP_HEADERS}
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://callee") as client:
+            response = await client.request(
+                invoked.http_verb,
+                f"/{invoked.method}" + (f"?{query}" if query else ""),
+                content=invoked.data,
+                headers=headers,
+            )
+        return _Answer(
+            response.status_code,
+            response.headers.get("content-type", "application/octet-stream"),
+            response.content,
+        )
+
     def topics_for(self, task_id: str) -> list[tuple[str, str]]:
         """(topic, cloudevent.type) of every event published for `task_id`, in arrival order."""
         return [
@@ -151,6 +250,7 @@ class FakeDaprSidecar:
         server.add_insecure_port(self.grpc_address)
         await server.start()
         self._grpc = server
+        self._loop = asyncio.get_running_loop()
         handler = type("Health", (_HealthHandler,), {"sidecar": self})
         self._http = http.server.ThreadingHTTPServer(("127.0.0.1", self.http_port), handler)
         self._http.daemon_threads = True
