@@ -1,5 +1,6 @@
-"""Event consumers (recurrence, reminders, notifications, audit, realtime) and their hosts.
+"""Event consumers and their hosts.
 
-The event backbone (outbox relay, buses, worker hosts) lands with issue #3; the outbox rows they
-consume are already written by every use case in domain.service.
+`consumer` runs handlers through the inbox; `audit` and `recurrence` are the workers; `registry`
+names them; `embedded` hands published events to them in-process; `dapr_app` and `dapr_host`
+serve one of them as a Dapr app (`dueflow worker <name>`).
 """
