@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 
@@ -26,12 +27,7 @@ async def absent_sidecar() -> AsyncIterator[FakeDaprSidecar]:
 
 @pytest.fixture
 async def publisher(sidecar: FakeDaprSidecar) -> AsyncIterator[DaprPublisher]:
-    async with DaprPublisher.connect(
-        pubsub=PUBSUB,
-        grpc_address=sidecar.grpc_address,
-        http_endpoint=sidecar.http_endpoint,
-        health_timeout=5.0,
-    ) as connected:
+    async with connect_publisher(sidecar) as connected:
         assert connected.connected
         yield connected
 
@@ -56,3 +52,15 @@ async def deliver(client: httpx.AsyncClient, request: Published) -> str:
     )
     status: str = response.json()["status"]
     return status
+
+
+def connect_publisher(
+    sidecar: FakeDaprSidecar, health_timeout: float = 5.0
+) -> contextlib.AbstractAsyncContextManager[DaprPublisher]:
+    """A DaprPublisher on `sidecar`'s ports (the sidecar may be down)."""
+    return DaprPublisher.connect(
+        pubsub=PUBSUB,
+        grpc_address=sidecar.grpc_address,
+        http_endpoint=sidecar.http_endpoint,
+        health_timeout=health_timeout,
+    )

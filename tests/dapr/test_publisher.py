@@ -22,7 +22,7 @@ from domain.service import NewTask
 from mcp_server.bootstrap import Runtime, bootstrap
 from mcp_server.settings import Settings
 from tests.conftest import rows
-from tests.dapr.conftest import PUBSUB, deliver
+from tests.dapr.conftest import PUBSUB, connect_publisher, deliver
 from tests.fakes.dapr_sidecar import FakeDaprSidecar
 from workers.audit import AUDIT_CONSUMER
 from workers.consumer import ConsumerRunner
@@ -134,12 +134,7 @@ async def test_start_up_without_a_sidecar_is_bounded_and_logged_and_delivers_onc
     caplog.set_level(logging.INFO, logger="dueflow.dapr")
     health_timeout = 0.6
     began = time.monotonic()
-    async with DaprPublisher.connect(
-        pubsub=PUBSUB,
-        grpc_address=absent_sidecar.grpc_address,
-        http_endpoint=absent_sidecar.http_endpoint,
-        health_timeout=health_timeout,
-    ) as publisher:
+    async with connect_publisher(absent_sidecar, health_timeout) as publisher:
         waited = time.monotonic() - began
         assert waited < health_timeout + 1.0
         assert not publisher.connected
@@ -189,12 +184,7 @@ async def test_the_sdk_start_up_check_does_not_print_to_stdout_or_keep_its_setti
     from dapr.conf import settings as dapr_settings
 
     before = dict(vars(dapr_settings))
-    async with DaprPublisher.connect(
-        pubsub=PUBSUB,
-        grpc_address=sidecar.grpc_address,
-        http_endpoint=sidecar.http_endpoint,
-        health_timeout=5.0,
-    ) as publisher:
+    async with connect_publisher(sidecar) as publisher:
         assert publisher.connected
     assert dict(vars(dapr_settings)) == before
     assert capsys.readouterr().out == ""
@@ -206,12 +196,7 @@ async def test_a_sidecar_whose_health_fails_is_not_used_until_it_reports_healthy
 ) -> None:
     sidecar.healthy = False
     message = OutboundMessage("task-events", "e-1", "TASK_CREATED", "t-1", {"n": 1})
-    async with DaprPublisher.connect(
-        pubsub=PUBSUB,
-        grpc_address=sidecar.grpc_address,
-        http_endpoint=sidecar.http_endpoint,
-        health_timeout=0.3,
-    ) as publisher:
+    async with connect_publisher(sidecar, 0.3) as publisher:
         assert not publisher.connected
         with pytest.raises(PublishFailed, match="HTTP 500"):
             await publisher.publish([message])
@@ -281,12 +266,7 @@ async def test_what_the_publisher_sends_is_what_the_worker_app_applies(
 async def test_a_thousand_tasks_added_while_the_sidecar_is_absent_all_reach_the_worker_once(
     runtime: Runtime, clock: FixedClock, absent_sidecar: FakeDaprSidecar
 ) -> None:
-    async with DaprPublisher.connect(
-        pubsub=PUBSUB,
-        grpc_address=absent_sidecar.grpc_address,
-        http_endpoint=absent_sidecar.http_endpoint,
-        health_timeout=0.2,
-    ) as publisher:
+    async with connect_publisher(absent_sidecar, 0.2) as publisher:
         relay = OutboxRelay(runtime.engine, publisher, clock)
         for n in range(1000):
             await runtime.service.add("alice", NewTask(title=f"task {n}"))

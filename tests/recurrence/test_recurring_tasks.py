@@ -13,12 +13,11 @@ import httpx
 from fastmcp import Client
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from domain.adapters.dapr_publisher import DaprPublisher
 from domain.adapters.outbox import OutboxRelay
 from domain.clock import FixedClock
 from mcp_server.bootstrap import Runtime
 from tests.conftest import rows
-from tests.dapr.conftest import PUBSUB, deliver
+from tests.dapr.conftest import PUBSUB, connect_publisher, deliver
 from tests.fakes.dapr_sidecar import FakeDaprSidecar
 from tests.mcp.test_task_tools import add, call, refused
 from workers.consumer import Consumer, ConsumerRunner, Received
@@ -186,12 +185,7 @@ async def test_the_recurrence_worker_app_creates_the_next_occurrence_from_dapr_d
 ) -> None:
     task = await add(alice, "Invoice", due="2026-11-30", recurrence="FREQ=MONTHLY;BYMONTHDAY=-1")
     await call(alice, "complete_task", task_id=task["id"])
-    async with DaprPublisher.connect(
-        pubsub=PUBSUB,
-        grpc_address=sidecar.grpc_address,
-        http_endpoint=sidecar.http_endpoint,
-        health_timeout=5.0,
-    ) as publisher:
+    async with connect_publisher(sidecar) as publisher:
         await OutboxRelay(runtime.engine, publisher, clock).drain()
     sessions = async_sessionmaker(runtime.engine, expire_on_commit=False)
     worker = build_consumers(clock, "Europe/Berlin")["recurrence"]
