@@ -55,6 +55,7 @@ class TaskEvent:
     correlation_id: str | None = None
     causation_id: str | None = None
     event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    details: dict[str, Any] = field(default_factory=dict)  # more payload keys, e.g. `reminder`
 
     def envelope(self) -> dict[str, Any]:
         """The JSON envelope of contract v1 (the CloudEvent `data`)."""
@@ -65,7 +66,7 @@ class TaskEvent:
             "user_id": self.user_id,
             "sequence": self.sequence,
             "timestamp": iso_utc(self.timestamp),
-            "payload": {"task": self.task, "changes": self.changes},
+            "payload": {**self.details, "task": self.task, "changes": self.changes},
             "metadata": {
                 "source": self.source,
                 "version": CONTRACT_VERSION,

@@ -182,3 +182,55 @@ class AuditEntryRow(SQLModel, table=True):
     recorded_at: dt.datetime = _utc()
     changes: dict[str, Any] = Field(sa_type=sa.JSON)
     correlation_id: str | None = Field(default=None, max_length=64)
+
+
+class ReminderRow(SQLModel, table=True):
+    """One reminder of a task at one moment, as the reminders worker keeps its schedule."""
+
+    __tablename__ = "reminder_schedule"
+    __table_args__ = (
+        sa.Index("ix_reminder_due", "state", "fire_at"),
+        sa.Index("ix_reminder_user_due", "user_id", "state", "fire_at"),
+        sa.Index("ix_reminder_task", "task_id"),
+    )
+
+    id: str = Field(primary_key=True, max_length=120)
+    user_id: str = Field(max_length=200)
+    task_id: str = Field(max_length=36)
+    spec: str = Field(max_length=64)
+    fire_at: dt.datetime = _utc()
+    task_version: int
+    state: str = Field(max_length=16)
+    fired_at: dt.datetime | None = _utc(nullable=True)
+    late: bool = Field(default=False)
+    reason: str | None = Field(default=None, sa_type=sa.Text)
+    updated_at: dt.datetime = _utc()
+
+
+class NotificationDeliveryRow(SQLModel, table=True):
+    """One triggered reminder on one channel: delivered once, retried, or dead with its error."""
+
+    __tablename__ = "notification_deliveries"
+    __table_args__ = (
+        sa.UniqueConstraint("event_id", "channel", name="uq_delivery_event_channel"),
+        sa.Index("ix_delivery_pending", "status", "next_attempt_at"),
+        sa.Index("ix_delivery_user", "user_id", "created_at"),
+    )
+
+    id: int | None = Field(
+        default=None,
+        primary_key=True,
+        sa_type=sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+    )
+    event_id: str = Field(max_length=36)
+    channel: str = Field(max_length=32)
+    user_id: str = Field(max_length=200)
+    task_id: str = Field(max_length=36)
+    reminder_id: str = Field(max_length=120)
+    message: dict[str, Any] = Field(sa_type=sa.JSON)
+    status: str = Field(max_length=16)
+    attempts: int = Field(default=0)
+    next_attempt_at: dt.datetime | None = _utc(nullable=True)
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: dt.datetime = _utc()
+    delivered_at: dt.datetime | None = _utc(nullable=True)
