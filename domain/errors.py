@@ -17,6 +17,13 @@ class DueflowError(Exception):
 class NotFound(DueflowError):
     """No such task for this user."""
 
+    @classmethod
+    def task(cls, task_id: str) -> NotFound:
+        return cls(
+            f"task_id: no task {task_id!r} for this user. Fix: use an id from list_tasks"
+            " (deleted tasks appear with status='deleted')."
+        )
+
 
 class ValidationFailed(DueflowError):
     """A field's value is not acceptable."""

@@ -11,6 +11,7 @@ from typing import Any, Protocol, Self
 from domain.events import TaskEvent
 from domain.model import Task
 from domain.query import SortKey, TaskFilter
+from domain.reminder_schedule import ReminderState, ScheduledReminder
 
 
 class Clock(Protocol):
@@ -78,11 +79,46 @@ class TaskRepository(Protocol):
         ...
 
 
+class ReminderRepository(Protocol):
+    """The reminder schedule: one row per reminder of a task at one moment."""
+
+    async def get(self, reminder_id: str) -> ScheduledReminder | None: ...
+
+    async def for_task(self, task_id: str) -> list[ScheduledReminder]: ...
+
+    async def put(self, reminder: ScheduledReminder, now: dt.datetime) -> None:
+        """Insert or replace the row of `reminder.id`."""
+        ...
+
+    async def transition(
+        self, reminder: ScheduledReminder, expected: ReminderState, now: dt.datetime
+    ) -> bool:
+        """Store `reminder` only if its row is still in state `expected`; False if not."""
+        ...
+
+    async def due(self, now: dt.datetime, limit: int) -> list[ScheduledReminder]:
+        """Pending reminders whose moment has come, earliest first."""
+        ...
+
+    async def next_moment(self) -> dt.datetime | None:
+        """The earliest moment of any pending reminder."""
+        ...
+
+    async def upcoming(
+        self, user_id: str, until: dt.datetime, limit: int
+    ) -> list[ScheduledReminder]:
+        """The user's pending reminders up to `until`, earliest first."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: state changes and their events commit together or not at all."""
 
     @property
     def tasks(self) -> TaskRepository: ...
+
+    @property
+    def reminders(self) -> ReminderRepository: ...
 
     async def __aenter__(self) -> Self: ...
 
@@ -127,4 +163,16 @@ class PublishFailed(Exception):
 class EventPublisher(Protocol):
     async def publish(self, messages: Sequence[OutboundMessage]) -> None:
         """Hand `messages` to the bus, in order; raise PublishFailed if any was not taken."""
+        ...
+
+
+class JobScheduler(Protocol):
+    """Exact-time wake-ups outside the process (Dapr Jobs): one job per pending reminder."""
+
+    async def schedule(self, reminder: ScheduledReminder) -> None:
+        """Create or overwrite the job named `reminder.id`, due at `reminder.fire_at`."""
+        ...
+
+    async def cancel(self, reminder_id: str) -> None:
+        """Delete the job if it exists."""
         ...

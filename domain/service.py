@@ -592,10 +592,7 @@ class TaskService:
     ) -> Task:
         task = await uow.tasks.get(user_id, task_id)
         if task is None:
-            raise NotFound(
-                f"task_id: no task {task_id!r} for this user. Fix: use an id from list_tasks"
-                " (deleted tasks appear with status='deleted')."
-            )
+            raise NotFound.task(task_id)
         if expected_version is not None and task.version != expected_version:
             raise Conflict(
                 f"expected_version: the task is at version {task.version}, not"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -16,10 +16,12 @@ from domain.adapters.schema import current_revision, head_revision, upgrade
 from domain.adapters.sql import SqlUnitOfWork, make_engine
 from domain.clock import SystemClock
 from domain.ports import Clock, EventPublisher
+from domain.reminder_service import ReminderService
 from domain.service import TaskService
 from mcp_server.settings import Settings, SettingsError
 from workers.embedded import EmbeddedBus
 from workers.registry import build_consumers
+from workers.reminder_timer import ReminderTimer
 
 log = logging.getLogger("dueflow")
 
@@ -34,18 +36,23 @@ class Runtime:
     relay: OutboxRelay
     publisher: EventPublisher
     embedded_bus: EmbeddedBus  # also the dead-letter store of this process's consumers
+    reminders: ReminderService
+    reminder_timer: ReminderTimer
     _closers: list[contextlib.AsyncExitStack] = field(default_factory=list)
 
     @contextlib.asynccontextmanager
-    async def relaying(self) -> AsyncIterator[None]:
-        """Run the outbox relay in the background for the duration of the block."""
+    async def running(self) -> AsyncIterator[None]:
+        """Run this process's background work for the duration of the block: the outbox relay
+        and, when the workers run in-process, the reminder timer."""
         stop = asyncio.Event()
-        task = asyncio.create_task(self.relay.run(stop), name="outbox-relay")
+        tasks = [asyncio.create_task(self.relay.run(stop), name="outbox-relay")]
+        if self.publisher is self.embedded_bus:
+            tasks.append(asyncio.create_task(self.reminder_timer.run(stop), name="reminders"))
         try:
             yield
         finally:
             stop.set()
-            await task
+            await asyncio.gather(*tasks)
 
     async def close(self) -> None:
         for stack in reversed(self._closers):
@@ -65,7 +72,20 @@ async def bootstrap(
     try:
         await _ensure_schema(engine, upgrade_it=settings.embedded)
         sessions = async_sessionmaker(engine, expire_on_commit=False)
-        consumers = build_consumers(clock, settings.timezone).values()
+        committed: list[Callable[[], None]] = []  # the relay's and the timer's wake-ups
+
+        def after_commit() -> None:
+            for wake in committed:
+                wake()
+
+        reminders = ReminderService(
+            partial(SqlUnitOfWork, sessions, after_commit),
+            clock,
+            default_timezone=settings.timezone,
+            source="dueflow.mcp_server",
+        )
+        timer = ReminderTimer(reminders, clock)
+        consumers = build_consumers(clock, settings.timezone, reminders_changed=timer.wake).values()
         embedded_bus = EmbeddedBus(sessions, consumers, clock)
         if publisher is None:
             if settings.event_bus == "dapr":
@@ -82,6 +102,7 @@ async def bootstrap(
             else:
                 publisher = embedded_bus
         relay = OutboxRelay(engine, publisher, clock, poll_seconds=settings.relay_poll_seconds)
+        committed.extend([relay.notify, timer.wake])
         service = TaskService(
             partial(SqlUnitOfWork, sessions, relay.notify),
             clock,
@@ -92,7 +113,9 @@ async def bootstrap(
         await stack.aclose()
         await engine.dispose()
         raise
-    return Runtime(settings, engine, service, relay, publisher, embedded_bus, [stack])
+    return Runtime(
+        settings, engine, service, relay, publisher, embedded_bus, reminders, timer, [stack]
+    )
 
 
 async def _ensure_schema(engine: AsyncEngine, upgrade_it: bool) -> None:

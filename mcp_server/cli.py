@@ -129,7 +129,7 @@ async def serve(
         auth, default_user = TokenUsers(users), None
     runtime = await bootstrap(settings)
     try:
-        server = build_server(runtime.service, default_user, auth)
+        server = build_server(runtime.service, default_user, auth, reminders=runtime.reminders)
         if transport != "stdio":
             if settings.internal_token:
                 mount_internal_api(server, runtime.service, settings.internal_token)
@@ -137,7 +137,7 @@ async def serve(
             else:
                 log.info("internal API not served (DUEFLOW_INTERNAL_TOKEN is unset)")
         log.info("serving over %s (database: %s)", transport, runtime.engine.url.render_as_string())
-        async with runtime.relaying():
+        async with runtime.running():
             if transport == "stdio":
                 await server.run_async(transport="stdio", show_banner=False)
             else:

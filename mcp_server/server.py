@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Annotated, Any, Literal, ParamSpec
@@ -17,12 +15,13 @@ from fastmcp.server.auth import AccessToken, TokenVerifier
 from fastmcp.server.dependencies import get_access_token
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools import ToolResult
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from domain.errors import DueflowError
 from domain.model import Task
 from domain.query import parse_sort
+from domain.reminder_service import ReminderService
 from domain.service import ListArguments, NewTask, TaskService
+from mcp_server.reminder_tools import register_reminder_tools
 from mcp_server.schemas import (
     AddResult,
     OccurrenceOut,
@@ -33,6 +32,15 @@ from mcp_server.schemas import (
     TaskResult,
     TaskSummary,
     output_schema,
+)
+from mcp_server.tooling import (
+    DESTRUCTIVE,
+    IDEMPOTENT_WRITE,
+    READ,
+    WRITE,
+    answer,
+    correlation,
+    domain_errors,
 )
 
 log = logging.getLogger("dueflow.mcp")
@@ -111,13 +119,6 @@ Query = Annotated[str | None, Field(description="Text to find in title or descri
 Limit = Annotated[int, Field(description="Page size, 1-200", ge=1, le=200)]
 Cursor = Annotated[str | None, Field(description="next_cursor of the previous page")]
 
-READ = mt.ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True)
-WRITE = mt.ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False)
-IDEMPOTENT_WRITE = mt.ToolAnnotations(
-    read_only_hint=False, destructive_hint=False, idempotent_hint=True
-)
-DESTRUCTIVE = mt.ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True)
-
 
 class TokenUsers(TokenVerifier):
     """Bearer tokens from DUEFLOW_TOKENS, each standing for one user."""
@@ -167,23 +168,6 @@ class TodayInInstructions(Middleware):
         return result
 
 
-def domain_errors(tool: Callable[P, Awaitable[ToolResult]]) -> Callable[P, Awaitable[ToolResult]]:
-    """Turn a refusal of the domain into a tool error whose text says what to fix."""
-
-    @functools.wraps(tool)
-    async def call(*args: P.args, **kwargs: P.kwargs) -> ToolResult:
-        try:
-            return await tool(*args, **kwargs)
-        except DueflowError as exc:
-            raise ToolError(exc.message) from None
-
-    return call
-
-
-def answer(summary: str, result: BaseModel) -> ToolResult:
-    return ToolResult(content=summary, structured_content=result)
-
-
 def describe(task: Task) -> str:
     parts = [f"{task.title!r} [{task.status}] id={task.id} v{task.version}"]
     if task.due is not None:
@@ -200,7 +184,11 @@ def describe(task: Task) -> str:
 
 
 def build_server(
-    service: TaskService, default_user: str | None, auth: TokenVerifier | None = None
+    service: TaskService,
+    default_user: str | None,
+    auth: TokenVerifier | None = None,
+    *,
+    reminders: ReminderService | None = None,
 ) -> FastMCP:
     """The MCP server for `service`; without a token, calls act as `default_user` (stdio)."""
 
@@ -289,7 +277,7 @@ def build_server(
             recurrence=recurrence,
             recurrence_anchor=recurrence_anchor,
         )
-        added = await service.add(user(), new, idempotency_key, _correlation())
+        added = await service.add(user(), new, idempotency_key, correlation())
         verb = "Created" if added.created else "Already created (same idempotency_key)"
         return answer(
             f"{verb} {describe(added.task)}", AddResult(task=out(added.task), created=added.created)
@@ -327,7 +315,7 @@ def build_server(
         }
         sent = _SENT.get()
         patch = {name: value for name, value in given.items() if name in sent}
-        task = await service.update(user(), task_id, patch, expected_version, _correlation())
+        task = await service.update(user(), task_id, patch, expected_version, correlation())
         return answer(f"Updated {describe(task)}", TaskResult(task=out(task)))
 
     def transition(
@@ -338,7 +326,7 @@ def build_server(
         step: Callable[..., Awaitable[Task]],
     ) -> None:
         async def tool(task_id: TaskId) -> ToolResult:
-            task = await step(user(), task_id, _correlation())
+            task = await step(user(), task_id, correlation())
             return answer(f"{verb} {describe(task)}", TaskResult(task=out(task)))
 
         tool.__name__ = name
@@ -375,7 +363,7 @@ def build_server(
     @domain_errors
     async def skip_occurrence(task_id: TaskId) -> ToolResult:
         """Move a recurring task to its next occurrence without completing it."""
-        task = await service.skip_occurrence(user(), task_id, _correlation())
+        task = await service.skip_occurrence(user(), task_id, correlation())
         return answer(f"Skipped to {describe(task)}", TaskResult(task=out(task)))
 
     @mcp.tool(annotations=READ, output_schema=output_schema(PreviewResult))
@@ -469,8 +457,6 @@ def build_server(
             ),
         )
 
+    if reminders is not None:
+        register_reminder_tools(mcp, user, reminders)
     return mcp
-
-
-def _correlation() -> str:
-    return str(uuid.uuid4())

@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 import sqlalchemy as sa
-from fastmcp import Client
+from fastmcp import Client, FastMCP
 
 from domain.adapters.schema import downgrade, upgrade
 from domain.adapters.sql import make_engine
@@ -33,6 +33,8 @@ TABLES = (
     "processed_events",
     "dead_letters",
     "audit_log",
+    "reminder_schedule",
+    "notification_deliveries",
 )
 
 
@@ -127,15 +129,20 @@ async def runtime(database_url: str, clock: FixedClock, tmp_path: Path) -> Async
     await wired.close()
 
 
+def server_for(runtime: Runtime, user: str) -> FastMCP:
+    """The MCP server of `runtime` acting as `user` (the stdio way: no token)."""
+    return build_server(runtime.service, user, reminders=runtime.reminders)
+
+
 @pytest.fixture
 async def alice(runtime: Runtime) -> AsyncIterator[Client]:
-    async with Client(build_server(runtime.service, "alice")) as client:
+    async with Client(server_for(runtime, "alice")) as client:
         yield client
 
 
 @pytest.fixture
 async def bob(runtime: Runtime) -> AsyncIterator[Client]:
-    async with Client(build_server(runtime.service, "bob")) as client:
+    async with Client(server_for(runtime, "bob")) as client:
         yield client
 
 

@@ -5,19 +5,24 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from functools import partial
 
 import uvicorn
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from starlette.applications import Starlette
 
+from domain.adapters.dapr_jobs import DaprJobs
 from domain.adapters.schema import current_revision, head_revision
-from domain.adapters.sql import make_engine
+from domain.adapters.sql import SqlUnitOfWork, make_engine
 from domain.clock import SystemClock
-from domain.ports import Clock
+from domain.ports import Clock, JobScheduler
+from domain.reminder_service import ReminderService
 from workers.consumer import ConsumerRunner
 from workers.dapr_app import build_app
 from workers.recurrence import DaprInvoker, InvokingRunner, RecurrenceInvoker
 from workers.registry import WORKER_NAMES, build_consumers
+from workers.reminders import NAME as REMINDERS
+from workers.reminders import reminder_routes
 
 log = logging.getLogger("dueflow.worker")
 
@@ -36,13 +41,15 @@ async def worker_app(
     clock: Clock | None = None,
     default_timezone: str = "UTC",
     invoke: RecurrenceInvoker | None = None,
+    jobs: JobScheduler | None = None,
 ) -> AsyncIterator[Starlette]:
     """The Dapr app of worker `name` on `database_url`; the engine is disposed on leaving.
 
     With `invoke` the recurrence worker creates next occurrences through the task API (Dapr
-    service invocation), called outside its inbox transaction (see InvokingRunner)."""
+    service invocation), called outside its inbox transaction (see InvokingRunner). The
+    reminders worker keeps a Dapr job per reminder through `jobs` and serves their callbacks."""
     clock = clock or SystemClock()
-    consumer = build_consumers(clock, default_timezone, invoke).get(name)
+    consumer = build_consumers(clock, default_timezone, invoke, jobs=jobs).get(name)
     if consumer is None:
         known = ", ".join(WORKER_NAMES) or "none"
         raise WorkerSetupError(f"No worker named {name!r}. Fix: use one of: {known}.")
@@ -60,7 +67,11 @@ async def worker_app(
             if invoke is None
             else InvokingRunner(sessions, clock, invoke)
         )
-        yield build_app([consumer], runner, pubsub_name, sessions=sessions)
+        routes = []
+        if name == REMINDERS:
+            reminders = ReminderService(partial(SqlUnitOfWork, sessions), clock, default_timezone)
+            routes = reminder_routes(reminders, clock)
+        yield build_app([consumer], runner, pubsub_name, sessions=sessions, routes=routes)
     finally:
         await engine.dispose()
 
@@ -82,6 +93,7 @@ async def serve_worker(
     The recurrence worker invokes the API app `api_app_id` when `internal_token` is set too, and
     otherwise calls the use case on the database directly."""
     invoker = None
+    jobs = DaprJobs(http_endpoint=dapr_http_endpoint) if name == REMINDERS else None
     if name == "recurrence":
         if api_app_id and internal_token:
             invoker = DaprInvoker(api_app_id, internal_token, dapr_http_endpoint)
@@ -97,10 +109,12 @@ async def serve_worker(
                 " DUEFLOW_INTERNAL_TOKEN and DUEFLOW_API_APP_ID to go through the task API)"
             )
     try:
-        await _serve(name, database_url, pubsub_name, host, port, default_timezone, invoker)
+        await _serve(name, database_url, pubsub_name, host, port, default_timezone, invoker, jobs)
     finally:
         if invoker is not None:
             await invoker.aclose()
+        if jobs is not None:
+            await jobs.aclose()
 
 
 async def _serve(
@@ -111,9 +125,15 @@ async def _serve(
     port: int,
     default_timezone: str,
     invoker: DaprInvoker | None,
+    jobs: DaprJobs | None,
 ) -> None:
     async with worker_app(
-        name, database_url, pubsub_name, default_timezone=default_timezone, invoke=invoker
+        name,
+        database_url,
+        pubsub_name,
+        default_timezone=default_timezone,
+        invoke=invoker,
+        jobs=jobs,
     ) as app:
         config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
         log.info(

@@ -17,6 +17,7 @@ import httpx
 from dapr.conf import settings as dapr_settings
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain.adapters.dapr_publisher import default_http_endpoint
 from domain.adapters.sql import JoinedUnitOfWork
 from domain.events import TOPIC_TASK_EVENTS, EventType
 from domain.ports import Clock
@@ -173,14 +174,6 @@ class DaprInvoker:
 
     async def aclose(self) -> None:
         await self._http.aclose()
-
-
-def default_http_endpoint() -> str:
-    """Where the SDK would look: DAPR_HTTP_ENDPOINT, else http://DAPR_RUNTIME_HOST:DAPR_HTTP_PORT."""
-    endpoint = dapr_settings.DAPR_HTTP_ENDPOINT
-    if endpoint:
-        return str(endpoint)
-    return f"http://{dapr_settings.DAPR_RUNTIME_HOST}:{dapr_settings.DAPR_HTTP_PORT}"
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from domain.clock import SystemClock
-from domain.ports import Clock
+from domain.ports import Clock, JobScheduler
 from workers.audit import AUDIT_CONSUMER
 from workers.consumer import Consumer
 from workers.recurrence import RecurrenceInvoker, recurrence_consumer
+from workers.reminders import reminders_consumer
 
 
 def build_consumers(
-    clock: Clock, default_timezone: str = "UTC", invoke: RecurrenceInvoker | None = None
+    clock: Clock,
+    default_timezone: str = "UTC",
+    invoke: RecurrenceInvoker | None = None,
+    *,
+    jobs: JobScheduler | None = None,
+    reminders_changed: Callable[[], None] | None = None,
 ) -> dict[str, Consumer]:
     """The workers of one process, sharing its clock; with `invoke` the recurrence worker creates
-    the next occurrence through the task API (Dapr mode) instead of the use case."""
-    consumers = (AUDIT_CONSUMER, recurrence_consumer(clock, default_timezone, invoke))
+    the next occurrence through the task API (Dapr mode) instead of the use case; with `jobs` the
+    reminders worker keeps a Dapr job per reminder; `reminders_changed` wakes an embedded timer."""
+    consumers = (
+        AUDIT_CONSUMER,
+        recurrence_consumer(clock, default_timezone, invoke),
+        reminders_consumer(clock, jobs, reminders_changed),
+    )
     return {consumer.name: consumer for consumer in consumers}
 
 

@@ -46,8 +46,8 @@ class DaprPublisher:
         reconnect_probe_timeout: float = 1.0,
     ) -> None:
         self._pubsub = pubsub
-        self._grpc_address = grpc_address or _default_grpc_address()
-        self._http_endpoint = (http_endpoint or _default_http_endpoint()).rstrip("/")
+        self._grpc_address = grpc_address or default_grpc_address()
+        self._http_endpoint = (http_endpoint or default_http_endpoint()).rstrip("/")
         self._health_timeout = health_timeout
         self._publish_timeout = publish_timeout
         self._probe_timeout = min(reconnect_probe_timeout, health_timeout)
@@ -129,7 +129,7 @@ class DaprPublisher:
                     timeout=self._publish_timeout,
                 )
             except Exception as exc:
-                cause = _describe(exc)
+                cause = describe_error(exc)
                 if _connection_lost(exc):
                     await self._drop_client(client)
                 raise PublishFailed(
@@ -165,10 +165,10 @@ class DaprPublisher:
     async def _open_client_locked(self) -> str | None:
         """Create the SDK client; answer None, or why it could not be created."""
         try:
-            with _sdk_health_check(self._http_endpoint, self._probe_timeout):
+            with sdk_health_check(self._http_endpoint, self._probe_timeout):
                 self._client = DaprClient(address=self._grpc_address)
         except Exception as exc:
-            return _describe(exc)
+            return describe_error(exc)
         return None
 
     async def _drop_client(self, client: DaprClient) -> None:
@@ -192,7 +192,7 @@ class DaprPublisher:
                         return None
                     error = f"health answered HTTP {response.status_code}"
                 except httpx.HTTPError as exc:
-                    error = _describe(exc)
+                    error = describe_error(exc)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return error
@@ -200,7 +200,7 @@ class DaprPublisher:
 
 
 @contextlib.contextmanager
-def _sdk_health_check(http_endpoint: str, timeout: float) -> Iterator[None]:
+def sdk_health_check(http_endpoint: str, timeout: float) -> Iterator[None]:
     """Point the SDK's own start-up health check at our sidecar, briefly and quietly.
 
     DaprClient() runs a *synchronous* health check (dapr.clients.health.DaprHealth, urllib) that
@@ -231,7 +231,7 @@ def _sdk_health_check(http_endpoint: str, timeout: float) -> Iterator[None]:
 _UNSET = object()
 
 
-def _default_grpc_address() -> str:
+def default_grpc_address() -> str:
     """Where the SDK would look: DAPR_GRPC_ENDPOINT, else DAPR_RUNTIME_HOST:DAPR_GRPC_PORT."""
     endpoint = dapr_settings.DAPR_GRPC_ENDPOINT
     if endpoint:
@@ -239,7 +239,7 @@ def _default_grpc_address() -> str:
     return f"{dapr_settings.DAPR_RUNTIME_HOST}:{dapr_settings.DAPR_GRPC_PORT}"
 
 
-def _default_http_endpoint() -> str:
+def default_http_endpoint() -> str:
     """Where the SDK would look: DAPR_HTTP_ENDPOINT, else http://DAPR_RUNTIME_HOST:DAPR_HTTP_PORT."""
     endpoint = dapr_settings.DAPR_HTTP_ENDPOINT
     if endpoint:
@@ -256,7 +256,7 @@ def _connection_lost(exc: BaseException) -> bool:
     return False
 
 
-def _describe(exc: BaseException) -> str:
+def describe_error(exc: BaseException) -> str:
     if isinstance(exc, DaprGrpcError):
         code = exc.code()  # type: ignore[no-untyped-call]
         details = exc.details()  # type: ignore[no-untyped-call]

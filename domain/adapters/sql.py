@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import SQLModel
 
+from domain.adapters.reminder_sql import SqlReminderRepository
 from domain.adapters.tables import IdempotencyKeyRow, OutboxRow, TaskRow, TaskTagRow
 from domain.due import Due
 from domain.errors import ConcurrentChange, IdempotencyRace
@@ -83,6 +84,7 @@ class SqlUnitOfWork:
     """A transaction over one session; leaving without commit() rolls everything back."""
 
     tasks: SqlTaskRepository
+    reminders: SqlReminderRepository
 
     def __init__(
         self,
@@ -96,6 +98,7 @@ class SqlUnitOfWork:
     async def __aenter__(self) -> Self:
         self.session = self._sessions()
         self.tasks = SqlTaskRepository(self.session)
+        self.reminders = SqlReminderRepository(self.session)
         self._events = []
         return self
 
@@ -153,6 +156,7 @@ class JoinedUnitOfWork(SqlUnitOfWork):
     async def __aenter__(self) -> Self:
         self.session = self._joined
         self.tasks = SqlTaskRepository(self.session)
+        self.reminders = SqlReminderRepository(self.session)
         self._events = []
         return self
 

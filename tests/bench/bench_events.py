@@ -147,12 +147,12 @@ async def run_db(db: str, events: int, workdir: Path) -> DbFigures:
 
         await produce(runtime, events, "backlog")
         started = time.perf_counter()
-        async with runtime.relaying():
+        async with runtime.running():
             finished = await wait_for_audit(runtime, events)
         backlog = events / (finished - started)
         print(f"[{db}] backlog drained to the consumer: {backlog:.0f} events/s", flush=True)
 
-        async with runtime.relaying():
+        async with runtime.running():
             started = time.perf_counter()
             await produce(runtime, events, "live")
             finished = await wait_for_audit(runtime, 2 * events)

@@ -52,7 +52,7 @@ async def serve(settings: Settings) -> None:
         add_noop(server)
         log.info("bench server on %s", runtime.engine.url.render_as_string())
         # as `dueflow serve` does: the outbox relay delivers each change to the embedded consumers
-        async with runtime.relaying():
+        async with runtime.running():
             await server.run_async(transport="stdio", show_banner=False)
     finally:
         await runtime.close()

@@ -240,7 +240,7 @@ async def test_the_relay_wakes_on_commit_without_waiting_for_its_poll(
     slow_poll = _settings(database_url, tmp_path, DUEFLOW_RELAY_POLL_SECONDS="60")
     live = await bootstrap(slow_poll, clock)
     try:
-        async with live.relaying():
+        async with live.running():
             await asyncio.sleep(0.05)  # the relay's first pass finds nothing and sleeps
             await live.service.add("alice", NewTask(title="now"))
             for _ in range(100):

@@ -26,8 +26,9 @@ from typing import Any
 import grpc
 import grpc.aio
 import httpx
-from dapr.proto.runtime.v1 import dapr_pb2_grpc, pubsub_pb2
+from dapr.proto.runtime.v1 import dapr_pb2_grpc, jobs_pb2, pubsub_pb2
 from google.protobuf import empty_pb2
+from google.protobuf.wrappers_pb2 import StringValue
 
 HEALTH_PATHS = frozenset({"/v1.0/healthz", "/v1.0/healthz/outbound"})
 INVOKE_PATH = re.compile(r"^/v1\.0/invoke/(?P<app_id>[^/]+)/method/(?P<method>.+)$")
@@ -73,6 +74,17 @@ class Invoked:
 
 
 @dataclass(frozen=True, slots=True)
+class JobRequest:
+    """One Jobs API request as the sidecar received it: ScheduleJob or DeleteJob."""
+
+    rpc: str
+    name: str
+    due_time: str = ""
+    overwrite: bool = False
+    data: Any = None  # the job's data, unpacked from its Any (a StringValue of JSON)
+
+
+@dataclass(frozen=True, slots=True)
 class _Answer:
     status: int
     content_type: str
@@ -113,6 +125,28 @@ class _Servicer(dapr_pb2_grpc.DaprServicer):
                 )
             )
         return pubsub_pb2.BulkPublishResponse()
+
+    async def ScheduleJob(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        await self._sidecar.refusal(context)
+        job = request.job
+        if job.name in self._sidecar.jobs and not request.overwrite:
+            await context.abort(grpc.StatusCode.ALREADY_EXISTS, f"job {job.name} exists")
+        data: Any = None
+        if job.data.type_url:
+            text = StringValue()
+            job.data.Unpack(text)
+            data = json.loads(text.value)
+        scheduled = JobRequest("ScheduleJob", job.name, job.due_time, request.overwrite, data)
+        self._sidecar.job_requests.append(scheduled)
+        self._sidecar.jobs[job.name] = scheduled
+        return jobs_pb2.ScheduleJobResponse()
+
+    async def DeleteJob(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        await self._sidecar.refusal(context)
+        self._sidecar.job_requests.append(JobRequest("DeleteJob", request.name))
+        if self._sidecar.jobs.pop(request.name, None) is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"job {request.name} not found")
+        return jobs_pb2.DeleteJobResponse()
 
 
 class _HealthHandler(http.server.BaseHTTPRequestHandler):
@@ -170,6 +204,8 @@ class FakeDaprSidecar:
         self.http_port = http_port or free_port()
         self.published: list[Published] = []
         self.invoked: list[Invoked] = []
+        self.jobs: dict[str, JobRequest] = {}  # the scheduler's jobs now, by name
+        self.job_requests: list[JobRequest] = []
         self.apps: dict[str, Any] = {}  # app id -> ASGI app that invocations are forwarded to
         self.refuse = False  # every publish answers UNAVAILABLE while set
         self.healthy = True  # the health endpoint answers 204 while set, 500 otherwise

@@ -25,6 +25,9 @@ TOOLS = {
     "sort_tasks",
     "skip_occurrence",
     "preview_recurrence",
+    "list_reminders",
+    "snooze_reminder",
+    "dismiss_reminder",
 }
 
 

@@ -54,9 +54,7 @@ def upgrade() -> None:
         sa.Column("delivered_at", UTCDateTime(), nullable=True),
         sa.UniqueConstraint("event_id", "channel", name="uq_delivery_event_channel"),
     )
-    op.create_index(
-        "ix_delivery_pending", "notification_deliveries", ["status", "next_attempt_at"]
-    )
+    op.create_index("ix_delivery_pending", "notification_deliveries", ["status", "next_attempt_at"])
     op.create_index("ix_delivery_user", "notification_deliveries", ["user_id", "created_at"])
 
 

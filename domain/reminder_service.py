@@ -1,0 +1,360 @@
+"""The reminder use cases: keep a task's schedule, fire reminders, list, snooze and dismiss.
+
+Firing is guarded by the schedule row itself: a reminder moves from `pending` to `fired` (or
+`stale`) in the same transaction that records REMINDER_TRIGGERED, and only if it is still
+pending, so two timers, two job callbacks or a sweep beside a job never fire it twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from domain.due import iso_utc, parse_moment, zone
+from domain.errors import NotFound, ValidationFailed
+from domain.events import EventType, TaskEvent
+from domain.model import Status, Task
+from domain.ports import Clock, UnitOfWork
+from domain.reminder_schedule import (
+    SNOOZE,
+    ReminderState,
+    ScheduledReminder,
+    is_late,
+    planned_reminders,
+    reminder_id,
+    still_due,
+)
+from domain.reminders import MAX_LEAD, parse_duration
+
+log = logging.getLogger("dueflow.reminders")
+
+SOURCE = "dueflow.reminders"
+MAX_WITHIN = dt.timedelta(days=366)
+DEFAULT_WITHIN = dt.timedelta(days=7)
+_PENDING = ReminderState.PENDING
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleChange:
+    """What a reconciliation did: reminders now pending at a (new) moment, and ones withdrawn."""
+
+    scheduled: list[ScheduledReminder]
+    withdrawn: list[ScheduledReminder]
+
+    def __bool__(self) -> bool:
+        return bool(self.scheduled or self.withdrawn)
+
+
+@dataclass(frozen=True, slots=True)
+class Upcoming:
+    reminder: ScheduledReminder
+    task: Task
+
+
+async def reconcile(
+    uow: UnitOfWork,
+    snapshot: Mapping[str, Any],
+    event_time: dt.datetime,
+    now: dt.datetime,
+    causation_id: str | None = None,
+) -> ScheduleChange:
+    """Bring the schedule of the task in `snapshot` in line with it, recording reminder events.
+
+    A reminder whose moment was already past when the change was made is marked `passed` and
+    never fires; one whose moment passed only while the worker was behind still fires (late).
+    """
+    task_id, version = snapshot["id"], int(snapshot["version"])
+    planned = planned_reminders(snapshot)
+    existing = {r.id: r for r in await uow.reminders.for_task(task_id)}
+    scheduled: list[ScheduledReminder] = []
+    withdrawn: list[ScheduledReminder] = []
+    for rid, (spec, moment) in planned.items():
+        old = existing.get(rid)
+        if old is not None and old.fire_at == moment and old.state is not ReminderState.CANCELLED:
+            if old.task_version != version:  # same moment: fired, dismissed or pending stays so
+                await uow.reminders.put(dataclasses.replace(old, task_version=version), now)
+            continue
+        state = _PENDING if moment >= event_time else ReminderState.PASSED
+        new = ScheduledReminder(
+            id=rid,
+            user_id=snapshot["user_id"],
+            task_id=task_id,
+            spec=spec,
+            fire_at=moment,
+            task_version=version,
+            state=state,
+            reason=None if state is _PENDING else "its moment had passed when it was set",
+        )
+        await uow.reminders.put(new, now)
+        if state is _PENDING:
+            scheduled.append(new)
+        elif old is not None and old.state is _PENDING:  # its job, if any, must go
+            withdrawn.append(new)
+    still_open = snapshot.get("status") == Status.OPEN.value
+    for rid, old in existing.items():
+        if rid in planned or old.state is not _PENDING or (old.snoozed and still_open):
+            continue
+        reason = (
+            f"the task was {snapshot.get('status')}"
+            if not still_open
+            else "the reminder was removed from the task"
+        )
+        gone = dataclasses.replace(old, state=ReminderState.CANCELLED, reason=reason)
+        await uow.reminders.put(gone, now)
+        withdrawn.append(gone)
+    for reminder in scheduled:
+        uow.record(_event(EventType.REMINDER_SCHEDULED, reminder, snapshot, now, causation_id))
+    for reminder in withdrawn:
+        if reminder.state is ReminderState.CANCELLED:
+            uow.record(_event(EventType.REMINDER_CANCELLED, reminder, snapshot, now, causation_id))
+    return ScheduleChange(scheduled, withdrawn)
+
+
+class ReminderService:
+    """Reminder use cases for any user; every user-facing call names the user it acts for."""
+
+    def __init__(
+        self,
+        unit_of_work: Callable[[], UnitOfWork],
+        clock: Clock,
+        default_timezone: str = "UTC",
+        source: str = SOURCE,
+    ) -> None:
+        self._uow = unit_of_work
+        self._clock = clock
+        self._zone = zone(default_timezone, "DUEFLOW_TIMEZONE")
+        self._source = source
+
+    async def fire(self, reminder_id: str) -> ScheduledReminder | None:
+        """Fire one reminder if its moment has come and it is still pending; None otherwise."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            reminder = await uow.reminders.get(reminder_id)
+            if reminder is None or reminder.state is not _PENDING or reminder.fire_at > now:
+                return None
+            task = await uow.tasks.get(reminder.user_id, reminder.task_id)
+            snapshot = task.snapshot() if task is not None else None
+            why = still_due(reminder, snapshot)
+            if why is None:
+                assert task is not None and snapshot is not None
+                done = dataclasses.replace(
+                    reminder,
+                    state=ReminderState.FIRED,
+                    fired_at=now,
+                    late=is_late(reminder.fire_at, now),
+                    task_version=task.version,
+                )
+            else:
+                done = dataclasses.replace(
+                    reminder, state=ReminderState.STALE, fired_at=now, reason=why
+                )
+            if not await uow.reminders.transition(done, _PENDING, now):
+                return None  # another timer, job callback or sweep fired it first
+            if snapshot is not None and why is None:
+                uow.record(_event(EventType.REMINDER_TRIGGERED, done, snapshot, now, None))
+            await uow.commit()
+        if why is not None:
+            log.info("reminder %s of task %s dropped as stale: %s", done.id, done.task_id, why)
+        return done
+
+    async def fire_due(self, limit: int = 500) -> list[ScheduledReminder]:
+        """Fire every pending reminder whose moment has come, earliest first."""
+        async with self._uow() as uow:
+            due = await uow.reminders.due(self._clock.now(), limit)
+        fired = [await self.fire(reminder.id) for reminder in due]
+        return [reminder for reminder in fired if reminder is not None]
+
+    async def pending_moment(self, reminder_id: str) -> dt.datetime | None:
+        """When a pending reminder fires; None if it is not pending."""
+        async with self._uow() as uow:
+            reminder = await uow.reminders.get(reminder_id)
+        return reminder.fire_at if reminder and reminder.state is _PENDING else None
+
+    async def next_moment(self) -> dt.datetime | None:
+        """When the earliest pending reminder fires."""
+        async with self._uow() as uow:
+            return await uow.reminders.next_moment()
+
+    async def upcoming(self, user_id: str, within: str | None, limit: int = 200) -> list[Upcoming]:
+        """The user's pending reminders within `within` (an ISO duration, default P7D)."""
+        span = DEFAULT_WITHIN if within is None else _span(within, "within", MAX_WITHIN)
+        async with self._uow() as uow:
+            found = await uow.reminders.upcoming(user_id, self._clock.now() + span, limit)
+            listed: list[Upcoming] = []
+            for reminder in found:
+                task = await uow.tasks.get(user_id, reminder.task_id)
+                if task is not None:
+                    listed.append(Upcoming(reminder, task))
+        return listed
+
+    async def snooze(
+        self,
+        user_id: str,
+        task_id: str,
+        until: str | None,
+        duration: str | None,
+        correlation_id: str | None = None,
+    ) -> tuple[ScheduledReminder, list[ScheduledReminder]]:
+        """Remind again at `until` (or after `duration`); the task's reminders due before then
+        stay quiet. Answers the snoozed reminder and the ones it silenced."""
+        now = self._clock.now()
+        moment = self._snooze_moment(until, duration, now)
+        async with self._uow() as uow:
+            task = await self._open_task(uow, user_id, task_id, "snooze")
+            snapshot = task.snapshot()
+            snoozed = ScheduledReminder(
+                id=reminder_id(task.id, SNOOZE),
+                user_id=user_id,
+                task_id=task.id,
+                spec=SNOOZE,
+                fire_at=moment,
+                task_version=task.version,
+                state=_PENDING,
+            )
+            silenced = [
+                dataclasses.replace(
+                    r,
+                    state=ReminderState.DISMISSED,
+                    reason=f"snoozed until {iso_utc(moment)}",
+                )
+                for r in await uow.reminders.for_task(task.id)
+                if r.state is _PENDING and not r.snoozed and r.fire_at < moment
+            ]
+            await uow.reminders.put(snoozed, now)
+            uow.record(
+                _event(
+                    EventType.REMINDER_SCHEDULED,
+                    snoozed,
+                    snapshot,
+                    now,
+                    None,
+                    correlation_id,
+                    self._source,
+                )
+            )
+            for reminder in silenced:
+                await uow.reminders.put(reminder, now)
+                uow.record(
+                    _event(
+                        EventType.REMINDER_CANCELLED,
+                        reminder,
+                        snapshot,
+                        now,
+                        None,
+                        correlation_id,
+                        self._source,
+                    )
+                )
+            await uow.commit()
+        return snoozed, silenced
+
+    async def dismiss(
+        self, user_id: str, task_id: str, correlation_id: str | None = None
+    ) -> list[ScheduledReminder]:
+        """Dismiss every pending reminder of the task (a snoozed one too) until it is re-dated
+        or given new reminders; answers the reminders dismissed."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            task = await uow.tasks.get(user_id, task_id)
+            if task is None:
+                raise NotFound.task(task_id)
+            snapshot = task.snapshot()
+            dismissed = [
+                dataclasses.replace(r, state=ReminderState.DISMISSED, reason="dismissed")
+                for r in await uow.reminders.for_task(task.id)
+                if r.state is _PENDING
+            ]
+            for reminder in dismissed:
+                await uow.reminders.put(reminder, now)
+                uow.record(
+                    _event(
+                        EventType.REMINDER_CANCELLED,
+                        reminder,
+                        snapshot,
+                        now,
+                        None,
+                        correlation_id,
+                        self._source,
+                    )
+                )
+            await uow.commit()
+        return dismissed
+
+    async def _open_task(self, uow: UnitOfWork, user_id: str, task_id: str, verb: str) -> Task:
+        task = await uow.tasks.get(user_id, task_id)
+        if task is None:
+            raise NotFound.task(task_id)
+        if task.status is not Status.OPEN:
+            raise ValidationFailed(
+                "task_id",
+                f"the task is {task.status.value}; only an open task's reminders can {verb}",
+                "reopen_task or restore_task first",
+            )
+        return task
+
+    def _snooze_moment(
+        self, until: str | None, duration: str | None, now: dt.datetime
+    ) -> dt.datetime:
+        if (until is None) == (duration is None):
+            raise ValidationFailed(
+                "until",
+                "give exactly one of until and duration",
+                "e.g. until='2026-11-24T09:00' or duration='PT30M'",
+            )
+        if duration is not None:
+            return now + _span(duration, "duration", MAX_LEAD)
+        assert until is not None
+        moment = parse_moment(until, self._zone, "until")
+        if moment <= now:
+            raise ValidationFailed(
+                "until",
+                f"{until!r} is not in the future (now is {iso_utc(now)})",
+                "give a later moment, or a duration such as PT30M",
+            )
+        if moment - now > MAX_LEAD:
+            raise ValidationFailed("until", "is more than 365 days away", "give a nearer moment")
+        return moment
+
+
+def _span(text: str, field: str, longest: dt.timedelta) -> dt.timedelta:
+    try:
+        span = parse_duration(text.strip().upper())
+    except ValidationFailed:
+        raise ValidationFailed(
+            field, f"{text!r} is not an ISO 8601 duration", "use e.g. PT30M, PT2H or P1D"
+        ) from None
+    if span <= dt.timedelta(0) or span > longest:
+        raise ValidationFailed(
+            field,
+            f"{text!r} is out of range",
+            f"use more than zero and at most {longest.days} days",
+        )
+    return span
+
+
+def _event(
+    kind: EventType,
+    reminder: ScheduledReminder,
+    snapshot: Mapping[str, Any],
+    now: dt.datetime,
+    causation_id: str | None,
+    correlation_id: str | None = None,
+    source: str = SOURCE,
+) -> TaskEvent:
+    return TaskEvent(
+        event_type=kind,
+        task_id=reminder.task_id,
+        user_id=reminder.user_id,
+        sequence=int(snapshot["version"]),
+        timestamp=now,
+        task=dict(snapshot),
+        changes={},
+        source=source,
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+        details={"reminder": reminder.as_json()},
+    )

@@ -1,0 +1,62 @@
+"""The embedded reminder timer: sleeps until the next pending reminder and fires it.
+
+It reads the schedule from the database, so it picks up after a restart by itself: whatever
+came due while the process was down fires at once on start, marked late. Every wake-up fires
+all that is due (a sweep); a schedule change wakes it early, and it looks again at least every
+`poll_seconds` in case another process changed the schedule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from domain.ports import Clock
+from domain.reminder_service import ReminderService
+
+log = logging.getLogger("dueflow.reminders")
+
+
+class ReminderTimer:
+    """Fires reminders on time in this process; `wake()` after the schedule changed."""
+
+    def __init__(self, service: ReminderService, clock: Clock, poll_seconds: float = 30.0) -> None:
+        self._service = service
+        self._clock = clock
+        self._poll = poll_seconds
+        self._woken = asyncio.Event()
+
+    def wake(self) -> None:
+        self._woken.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Fire reminders until `stop` is set; errors are logged and retried, never fatal."""
+        while not stop.is_set():
+            self._woken.clear()
+            try:
+                fired = await self._service.fire_due()
+                if any(r.late for r in fired):
+                    log.warning("%d reminder(s) fired late", sum(r.late for r in fired))
+                wait = await self._seconds_to_next()
+            except Exception:
+                log.exception("the reminder timer failed; trying again in a second")
+                wait = 1.0
+            await _first_of(self._woken, stop, wait)
+
+    async def _seconds_to_next(self) -> float:
+        moment = await self._service.next_moment()
+        if moment is None:
+            return self._poll
+        return min(max((moment - self._clock.now()).total_seconds(), 0.0), self._poll)
+
+
+async def _first_of(woken: asyncio.Event, stop: asyncio.Event, timeout: float) -> None:
+    """Return when either event is set or `timeout` seconds have passed."""
+    if timeout <= 0:
+        return
+    waiters = [asyncio.create_task(woken.wait()), asyncio.create_task(stop.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

@@ -1,0 +1,141 @@
+"""The reminders worker: keeps each task's reminder schedule and fires reminders when due.
+
+It consumes `task-events` and re-plans the task's reminders in the same transaction as its
+inbox row (relative reminders follow the current due; completing or deleting a task cancels
+them). In Dapr mode each pending reminder is also a Dapr job (`jobs`), and the app serves the
+job callback and the cron sweep; embedded, a ReminderTimer fires them. On `reminders` it keeps
+the jobs of reminders snoozed or dismissed through the API in line with the schedule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from domain.adapters.reminder_sql import SqlReminderRepository
+from domain.adapters.sql import JoinedUnitOfWork
+from domain.events import TOPIC_REMINDERS, TOPIC_TASK_EVENTS, EventType
+from domain.ports import Clock, JobScheduler
+from domain.reminder_schedule import ReminderState
+from domain.reminder_service import ReminderService, reconcile
+from workers.consumer import Consumer, Outcome, Received
+
+log = logging.getLogger("dueflow.reminders")
+
+NAME = "reminders"
+SWEEP_BINDING = "reminders-sweep"  # the bindings.cron component; Dapr POSTs to /<its name>
+# A job callback that arrives this much early (clock skew between scheduler and app) waits.
+EARLY_TOLERANCE = dt.timedelta(seconds=5)
+
+
+def reminders_consumer(
+    clock: Clock, jobs: JobScheduler | None = None, changed: Callable[[], None] | None = None
+) -> Consumer:
+    """The consumer; `jobs` mirrors the schedule into Dapr jobs, `changed` wakes a timer."""
+
+    async def on_task_event(event: Received, session: AsyncSession) -> Outcome:
+        if event.stale:  # a later version of the task was planned already
+            return Outcome.SUCCESS
+        async with JoinedUnitOfWork(session) as uow:
+            change = await reconcile(
+                uow,
+                event.envelope["payload"]["task"],
+                _moment(event.envelope["timestamp"]),
+                clock.now(),
+                causation_id=event.event_id,
+            )
+            await uow.commit()
+        if jobs is not None:
+            for reminder in change.scheduled:
+                await jobs.schedule(reminder)
+            for reminder in change.withdrawn:
+                await jobs.cancel(reminder.id)
+        if change and changed is not None:
+            _after_commit(session, changed)
+        return Outcome.SUCCESS
+
+    async def on_reminder_event(event: Received, session: AsyncSession) -> Outcome:
+        # several reminder events share a task version, so `stale` means nothing here
+        if event.event_type == EventType.REMINDER_TRIGGERED:
+            return Outcome.SUCCESS
+        if jobs is None:
+            if changed is not None:
+                _after_commit(session, changed)
+            return Outcome.SUCCESS
+        reminder_id = (event.envelope["payload"].get("reminder") or {}).get("reminder_id")
+        if not isinstance(reminder_id, str):
+            log.warning("DROP: %s %s carries no reminder_id", event.event_type, event.event_id)
+            return Outcome.DROP
+        # the row, not the event, says what the job must be now: events may trail the schedule
+        current = await SqlReminderRepository(session).get(reminder_id)
+        if current is not None and current.state is ReminderState.PENDING:
+            await jobs.schedule(current)
+        else:
+            await jobs.cancel(reminder_id)
+        return Outcome.SUCCESS
+
+    return Consumer(
+        name=NAME,
+        handlers={TOPIC_TASK_EVENTS: on_task_event, TOPIC_REMINDERS: on_reminder_event},
+    )
+
+
+def reminder_routes(service: ReminderService, clock: Clock) -> list[Route]:
+    """The Dapr callbacks of the reminders app: POST /job/<name> and the cron sweep."""
+
+    async def job(request: Request) -> Response:
+        name = request.path_params["name"]
+        try:
+            fired = await _fire_job(service, clock, name)
+        except Exception:
+            # a non-2xx answer makes the scheduler retry the job by its failure policy
+            log.exception("job %s failed", name)
+            return JSONResponse({"status": "error", "job": name}, status_code=500)
+        return JSONResponse({"status": fired, "job": name})
+
+    async def sweep(request: Request) -> Response:
+        if request.method == "OPTIONS":  # Dapr asks at start-up whether the app takes the binding
+            return Response(status_code=200)
+        try:
+            fired = await service.fire_due()
+        except Exception:
+            log.exception("reminder sweep failed")
+            return JSONResponse({"status": "error"}, status_code=500)
+        if fired:
+            log.warning("sweep fired %d reminder(s) whose jobs had not", len(fired))
+        return JSONResponse({"fired": [r.id for r in fired]})
+
+    return [
+        Route("/job/{name}", job, methods=["POST"]),
+        Route(f"/{SWEEP_BINDING}", sweep, methods=["POST", "OPTIONS"]),
+    ]
+
+
+async def _fire_job(service: ReminderService, clock: Clock, name: str) -> str:
+    early = await service.pending_moment(name)
+    if early is not None:
+        wait = early - clock.now()
+        if dt.timedelta(0) < wait <= EARLY_TOLERANCE:
+            await asyncio.sleep(wait.total_seconds())
+    fired = await service.fire(name)
+    if fired is None:
+        return "ignored"  # fired already, withdrawn, or not a reminder of ours
+    return fired.state.value
+
+
+def _after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
+    """Call `callback` once the inbox transaction commits: a timer woken earlier would read the
+    schedule as it was before."""
+    sa.event.listen(session.sync_session, "after_commit", lambda _s: callback(), once=True)
+
+
+def _moment(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(dt.UTC)
