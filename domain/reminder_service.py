@@ -131,42 +131,53 @@ class ReminderService:
 
     async def fire(self, reminder_id: str) -> ScheduledReminder | None:
         """Fire one reminder if its moment has come and it is still pending; None otherwise."""
-        now = self._clock.now()
         async with self._uow() as uow:
             reminder = await uow.reminders.get(reminder_id)
+            # read the clock after the first statement: on SQLite it waits for the write lock,
+            # and the trigger's moment is when it is decided, not when it was asked for
+            now = self._clock.now()
             if reminder is None or reminder.state is not _PENDING or reminder.fire_at > now:
                 return None
-            task = await uow.tasks.get(reminder.user_id, reminder.task_id)
-            snapshot = task.snapshot() if task is not None else None
-            why = still_due(reminder, snapshot)
-            if why is None:
-                assert task is not None and snapshot is not None
-                done = dataclasses.replace(
-                    reminder,
-                    state=ReminderState.FIRED,
-                    fired_at=now,
-                    late=is_late(reminder.fire_at, now),
-                    task_version=task.version,
-                )
-            else:
-                done = dataclasses.replace(
-                    reminder, state=ReminderState.STALE, fired_at=now, reason=why
-                )
-            if not await uow.reminders.transition(done, _PENDING, now):
-                return None  # another timer, job callback or sweep fired it first
-            if snapshot is not None and why is None:
-                uow.record(_event(EventType.REMINDER_TRIGGERED, done, snapshot, now, None))
+            done = await self._fire(uow, reminder, now)
             await uow.commit()
-        if why is not None:
-            log.info("reminder %s of task %s dropped as stale: %s", done.id, done.task_id, why)
         return done
 
     async def fire_due(self, limit: int = 500) -> list[ScheduledReminder]:
-        """Fire every pending reminder whose moment has come, earliest first."""
+        """Fire every pending reminder whose moment has come, earliest first, in one transaction
+        (a backlog costs one commit, so a busy moment does not make the next ones late)."""
         async with self._uow() as uow:
             due = await uow.reminders.due(self._clock.now(), limit)
-        fired = [await self.fire(reminder.id) for reminder in due]
+            now = self._clock.now()
+            fired = [await self._fire(uow, reminder, now) for reminder in due]
+            await uow.commit()
         return [reminder for reminder in fired if reminder is not None]
+
+    async def _fire(
+        self, uow: UnitOfWork, reminder: ScheduledReminder, now: dt.datetime
+    ) -> ScheduledReminder | None:
+        task = await uow.tasks.get(reminder.user_id, reminder.task_id)
+        snapshot = task.snapshot() if task is not None else None
+        why = still_due(reminder, snapshot)
+        if why is None:
+            assert task is not None and snapshot is not None
+            done = dataclasses.replace(
+                reminder,
+                state=ReminderState.FIRED,
+                fired_at=now,
+                late=is_late(reminder.fire_at, now),
+                task_version=task.version,
+            )
+        else:
+            done = dataclasses.replace(
+                reminder, state=ReminderState.STALE, fired_at=now, reason=why
+            )
+        if not await uow.reminders.transition(done, _PENDING, now):
+            return None  # another timer, job callback or sweep fired it first
+        if snapshot is not None and why is None:
+            uow.record(_event(EventType.REMINDER_TRIGGERED, done, snapshot, now, None))
+        else:
+            log.info("reminder %s of task %s dropped as stale: %s", done.id, done.task_id, why)
+        return done
 
     async def pending_moment(self, reminder_id: str) -> dt.datetime | None:
         """When a pending reminder fires; None if it is not pending."""

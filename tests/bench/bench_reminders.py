@@ -4,7 +4,8 @@
                                                     [--spread 10]
 
 For each database: --reminders tasks, each with one absolute reminder, their moments spread evenly
-over --spread seconds, starting a few seconds after the schedule is in place. The process then runs
+over --spread seconds, starting --lead seconds (default 60) after the run starts, which leaves time
+to create the tasks and have the worker schedule them. The process then runs
 as `dueflow serve` does (relay, embedded workers, reminder timer) until every reminder has fired.
 Reported per reminder:
   lateness   fired_at - fire_at: when the timer's transaction recorded the trigger (the row's
@@ -43,7 +44,6 @@ from mcp_server.settings import Settings
 RESULTS = Path(__file__).with_name("results")
 PG_ADMIN = os.environ.get("DUEFLOW_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 PG_BENCH = "dueflow_bench_reminders"
-LEAD_SECONDS = 3.0  # from "schedule in place" to the first reminder
 
 
 async def reset_postgres() -> str:
@@ -87,7 +87,7 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def run_db(db: str, count: int, spread: float, workdir: Path) -> dict[str, Any]:
+async def run_db(db: str, count: int, spread: float, lead: float, workdir: Path) -> dict[str, Any]:
     env = {"DUEFLOW_LOG_LEVEL": "WARNING", "DUEFLOW_RELAY_POLL_SECONDS": "0.5"}
     if db == "sqlite":
         env["DUEFLOW_DATA_DIR"] = str(workdir / "sqlite")
@@ -96,35 +96,24 @@ async def run_db(db: str, count: int, spread: float, workdir: Path) -> dict[str,
     runtime = await bootstrap(Settings.from_env(env))
     try:
         async with runtime.running():
-            # the schedule first: tasks with far moments, so that nothing fires while seeding
-            far = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
-            ids = []
+            # every reminder's moment in a `spread`-second window that opens `lead` seconds from
+            # now, enough to create the tasks and let the worker schedule them
+            start = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=lead)
+            step = spread / count
             for i in range(count):
-                added = await runtime.service.add(
+                moment = start + dt.timedelta(seconds=i * step)
+                await runtime.service.add(
                     "bench",
                     NewTask(
                         title=f"reminder {i}",
-                        due=iso_utc(far + dt.timedelta(hours=1)),
-                        reminders=[iso_utc(far)],
+                        due=iso_utc(moment + dt.timedelta(hours=1)),
+                        reminders=[iso_utc(moment)],
                     ),
                 )
-                ids.append(added.task.id)
             pending = "SELECT count(*) FROM reminder_schedule WHERE state = 'pending'"
-            await wait_until(runtime, pending, count, 300)
-            # then move every reminder to its moment in the next `spread` seconds, in one go
-            start = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=LEAD_SECONDS)
-            step = spread / count
-            async with runtime.engine.begin() as conn:
-                table = sa.table(
-                    "reminder_schedule", sa.column("task_id"), sa.column("fire_at")
-                )
-                for i, task_id in enumerate(ids):
-                    moment = start + dt.timedelta(seconds=i * step)
-                    value = moment.replace(tzinfo=None) if db == "sqlite" else moment
-                    await conn.execute(
-                        sa.update(table).where(table.c.task_id == task_id).values(fire_at=value)
-                    )
-            runtime.reminder_timer.wake()
+            await wait_until(runtime, pending, count, lead)
+            if dt.datetime.now(dt.UTC) >= start:
+                raise RuntimeError(f"seeding took longer than --lead {lead}s; raise it")
             fired = "SELECT count(*) FROM reminder_schedule WHERE state = 'fired'"
             await wait_until(runtime, fired, count, spread + 60)
             published = (
@@ -200,11 +189,12 @@ async def main() -> None:
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--reminders", type=int, default=500)
     parser.add_argument("--spread", type=float, default=10.0)
+    parser.add_argument("--lead", type=float, default=60.0, help="seconds to seed before")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="dueflow-bench-reminders-"))
     try:
         dbs = ["sqlite", "postgres"] if args.db == "both" else [args.db]
-        results = [await run_db(db, args.reminders, args.spread, workdir) for db in dbs]
+        results = [await run_db(db, args.reminders, args.spread, args.lead, workdir) for db in dbs]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     write(results)
