@@ -33,6 +33,7 @@ TABLES = (
     "processed_events",
     "dead_letters",
     "audit_log",
+    "leases",
 )
 
 

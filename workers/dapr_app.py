@@ -47,8 +47,10 @@ def build_app(
     pubsub_name: str,
     *,
     sessions: async_sessionmaker[AsyncSession],
+    routes: Sequence[Route] = (),
 ) -> Starlette:
-    """The Starlette app Dapr delivers `consumers`' topics to; `sessions` answers /readyz."""
+    """The Starlette app Dapr delivers `consumers`' topics to; `sessions` answers /readyz;
+    `routes` are the worker's own (e.g. the audit app's history API)."""
     by_topic: dict[str, list[Consumer]] = {}
     for consumer in consumers:
         for topic in consumer.topics:
@@ -105,6 +107,7 @@ def build_app(
             Route("/events/{topic}", deliver, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            *routes,
         ]
     )
 

@@ -14,6 +14,8 @@ from domain.adapters.schema import current_revision, head_revision
 from domain.adapters.sql import make_engine
 from domain.clock import SystemClock
 from domain.ports import Clock
+from workers.audit import NAME as AUDIT
+from workers.audit_api import audit_routes
 from workers.consumer import ConsumerRunner
 from workers.dapr_app import build_app
 from workers.recurrence import DaprInvoker, InvokingRunner, RecurrenceInvoker
@@ -36,11 +38,15 @@ async def worker_app(
     clock: Clock | None = None,
     default_timezone: str = "UTC",
     invoke: RecurrenceInvoker | None = None,
+    *,
+    internal_token: str | None = None,
+    retention_days: int | None = None,
 ) -> AsyncIterator[Starlette]:
     """The Dapr app of worker `name` on `database_url`; the engine is disposed on leaving.
 
     With `invoke` the recurrence worker creates next occurrences through the task API (Dapr
-    service invocation), called outside its inbox transaction (see InvokingRunner)."""
+    service invocation), called outside its inbox transaction (see InvokingRunner). The audit
+    app also serves its history (with `internal_token`) and the retention cron route."""
     clock = clock or SystemClock()
     consumer = build_consumers(clock, default_timezone, invoke).get(name)
     if consumer is None:
@@ -60,7 +66,10 @@ async def worker_app(
             if invoke is None
             else InvokingRunner(sessions, clock, invoke)
         )
-        yield build_app([consumer], runner, pubsub_name, sessions=sessions)
+        routes = []
+        if name == AUDIT:
+            routes = audit_routes(sessions, clock, internal_token, retention_days)
+        yield build_app([consumer], runner, pubsub_name, sessions=sessions, routes=routes)
     finally:
         await engine.dispose()
 
@@ -76,6 +85,7 @@ async def serve_worker(
     api_app_id: str | None = None,
     internal_token: str | None = None,
     dapr_http_endpoint: str | None = None,
+    retention_days: int | None = None,
 ) -> None:
     """Serve worker `name` with uvicorn until SIGINT/SIGTERM; logs go to stderr.
 
@@ -97,31 +107,29 @@ async def serve_worker(
                 " DUEFLOW_INTERNAL_TOKEN and DUEFLOW_API_APP_ID to go through the task API)"
             )
     try:
-        await _serve(name, database_url, pubsub_name, host, port, default_timezone, invoker)
+        async with worker_app(
+            name,
+            database_url,
+            pubsub_name,
+            default_timezone=default_timezone,
+            invoke=invoker,
+            internal_token=internal_token,
+            retention_days=retention_days,
+        ) as app:
+            await _serve(app, name, pubsub_name, host, port)
     finally:
         if invoker is not None:
             await invoker.aclose()
 
 
-async def _serve(
-    name: str,
-    database_url: str,
-    pubsub_name: str,
-    host: str,
-    port: int,
-    default_timezone: str,
-    invoker: DaprInvoker | None,
-) -> None:
-    async with worker_app(
-        name, database_url, pubsub_name, default_timezone=default_timezone, invoke=invoker
-    ) as app:
-        config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
-        log.info(
-            "worker %s serving Dapr app on http://%s:%d (pub/sub %r; topics: %s)",
-            name,
-            host,
-            port,
-            pubsub_name,
-            ", ".join(build_consumers(SystemClock())[name].topics),
-        )
-        await uvicorn.Server(config).serve()
+async def _serve(app: Starlette, name: str, pubsub_name: str, host: str, port: int) -> None:
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+    log.info(
+        "worker %s serving Dapr app on http://%s:%d (pub/sub %r; topics: %s)",
+        name,
+        host,
+        port,
+        pubsub_name,
+        ", ".join(build_consumers(SystemClock())[name].topics),
+    )
+    await uvicorn.Server(config).serve()

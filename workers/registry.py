@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from domain.clock import SystemClock
 from domain.ports import Clock
-from workers.audit import AUDIT_CONSUMER
+from workers.audit import audit_consumer
 from workers.consumer import Consumer
 from workers.recurrence import RecurrenceInvoker, recurrence_consumer
 
@@ -14,7 +14,7 @@ def build_consumers(
 ) -> dict[str, Consumer]:
     """The workers of one process, sharing its clock; with `invoke` the recurrence worker creates
     the next occurrence through the task API (Dapr mode) instead of the use case."""
-    consumers = (AUDIT_CONSUMER, recurrence_consumer(clock, default_timezone, invoke))
+    consumers = (audit_consumer(clock), recurrence_consumer(clock, default_timezone, invoke))
     return {consumer.name: consumer for consumer in consumers}
 
 
