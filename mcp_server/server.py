@@ -20,6 +20,7 @@ from fastmcp.tools import ToolResult
 from pydantic import BaseModel, Field
 
 from domain.errors import DueflowError
+from domain.history import HistoryReader
 from domain.model import Task
 from domain.query import parse_sort
 from domain.service import ListArguments, NewTask, TaskService
@@ -200,9 +201,13 @@ def describe(task: Task) -> str:
 
 
 def build_server(
-    service: TaskService, default_user: str | None, auth: TokenVerifier | None = None
+    service: TaskService,
+    default_user: str | None,
+    auth: TokenVerifier | None = None,
+    history: HistoryReader | None = None,
 ) -> FastMCP:
-    """The MCP server for `service`; without a token, calls act as `default_user` (stdio)."""
+    """The MCP server for `service`; without a token, calls act as `default_user` (stdio);
+    with `history`, task_history reads the audit log through it."""
 
     def instructions() -> str:
         now = dt.datetime.now(service.user_zone)
@@ -468,6 +473,12 @@ def build_server(
                 tasks=[summary(t) for t in page.tasks], order=order, next_cursor=page.next_cursor
             ),
         )
+
+    if history is not None:
+        # imported here: the history tools use this module's helpers
+        from mcp_server.history_tools import register_history_tools
+
+        register_history_tools(mcp, user, service, history)
 
     return mcp
 
