@@ -119,7 +119,10 @@ class HistoryQuery:
         """The (occurred_at, id) the page starts after, from the cursor; None on the first."""
         if self.cursor is None:
             return None
-        data = decode_cursor(self.cursor, CURSOR_KIND)
+        try:
+            data = decode_cursor(self.cursor, CURSOR_KIND)
+        except ValidationFailed:
+            raise bad_history_cursor() from None
         if data.get("f") != self.fingerprint():
             raise bad_history_cursor()
         try:
