@@ -127,7 +127,11 @@ def summary(entry: HistoryEntry) -> str:
 def _created(entry: HistoryEntry) -> str:
     new = {name: _pair(pair)[1] for name, pair in entry.changes.items()}
     text = f"created {new.get('title', entry.task_title)!r}"
-    shown = [f"{name} {_value_text(new[name])}" for name in _CREATION_FIELDS if new.get(name)]
+    shown = [
+        f"{name} {_value_text(new[name])}"
+        for name in _CREATION_FIELDS
+        if new.get(name) and new[name] != "none"  # priority none is no news
+    ]
     recurrence = new.get("recurrence")
     if isinstance(recurrence, dict) and recurrence.get("recurred_from"):
         shown.append(f"next occurrence of task {recurrence['recurred_from']}")
