@@ -9,11 +9,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import SQLModel
 
-from domain.adapters.tables import AuditEntryRow
+from domain.adapters.tables import AuditEntryRow, UTCDateTime
 from domain.history import HistoryEntry, HistoryPage, HistoryQuery
 
 AUDIT = SQLModel.metadata.tables[AuditEntryRow.__tablename__]
 A = AUDIT.c
+BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 class SqlHistory:
@@ -32,7 +33,10 @@ class SqlHistory:
         if query.until is not None:
             statement = statement.where(A.occurred_at < query.until)
         if after is not None:
-            statement = statement.where(sa.tuple_(A.occurred_at, A.id) < sa.tuple_(*after))
+            moment, entry_id = after
+            # typed as the column is, so SQLite compares the same UTC text it stores
+            key = sa.tuple_(sa.literal(moment, UTCDateTime()), sa.literal(entry_id, BIGINT))
+            statement = statement.where(sa.tuple_(A.occurred_at, A.id) < key)
         # newest first; entries of one moment in the order they were recorded, newest first
         statement = statement.order_by(A.occurred_at.desc(), A.id.desc()).limit(query.limit + 1)
         async with self._sessions() as session:
