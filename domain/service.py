@@ -327,10 +327,15 @@ class TaskService:
         return await _retrying(attempt, retry=True)
 
     async def recur(
-        self, user_id: str, task_id: str, causation_id: str | None = None
+        self,
+        user_id: str,
+        task_id: str,
+        causation_id: str | None = None,
+        source: str | None = None,
     ) -> Task | None:
         """Create the next occurrence of a completed recurring task, once: a repeated or late
-        call finds the link already made (or the task reopened) and does nothing."""
+        call finds the link already made (or the task reopened) and does nothing. `source` names
+        the caller in the events when it is not this service's own (the recurrence worker)."""
         now = self._clock.now()
         async with self._uow() as uow:
             task = await uow.tasks.get(user_id, task_id)
@@ -366,6 +371,7 @@ class TaskService:
                         now,
                         None,
                         causation_id,
+                        source,
                     )
                 )
             if following.skipped:
@@ -373,7 +379,9 @@ class TaskService:
             task.version += 1
             task.updated_at = now
             await uow.tasks.save(task, expected_version=version)
-            uow.record(self._event(EventType.TASK_RECURRED, task, changes, now, None, causation_id))
+            uow.record(
+                self._event(EventType.TASK_RECURRED, task, changes, now, None, causation_id, source)
+            )
             await uow.commit()
             return created
 
@@ -609,6 +617,7 @@ class TaskService:
         now: dt.datetime,
         correlation_id: str | None,
         causation_id: str | None = None,
+        source: str | None = None,
     ) -> TaskEvent:
         return TaskEvent(
             event_type=kind,
@@ -618,7 +627,7 @@ class TaskService:
             timestamp=now,
             task=task.snapshot(),
             changes=changes,
-            source=self._source,
+            source=source or self._source,
             correlation_id=correlation_id,
             causation_id=causation_id,
         )

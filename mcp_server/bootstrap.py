@@ -9,12 +9,15 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from functools import partial
 
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from domain.adapters.dapr_history import DaprHistory
+from domain.adapters.history import SqlHistory
 from domain.adapters.outbox import OutboxRelay
 from domain.adapters.schema import current_revision, head_revision, upgrade
 from domain.adapters.sql import SqlUnitOfWork, make_engine
 from domain.clock import SystemClock
+from domain.history import HistoryPage, HistoryQuery, HistoryReader, HistoryUnavailable
 from domain.ports import Clock, EventPublisher
 from domain.reminder_service import ReminderService
 from domain.service import TaskService
@@ -22,6 +25,7 @@ from mcp_server.settings import Settings, SettingsError
 from workers.embedded import EmbeddedBus
 from workers.registry import build_consumers
 from workers.reminder_timer import ReminderTimer
+from workers.retention import AuditRetention
 
 log = logging.getLogger("dueflow")
 
@@ -38,6 +42,8 @@ class Runtime:
     embedded_bus: EmbeddedBus  # also the dead-letter store of this process's consumers
     reminders: ReminderService
     reminder_timer: ReminderTimer
+    history: HistoryReader  # the audit log: the database embedded, the audit app with Dapr
+    retention: AuditRetention | None  # run by this process when embedded and configured
     _closers: list[contextlib.AsyncExitStack] = field(default_factory=list)
 
     @contextlib.asynccontextmanager
@@ -53,6 +59,20 @@ class Runtime:
         finally:
             stop.set()
             await asyncio.gather(*tasks)
+
+    @contextlib.asynccontextmanager
+    async def retaining(self) -> AsyncIterator[None]:
+        """Run audit retention on a timer for the duration of the block, if this process does."""
+        if self.retention is None:
+            yield
+            return
+        stop = asyncio.Event()
+        task = asyncio.create_task(self.retention.run_periodically(stop), name="audit-retention")
+        try:
+            yield
+        finally:
+            stop.set()
+            await task
 
     async def close(self) -> None:
         for stack in reversed(self._closers):
@@ -109,13 +129,58 @@ async def bootstrap(
             default_timezone=settings.timezone,
             source="dueflow.mcp_server",
         )
+        history = _history_reader(settings, sessions, stack)
+        retention = None
+        if settings.audit_retention_days is not None and settings.event_bus == "embedded":
+            retention = AuditRetention(sessions, clock, settings.audit_retention_days)
     except BaseException:
         await stack.aclose()
         await engine.dispose()
         raise
     return Runtime(
-        settings, engine, service, relay, publisher, embedded_bus, reminders, timer, [stack]
+        settings,
+        engine,
+        service,
+        relay,
+        publisher,
+        embedded_bus,
+        reminders,
+        timer,
+        history,
+        retention,
+        [stack],
     )
+
+
+def _history_reader(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], stack: contextlib.AsyncExitStack
+) -> HistoryReader:
+    """Embedded, the database; with Dapr, the audit app by service invocation."""
+    if settings.event_bus != "dapr":
+        return SqlHistory(sessions)
+    if not settings.internal_token:
+        log.warning(
+            "task_history is unavailable: with DUEFLOW_EVENT_BUS=dapr it asks the audit app, which"
+            " needs DUEFLOW_INTERNAL_TOKEN on both sides"
+        )
+        return UnconfiguredHistory()
+    reader = DaprHistory(
+        settings.audit_app_id, settings.internal_token, settings.dapr_http_endpoint
+    )
+    stack.push_async_callback(reader.aclose)
+    log.info("task_history reads the audit app %r by Dapr service invocation", reader.app_id)
+    return reader
+
+
+class UnconfiguredHistory:
+    """The history of a Dapr-mode server that has no internal token to ask the audit app with."""
+
+    async def history(self, query: HistoryQuery) -> HistoryPage:
+        raise HistoryUnavailable(
+            "The history is unavailable: with DUEFLOW_EVENT_BUS=dapr it is read from the audit app"
+            " by Dapr service invocation, which needs a shared token. Fix: set the same"
+            " DUEFLOW_INTERNAL_TOKEN on this server and on `dueflow worker audit`."
+        )
 
 
 async def _ensure_schema(engine: AsyncEngine, upgrade_it: bool) -> None:

@@ -12,15 +12,18 @@ from typing import Literal
 
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from domain.adapters.schema import current_revision, head_revision, upgrade
 from domain.adapters.sql import make_engine
+from domain.clock import SystemClock
 from mcp_server.bootstrap import bootstrap
 from mcp_server.internal_api import RECUR_PATH, mount_internal_api
 from mcp_server.server import TokenUsers, build_server
 from mcp_server.settings import Settings, SettingsError
 from workers.dapr_host import DEFAULT_PORT, WorkerSetupError, serve_worker
 from workers.registry import WORKER_NAMES
+from workers.retention import AuditRetention
 
 log = logging.getLogger("dueflow")
 
@@ -59,6 +62,13 @@ def parser() -> argparse.ArgumentParser:
     letters.add_argument("--all", action="store_true", help="include replayed ones")
     replay = event_commands.add_parser("replay", help="run a dead-lettered event again")
     replay.add_argument("id", type=int, help="the dead letter's id (see dead-letters)")
+    audit = commands.add_parser("audit", help="the audit log")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    audit_commands.add_parser(
+        "prune",
+        help="delete entries older than DUEFLOW_AUDIT_RETENTION_DAYS now (in batches, under the"
+        " retention lease)",
+    )
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply every migration to DUEFLOW_DATABASE_URL")
@@ -93,12 +103,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                     api_app_id=settings.api_app_id,
                     internal_token=settings.internal_token,
                     dapr_http_endpoint=settings.dapr_http_endpoint,
+                    retention_days=settings.audit_retention_days,
                 )
             )
         elif args.command == "relay":
             asyncio.run(relay(settings))
         elif args.command == "events":
             return asyncio.run(events(settings, args))
+        elif args.command == "audit":
+            return asyncio.run(audit_prune(settings))
         elif args.db_command == "upgrade":
             asyncio.run(db_upgrade(settings))
         else:
@@ -129,7 +142,13 @@ async def serve(
         auth, default_user = TokenUsers(users), None
     runtime = await bootstrap(settings)
     try:
-        server = build_server(runtime.service, default_user, auth, reminders=runtime.reminders)
+        server = build_server(
+            runtime.service,
+            default_user,
+            auth,
+            reminders=runtime.reminders,
+            history=runtime.history,
+        )
         if transport != "stdio":
             if settings.internal_token:
                 mount_internal_api(server, runtime.service, settings.internal_token)
@@ -137,7 +156,7 @@ async def serve(
             else:
                 log.info("internal API not served (DUEFLOW_INTERNAL_TOKEN is unset)")
         log.info("serving over %s (database: %s)", transport, runtime.engine.url.render_as_string())
-        async with runtime.running():
+        async with runtime.running(), runtime.retaining():
             if transport == "stdio":
                 await server.run_async(transport="stdio", show_banner=False)
             else:
@@ -204,6 +223,29 @@ async def events(settings: Settings, args: argparse.Namespace) -> int:
             return 0 if outcome == "SUCCESS" else 1
     finally:
         await runtime.close()
+    return 0
+
+
+async def audit_prune(settings: Settings) -> int:
+    days = settings.audit_retention_days
+    if days is None:
+        raise SettingsError(
+            "DUEFLOW_AUDIT_RETENTION_DAYS is unset, so history is kept forever and nothing is"
+            " pruned. Fix: set it to the number of days to keep (e.g. 365)."
+        )
+    runtime = await bootstrap(settings)
+    try:
+        sessions = async_sessionmaker(runtime.engine, expire_on_commit=False)
+        run = await AuditRetention(sessions, SystemClock(), days).run()
+    finally:
+        await runtime.close()
+    if not run.ran:
+        log.error("another retention run holds the lease; nothing done, try again later")
+        return 1
+    print(  # noqa: T201
+        f"deleted {run.deleted} audit entr{'y' if run.deleted == 1 else 'ies'} older than"
+        f" {days} day(s) (before {run.cutoff:%Y-%m-%d %H:%M:%S} UTC) in {run.batches} batch(es)"
+    )
     return 0
 
 

@@ -23,15 +23,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from domain.adapters.dapr_invocation import INTERNAL_TOKEN_HEADER
 from domain.errors import Conflict, DueflowError, NotFound
 from domain.service import TaskService
 
 log = logging.getLogger("dueflow.internal_api")
 
-TOKEN_HEADER = "x-dueflow-internal-token"
+TOKEN_HEADER = INTERNAL_TOKEN_HEADER
 RECUR_METHOD = "internal/recurrence/next"  # the Dapr method name: the path without its slash
 RECUR_PATH = f"/{RECUR_METHOD}"
 MIN_TOKEN_LENGTH = 16
+# the route is the recurrence worker's hand: its events say so, as when the worker writes itself
+RECURRENCE_SOURCE = "dueflow.recurrence"
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -43,11 +46,9 @@ def recur_endpoint(service: TaskService, token: str) -> Endpoint:
     expected = token.encode()
 
     async def next_occurrence(request: Request) -> Response:
-        presented = request.headers.get(TOKEN_HEADER)
-        if presented is None:
-            return _error(401, f"missing {TOKEN_HEADER} header")
-        if not hmac.compare_digest(presented.encode(), expected):
-            return _error(403, f"wrong {TOKEN_HEADER}")
+        refusal = token_refusal(request, expected)
+        if refusal is not None:
+            return refusal
         try:
             body: Any = json.loads(await request.body())
         except (UnicodeDecodeError, ValueError):
@@ -57,7 +58,10 @@ def recur_endpoint(service: TaskService, token: str) -> Endpoint:
             return _error(400, problem)
         try:
             created = await service.recur(
-                body["user_id"], body["task_id"], causation_id=body.get("causation_id")
+                body["user_id"],
+                body["task_id"],
+                causation_id=body.get("causation_id"),
+                source=RECURRENCE_SOURCE,
             )
         except NotFound as exc:
             return _error(404, exc.message)
@@ -71,6 +75,16 @@ def recur_endpoint(service: TaskService, token: str) -> Endpoint:
         return JSONResponse({"next_task_id": created.id if created else None})
 
     return next_occurrence
+
+
+def token_refusal(request: Request, expected: bytes) -> Response | None:
+    """401 without the internal token header, 403 with a wrong one, None with the right one."""
+    presented = request.headers.get(TOKEN_HEADER)
+    if presented is None:
+        return _error(401, f"missing {TOKEN_HEADER} header")
+    if not hmac.compare_digest(presented.encode(), expected):
+        return _error(403, f"wrong {TOKEN_HEADER}")
+    return None
 
 
 def internal_routes(service: TaskService, token: str) -> list[Route]:

@@ -17,10 +17,12 @@ from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools import ToolResult
 from pydantic import Field
 
+from domain.history import HistoryReader
 from domain.model import Task
 from domain.query import parse_sort
 from domain.reminder_service import ReminderService
 from domain.service import ListArguments, NewTask, TaskService
+from mcp_server.history_tools import register_history_tools
 from mcp_server.reminder_tools import register_reminder_tools
 from mcp_server.schemas import (
     AddResult,
@@ -189,8 +191,10 @@ def build_server(
     auth: TokenVerifier | None = None,
     *,
     reminders: ReminderService | None = None,
+    history: HistoryReader | None = None,
 ) -> FastMCP:
-    """The MCP server for `service`; without a token, calls act as `default_user` (stdio)."""
+    """The MCP server for `service`; without a token, calls act as `default_user` (stdio);
+    with `history`, task_history reads the audit log through it."""
 
     def instructions() -> str:
         now = dt.datetime.now(service.user_zone)
@@ -459,4 +463,6 @@ def build_server(
 
     if reminders is not None:
         register_reminder_tools(mcp, user, reminders)
+    if history is not None:
+        register_history_tools(mcp, user, service, history)
     return mcp

@@ -15,6 +15,7 @@ from domain.due import zone
 from domain.errors import ValidationFailed
 
 PREFIX = "DUEFLOW_"
+MAX_RETENTION = 36500  # a hundred years; beyond that, leave retention unset
 
 
 class SettingsError(ValueError):
@@ -65,6 +66,14 @@ class Settings(BaseSettings):
     )
     api_app_id: str = Field(
         default="dueflow-api", description="The Dapr app id of the API app the workers invoke"
+    )
+    audit_app_id: str = Field(
+        default="dueflow-audit",
+        description="The Dapr app id of the audit app the MCP server reads history from (dapr)",
+    )
+    audit_retention_days: int | None = Field(
+        default=None,
+        description="Delete audit entries older than this many days; unset keeps them forever",
     )
     log_level: str = Field(default="INFO")
 
@@ -124,6 +133,26 @@ class Settings(BaseSettings):
         if not value.strip():
             raise ValueError("DUEFLOW_API_APP_ID must not be empty")
         return value.strip()
+
+    @field_validator("audit_app_id")
+    @classmethod
+    def _audit_app_named(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("DUEFLOW_AUDIT_APP_ID must not be empty")
+        return value.strip()
+
+    @field_validator("audit_retention_days", mode="before")
+    @classmethod
+    def _whole_days(cls, value: Any) -> int | None:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        text = str(value).strip()
+        if isinstance(value, bool) or not text.isdigit() or not 1 <= int(text) <= MAX_RETENTION:
+            raise ValueError(
+                f"DUEFLOW_AUDIT_RETENTION_DAYS is {value!r}: give a whole number of days from 1"
+                f" to {MAX_RETENTION} (e.g. 365), or leave it unset to keep history forever"
+            )
+        return int(text)
 
     @property
     def embedded(self) -> bool:

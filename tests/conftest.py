@@ -35,6 +35,7 @@ TABLES = (
     "audit_log",
     "reminder_schedule",
     "notification_deliveries",
+    "leases",
 )
 
 
@@ -131,7 +132,9 @@ async def runtime(database_url: str, clock: FixedClock, tmp_path: Path) -> Async
 
 def server_for(runtime: Runtime, user: str) -> FastMCP:
     """The MCP server of `runtime` acting as `user` (the stdio way: no token)."""
-    return build_server(runtime.service, user, reminders=runtime.reminders)
+    return build_server(
+        runtime.service, user, reminders=runtime.reminders, history=runtime.history
+    )
 
 
 @pytest.fixture

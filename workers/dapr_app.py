@@ -50,7 +50,7 @@ def build_app(
     routes: Sequence[Route] = (),
 ) -> Starlette:
     """The Starlette app Dapr delivers `consumers`' topics to; `sessions` answers /readyz;
-    `routes` are a worker's own callbacks (jobs, bindings)."""
+    `routes` are the worker's own (jobs and bindings callbacks, the audit app's history API)."""
     by_topic: dict[str, list[Consumer]] = {}
     for consumer in consumers:
         for topic in consumer.topics:

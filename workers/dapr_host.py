@@ -17,6 +17,8 @@ from domain.adapters.sql import SqlUnitOfWork, make_engine
 from domain.clock import SystemClock
 from domain.ports import Clock, JobScheduler
 from domain.reminder_service import ReminderService
+from workers.audit import NAME as AUDIT
+from workers.audit_api import audit_routes
 from workers.consumer import ConsumerRunner
 from workers.dapr_app import build_app
 from workers.recurrence import DaprInvoker, InvokingRunner, RecurrenceInvoker
@@ -42,12 +44,16 @@ async def worker_app(
     default_timezone: str = "UTC",
     invoke: RecurrenceInvoker | None = None,
     jobs: JobScheduler | None = None,
+    *,
+    internal_token: str | None = None,
+    retention_days: int | None = None,
 ) -> AsyncIterator[Starlette]:
     """The Dapr app of worker `name` on `database_url`; the engine is disposed on leaving.
 
     With `invoke` the recurrence worker creates next occurrences through the task API (Dapr
     service invocation), called outside its inbox transaction (see InvokingRunner). The
-    reminders worker keeps a Dapr job per reminder through `jobs` and serves their callbacks."""
+    reminders worker keeps a Dapr job per reminder through `jobs` and serves their callbacks; the
+    audit app also serves its history (with `internal_token`) and the retention cron route."""
     clock = clock or SystemClock()
     consumer = build_consumers(clock, default_timezone, invoke, jobs=jobs).get(name)
     if consumer is None:
@@ -71,6 +77,8 @@ async def worker_app(
         if name == REMINDERS:
             reminders = ReminderService(partial(SqlUnitOfWork, sessions), clock, default_timezone)
             routes = reminder_routes(reminders, clock)
+        if name == AUDIT:
+            routes = audit_routes(sessions, clock, internal_token, retention_days)
         yield build_app([consumer], runner, pubsub_name, sessions=sessions, routes=routes)
     finally:
         await engine.dispose()
@@ -87,6 +95,7 @@ async def serve_worker(
     api_app_id: str | None = None,
     internal_token: str | None = None,
     dapr_http_endpoint: str | None = None,
+    retention_days: int | None = None,
 ) -> None:
     """Serve worker `name` with uvicorn until SIGINT/SIGTERM; logs go to stderr.
 
@@ -109,7 +118,17 @@ async def serve_worker(
                 " DUEFLOW_INTERNAL_TOKEN and DUEFLOW_API_APP_ID to go through the task API)"
             )
     try:
-        await _serve(name, database_url, pubsub_name, host, port, default_timezone, invoker, jobs)
+        async with worker_app(
+            name,
+            database_url,
+            pubsub_name,
+            default_timezone=default_timezone,
+            invoke=invoker,
+            jobs=jobs,
+            internal_token=internal_token,
+            retention_days=retention_days,
+        ) as app:
+            await _serve(app, name, pubsub_name, host, port)
     finally:
         if invoker is not None:
             await invoker.aclose()
@@ -117,31 +136,14 @@ async def serve_worker(
             await jobs.aclose()
 
 
-async def _serve(
-    name: str,
-    database_url: str,
-    pubsub_name: str,
-    host: str,
-    port: int,
-    default_timezone: str,
-    invoker: DaprInvoker | None,
-    jobs: DaprJobs | None,
-) -> None:
-    async with worker_app(
+async def _serve(app: Starlette, name: str, pubsub_name: str, host: str, port: int) -> None:
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+    log.info(
+        "worker %s serving Dapr app on http://%s:%d (pub/sub %r; topics: %s)",
         name,
-        database_url,
+        host,
+        port,
         pubsub_name,
-        default_timezone=default_timezone,
-        invoke=invoker,
-        jobs=jobs,
-    ) as app:
-        config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
-        log.info(
-            "worker %s serving Dapr app on http://%s:%d (pub/sub %r; topics: %s)",
-            name,
-            host,
-            port,
-            pubsub_name,
-            ", ".join(build_consumers(SystemClock())[name].topics),
-        )
-        await uvicorn.Server(config).serve()
+        ", ".join(build_consumers(SystemClock())[name].topics),
+    )
+    await uvicorn.Server(config).serve()

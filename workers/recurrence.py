@@ -8,16 +8,14 @@ so a redelivery that calls again creates nothing twice.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
-from dapr.conf import settings as dapr_settings
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain.adapters.dapr_publisher import default_http_endpoint
+from domain.adapters.dapr_invocation import ServiceInvocation, response_error, response_json
 from domain.adapters.sql import JoinedUnitOfWork
 from domain.events import TOPIC_TASK_EVENTS, EventType
 from domain.ports import Clock
@@ -125,14 +123,8 @@ def _recorded_only(consumer: Consumer) -> Consumer:
 
 
 class DaprInvoker:
-    """Creates the next occurrence through the API app by Dapr service invocation.
-
-    It calls the sidecar's HTTP invocation API (POST /v1.0/invoke/<app>/method/<method>), which
-    the SDK's DaprClient uses by default too (its gRPC invoke_method is deprecated): no blocking
-    start-up health check, and the callee's HTTP status comes back as is. The shared token goes
-    in a header, which Dapr forwards to the callee; DAPR_API_TOKEN, if set, authenticates us to
-    the sidecar.
-    """
+    """Creates the next occurrence through the API app by Dapr service invocation (the sidecar's
+    HTTP invoke API, see domain.adapters.dapr_invocation), with the shared token in a header."""
 
     def __init__(
         self,
@@ -144,47 +136,28 @@ class DaprInvoker:
         api_token: str | None = None,
     ) -> None:
         self.app_id = app_id
-        endpoint = (http_endpoint or default_http_endpoint()).rstrip("/")
-        self.url = f"{endpoint}/v1.0/invoke/{app_id}/method/{RECUR_METHOD}"
-        self._headers = {TOKEN_HEADER: token, "content-type": "application/json"}
-        sidecar_token = api_token if api_token is not None else dapr_settings.DAPR_API_TOKEN
-        if sidecar_token:
-            self._headers["dapr-api-token"] = str(sidecar_token)
-        self._http = httpx.AsyncClient(timeout=timeout)
+        self._calls = ServiceInvocation(
+            app_id, {TOKEN_HEADER: token}, http_endpoint, timeout=timeout, api_token=api_token
+        )
+        self.url = self._calls.url(RECUR_METHOD)
 
     async def __call__(self, user_id: str, task_id: str, causation_id: str) -> None:
         body = {"user_id": user_id, "task_id": task_id, "causation_id": causation_id}
         try:
-            response = await self._http.post(
-                self.url, content=json.dumps(body), headers=self._headers
-            )
+            response = await self._calls.post(RECUR_METHOD, body)
         except httpx.HTTPError as exc:
             raise InvocationFailed(
                 f"invoking {self.app_id} {RECUR_METHOD} failed: {type(exc).__name__}: {exc}"
             ) from exc
         if response.is_success:
-            next_id: Any = _json(response).get("next_task_id")
+            next_id: Any = response_json(response).get("next_task_id")
             log.info("task %s of %s: next occurrence %s", task_id, user_id, next_id or "none")
             return
         status = response.status_code
-        detail = f"{self.app_id} {RECUR_METHOD} answered HTTP {status}: {_error(response)}"
+        detail = f"{self.app_id} {RECUR_METHOD} answered HTTP {status}: {response_error(response)}"
         if status >= 500 or status in _TRANSIENT_STATUSES:
             raise InvocationFailed(detail)
         raise InvocationRejected(detail)
 
     async def aclose(self) -> None:
-        await self._http.aclose()
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _error(response: httpx.Response) -> str:
-    data = _json(response)
-    message = data.get("error") or data.get("message") or response.text
-    return str(message)[:300]
+        await self._calls.aclose()

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from domain.clock import SystemClock
 from domain.ports import Clock, JobScheduler
-from workers.audit import AUDIT_CONSUMER
+from workers.audit import audit_consumer
 from workers.consumer import Consumer
 from workers.recurrence import RecurrenceInvoker, recurrence_consumer
 from workers.reminders import reminders_consumer
@@ -24,7 +24,7 @@ def build_consumers(
     the next occurrence through the task API (Dapr mode) instead of the use case; with `jobs` the
     reminders worker keeps a Dapr job per reminder; `reminders_changed` wakes an embedded timer."""
     consumers = (
-        AUDIT_CONSUMER,
+        audit_consumer(clock),
         recurrence_consumer(clock, default_timezone, invoke),
         reminders_consumer(clock, jobs, reminders_changed),
     )

@@ -1,4 +1,4 @@
-"""SQLModel tables: the storage shape of tasks, their tags, the outbox and idempotency keys."""
+"""SQLModel tables: tasks and their tags, the outbox, idempotency keys, consumers, audit, leases."""
 
 from __future__ import annotations
 
@@ -166,6 +166,7 @@ class AuditEntryRow(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_audit_user_time", "user_id", "occurred_at", "id"),
         sa.Index("ix_audit_task_time", "task_id", "occurred_at", "id"),
+        sa.Index("ix_audit_occurred", "occurred_at", "id"),
     )
 
     id: int | None = Field(
@@ -182,6 +183,21 @@ class AuditEntryRow(SQLModel, table=True):
     recorded_at: dt.datetime = _utc()
     changes: dict[str, Any] = Field(sa_type=sa.JSON)
     correlation_id: str | None = Field(default=None, max_length=64)
+    causation_id: str | None = Field(default=None, max_length=64)
+    source: str | None = Field(default=None, max_length=100)
+    task_title: str | None = Field(default=None, max_length=500)
+    # payload keys beyond task and changes (e.g. a reminder event's `reminder`, `delivery`)
+    details: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
+
+
+class LeaseRow(SQLModel, table=True):
+    """A named lock that expires: at most one holder runs a periodic job at a time."""
+
+    __tablename__ = "leases"
+
+    name: str = Field(primary_key=True, max_length=100)
+    holder: str = Field(max_length=200)
+    expires_at: dt.datetime = _utc()
 
 
 class ReminderRow(SQLModel, table=True):

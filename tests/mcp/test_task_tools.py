@@ -28,6 +28,7 @@ TOOLS = {
     "list_reminders",
     "snooze_reminder",
     "dismiss_reminder",
+    "task_history",
 }
 
 

@@ -1,7 +1,7 @@
 """The reminder schedule and the notification deliveries.
 
 Revision ID: 0005
-Revises: 0003 (0004 once the audit history migration lands)
+Revises: 0004
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 from domain.adapters.tables import UTCDateTime
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

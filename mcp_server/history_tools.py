@@ -1,0 +1,86 @@
+"""The history tool: what changed, when and by whom, from the audit log."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastmcp import FastMCP
+from fastmcp.tools import ToolResult
+from pydantic import Field
+
+from domain.history import DEFAULT_HISTORY_LIMIT, HistoryQuery, HistoryReader, history_bound
+from domain.service import TaskService
+from mcp_server.history_schemas import HistoryEntryOut, HistoryPageOut
+from mcp_server.schemas import output_schema
+from mcp_server.tooling import READ, answer, domain_errors
+
+LINES_IN_TEXT = 10  # the text names the newest entries; the structured content has the page
+
+HistoryTaskId = Annotated[
+    str | None,
+    Field(
+        description="Only this task's history (deleted tasks keep theirs); default: the history"
+        " of all your tasks"
+    ),
+]
+Since = Annotated[
+    str | None,
+    Field(
+        description="Only changes at or after this ISO 8601 date (the start of that day in your"
+        " time zone) or date-time"
+    ),
+]
+Until = Annotated[
+    str | None,
+    Field(description="Only changes before this ISO 8601 date or date-time (exclusive)"),
+]
+HistoryLimit = Annotated[int, Field(description="Page size, 1-200", ge=1, le=200)]
+HistoryCursor = Annotated[str | None, Field(description="next_cursor of the previous page")]
+
+
+def register_history_tools(
+    mcp: FastMCP, user: Callable[[], str], service: TaskService, history: HistoryReader
+) -> None:
+    """Add task_history to `mcp`, reading through `history` for the user `user()` names."""
+
+    @mcp.tool(annotations=READ, output_schema=output_schema(HistoryPageOut))
+    @domain_errors
+    async def task_history(
+        task_id: HistoryTaskId = None,
+        since: Since = None,
+        until: Until = None,
+        limit: HistoryLimit = DEFAULT_HISTORY_LIMIT,
+        cursor: HistoryCursor = None,
+    ) -> ToolResult:
+        """Show what changed, newest first: who, when, and each field's old -> new value."""
+        who = user()
+        query = HistoryQuery(
+            user_id=who,
+            task_id=task_id,
+            since=history_bound(since, "since", service.user_zone),
+            until=history_bound(until, "until", service.user_zone),
+            limit=limit,
+            cursor=cursor,
+        )
+        if task_id is not None:
+            await service.get(who, task_id)  # another user's task is "not found", as elsewhere
+        page = await history.history(query)
+        shown = HistoryPageOut(
+            entries=[HistoryEntryOut.of(entry) for entry in page.entries],
+            next_cursor=page.next_cursor,
+        )
+        return answer(_text(shown, task_id), shown)
+
+
+def _text(page: HistoryPageOut, task_id: str | None) -> str:
+    scope = f"task {task_id}" if task_id else "your tasks"
+    if not page.entries:
+        return f"No changes to {scope} in this range."
+    lines = [entry.line() for entry in page.entries[:LINES_IN_TEXT]]
+    hidden = len(page.entries) - len(lines)
+    tail = f" | … {hidden} more in the structured content" if hidden else ""
+    more = "; more with next_cursor" if page.next_cursor else ""
+    return (
+        f"{len(page.entries)} change(s) to {scope}, newest first{more}: " + " | ".join(lines) + tail
+    )
