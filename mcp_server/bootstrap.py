@@ -17,8 +17,10 @@ from domain.adapters.sql import SqlUnitOfWork, make_engine
 from domain.clock import SystemClock
 from domain.ports import Clock, EventPublisher
 from domain.service import TaskService
+from mcp_server.sessions import McpChannel, SessionRegistry
 from mcp_server.settings import Settings, SettingsError
 from workers.embedded import EmbeddedBus
+from workers.notification_dispatch import NotificationDispatcher, build_dispatcher
 from workers.registry import build_consumers
 
 log = logging.getLogger("dueflow")
@@ -34,18 +36,25 @@ class Runtime:
     relay: OutboxRelay
     publisher: EventPublisher
     embedded_bus: EmbeddedBus  # also the dead-letter store of this process's consumers
+    notifications: NotificationDispatcher
+    mcp_sessions: SessionRegistry  # the MCP clients the notifications' mcp channel reaches
     _closers: list[contextlib.AsyncExitStack] = field(default_factory=list)
 
     @contextlib.asynccontextmanager
     async def relaying(self) -> AsyncIterator[None]:
-        """Run the outbox relay in the background for the duration of the block."""
+        """Run the outbox relay in the background for the duration of the block, and with the
+        embedded bus the notification dispatcher too (in Dapr mode its worker runs it)."""
         stop = asyncio.Event()
-        task = asyncio.create_task(self.relay.run(stop), name="outbox-relay")
+        tasks = [asyncio.create_task(self.relay.run(stop), name="outbox-relay")]
+        if self.settings.event_bus == "embedded":
+            tasks.append(
+                asyncio.create_task(self.notifications.run(stop), name="notification-dispatch")
+            )
         try:
             yield
         finally:
             stop.set()
-            await task
+            await asyncio.gather(*tasks)
 
     async def close(self) -> None:
         for stack in reversed(self._closers):
@@ -65,7 +74,16 @@ async def bootstrap(
     try:
         await _ensure_schema(engine, upgrade_it=settings.embedded)
         sessions = async_sessionmaker(engine, expire_on_commit=False)
-        consumers = build_consumers(clock, settings.timezone).values()
+        # the mcp channel reaches the sessions of this process: only when its workers run here
+        mcp_sessions = SessionRegistry()
+        in_process = settings.event_bus == "embedded"
+        config = settings.notification_config(mcp=in_process)
+        extra = [McpChannel(mcp_sessions)] if in_process else []
+        notifications = build_dispatcher(engine, config, clock, extra)
+        stack.push_async_callback(notifications.aclose)
+        consumers = build_consumers(
+            clock, settings.timezone, notifications=config, wake_dispatcher=notifications.notify
+        ).values()
         embedded_bus = EmbeddedBus(sessions, consumers, clock)
         if publisher is None:
             if settings.event_bus == "dapr":
@@ -92,7 +110,17 @@ async def bootstrap(
         await stack.aclose()
         await engine.dispose()
         raise
-    return Runtime(settings, engine, service, relay, publisher, embedded_bus, [stack])
+    return Runtime(
+        settings,
+        engine,
+        service,
+        relay,
+        publisher,
+        embedded_bus,
+        notifications,
+        mcp_sessions,
+        [stack],
+    )
 
 
 async def _ensure_schema(engine: AsyncEngine, upgrade_it: bool) -> None:

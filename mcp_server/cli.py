@@ -59,6 +59,14 @@ def parser() -> argparse.ArgumentParser:
     letters.add_argument("--all", action="store_true", help="include replayed ones")
     replay = event_commands.add_parser("replay", help="run a dead-lettered event again")
     replay.add_argument("id", type=int, help="the dead letter's id (see dead-letters)")
+    notifications = commands.add_parser("notifications", help="reminder notification deliveries")
+    notification_commands = notifications.add_subparsers(
+        dest="notifications_command", required=True
+    )
+    failed = notification_commands.add_parser(
+        "failed", help="dead deliveries (retries used up or refused) with their errors"
+    )
+    failed.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply every migration to DUEFLOW_DATABASE_URL")
@@ -93,12 +101,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                     api_app_id=settings.api_app_id,
                     internal_token=settings.internal_token,
                     dapr_http_endpoint=settings.dapr_http_endpoint,
+                    notifications=settings.notification_config(mcp=False),
                 )
             )
         elif args.command == "relay":
             asyncio.run(relay(settings))
         elif args.command == "events":
             return asyncio.run(events(settings, args))
+        elif args.command == "notifications":
+            return asyncio.run(failed_notifications(settings, args.limit))
         elif args.db_command == "upgrade":
             asyncio.run(db_upgrade(settings))
         else:
@@ -129,7 +140,7 @@ async def serve(
         auth, default_user = TokenUsers(users), None
     runtime = await bootstrap(settings)
     try:
-        server = build_server(runtime.service, default_user, auth)
+        server = build_server(runtime.service, default_user, auth, runtime.mcp_sessions)
         if transport != "stdio":
             if settings.internal_token:
                 mount_internal_api(server, runtime.service, settings.internal_token)
@@ -204,6 +215,23 @@ async def events(settings: Settings, args: argparse.Namespace) -> int:
             return 0 if outcome == "SUCCESS" else 1
     finally:
         await runtime.close()
+    return 0
+
+
+async def failed_notifications(settings: Settings, limit: int) -> int:
+    runtime = await bootstrap(settings)
+    try:
+        dead = await runtime.notifications.failed(limit)
+    finally:
+        await runtime.close()
+    for delivery in dead:
+        print(  # noqa: T201
+            f"{delivery.id}\t{delivery.created_at:%Y-%m-%d %H:%M:%S}\t{delivery.channel}"
+            f"\t{delivery.user_id}\ttask {delivery.task_id}\tevent {delivery.event_id}"
+            f"\t{delivery.attempts} attempt(s)\t{delivery.last_error}"
+        )
+    if not dead:
+        print("no failed notifications")  # noqa: T201
     return 0
 
 

@@ -34,6 +34,7 @@ from mcp_server.schemas import (
     TaskSummary,
     output_schema,
 )
+from mcp_server.sessions import SessionRegistry, tracker
 
 log = logging.getLogger("dueflow.mcp")
 P = ParamSpec("P")
@@ -200,7 +201,10 @@ def describe(task: Task) -> str:
 
 
 def build_server(
-    service: TaskService, default_user: str | None, auth: TokenVerifier | None = None
+    service: TaskService,
+    default_user: str | None,
+    auth: TokenVerifier | None = None,
+    sessions: SessionRegistry | None = None,
 ) -> FastMCP:
     """The MCP server for `service`; without a token, calls act as `default_user` (stdio)."""
 
@@ -218,7 +222,11 @@ def build_server(
         "dueflow",
         instructions=instructions(),
         auth=auth,
-        middleware=[SentArguments(), TodayInInstructions(instructions)],
+        middleware=[
+            SentArguments(),
+            TodayInInstructions(instructions),
+            *tracker(sessions, default_user),
+        ],
         mask_error_details=True,
     )
 

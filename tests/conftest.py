@@ -33,6 +33,8 @@ TABLES = (
     "processed_events",
     "dead_letters",
     "audit_log",
+    "reminder_schedule",
+    "notification_deliveries",
 )
 
 

@@ -22,6 +22,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Lifespan
 
 from workers.consumer import Consumer, ConsumerRunner, MalformedEvent, Outcome, Received
 
@@ -47,8 +48,10 @@ def build_app(
     pubsub_name: str,
     *,
     sessions: async_sessionmaker[AsyncSession],
+    lifespan: Lifespan[Starlette] | None = None,
 ) -> Starlette:
-    """The Starlette app Dapr delivers `consumers`' topics to; `sessions` answers /readyz."""
+    """The Starlette app Dapr delivers `consumers`' topics to; `sessions` answers /readyz;
+    `lifespan` runs what the worker does besides answering deliveries."""
     by_topic: dict[str, list[Consumer]] = {}
     for consumer in consumers:
         for topic in consumer.topics:
@@ -105,7 +108,8 @@ def build_app(
             Route("/events/{topic}", deliver, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
-        ]
+        ],
+        lifespan=lifespan,
     )
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import uvicorn
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from starlette.applications import Starlette
+from starlette.types import Lifespan
 
 from domain.adapters.schema import current_revision, head_revision
 from domain.adapters.sql import make_engine
@@ -16,6 +19,8 @@ from domain.clock import SystemClock
 from domain.ports import Clock
 from workers.consumer import ConsumerRunner
 from workers.dapr_app import build_app
+from workers.notification_dispatch import NotificationDispatcher, build_dispatcher
+from workers.notifications import CONSUMER_NAME, NotificationConfig
 from workers.recurrence import DaprInvoker, InvokingRunner, RecurrenceInvoker
 from workers.registry import WORKER_NAMES, build_consumers
 
@@ -36,18 +41,29 @@ async def worker_app(
     clock: Clock | None = None,
     default_timezone: str = "UTC",
     invoke: RecurrenceInvoker | None = None,
+    notifications: NotificationConfig | None = None,
 ) -> AsyncIterator[Starlette]:
     """The Dapr app of worker `name` on `database_url`; the engine is disposed on leaving.
 
     With `invoke` the recurrence worker creates next occurrences through the task API (Dapr
-    service invocation), called outside its inbox transaction (see InvokingRunner)."""
+    service invocation), called outside its inbox transaction (see InvokingRunner). The
+    notifications worker delivers through the channels of `notifications` (never mcp: no MCP
+    session lives in a worker), its dispatcher running for the app's lifespan."""
     clock = clock or SystemClock()
-    consumer = build_consumers(clock, default_timezone, invoke).get(name)
-    if consumer is None:
+    if name not in WORKER_NAMES:
         known = ", ".join(WORKER_NAMES) or "none"
         raise WorkerSetupError(f"No worker named {name!r}. Fix: use one of: {known}.")
     engine = make_engine(database_url)
+    config = replace(notifications or NotificationConfig(), mcp=False)
+    dispatcher = build_dispatcher(engine, config, clock)
     try:
+        consumer = build_consumers(
+            clock,
+            default_timezone,
+            invoke,
+            notifications=config,
+            wake_dispatcher=dispatcher.notify,
+        )[name]
         current, head = await current_revision(engine), head_revision()
         if current != head:
             raise WorkerSetupError(
@@ -60,9 +76,25 @@ async def worker_app(
             if invoke is None
             else InvokingRunner(sessions, clock, invoke)
         )
-        yield build_app([consumer], runner, pubsub_name, sessions=sessions)
+        lifespan = _dispatching(dispatcher) if name == CONSUMER_NAME else None
+        yield build_app([consumer], runner, pubsub_name, sessions=sessions, lifespan=lifespan)
     finally:
+        await dispatcher.aclose()
         await engine.dispose()
+
+
+def _dispatching(dispatcher: NotificationDispatcher) -> Lifespan[Starlette]:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = asyncio.create_task(dispatcher.run(stop), name="notification-dispatch")
+        try:
+            yield
+        finally:
+            stop.set()
+            await task
+
+    return lifespan
 
 
 async def serve_worker(
@@ -76,6 +108,7 @@ async def serve_worker(
     api_app_id: str | None = None,
     internal_token: str | None = None,
     dapr_http_endpoint: str | None = None,
+    notifications: NotificationConfig | None = None,
 ) -> None:
     """Serve worker `name` with uvicorn until SIGINT/SIGTERM; logs go to stderr.
 
@@ -97,7 +130,9 @@ async def serve_worker(
                 " DUEFLOW_INTERNAL_TOKEN and DUEFLOW_API_APP_ID to go through the task API)"
             )
     try:
-        await _serve(name, database_url, pubsub_name, host, port, default_timezone, invoker)
+        await _serve(
+            name, database_url, pubsub_name, host, port, default_timezone, invoker, notifications
+        )
     finally:
         if invoker is not None:
             await invoker.aclose()
@@ -111,9 +146,15 @@ async def _serve(
     port: int,
     default_timezone: str,
     invoker: DaprInvoker | None,
+    notifications: NotificationConfig | None,
 ) -> None:
     async with worker_app(
-        name, database_url, pubsub_name, default_timezone=default_timezone, invoke=invoker
+        name,
+        database_url,
+        pubsub_name,
+        default_timezone=default_timezone,
+        invoke=invoker,
+        notifications=notifications,
     ) as app:
         config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
         log.info(

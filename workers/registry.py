@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from domain.clock import SystemClock
 from domain.ports import Clock
 from workers.audit import AUDIT_CONSUMER
 from workers.consumer import Consumer
+from workers.notifications import NotificationConfig, notifications_consumer
 from workers.recurrence import RecurrenceInvoker, recurrence_consumer
 
 
 def build_consumers(
-    clock: Clock, default_timezone: str = "UTC", invoke: RecurrenceInvoker | None = None
+    clock: Clock,
+    default_timezone: str = "UTC",
+    invoke: RecurrenceInvoker | None = None,
+    *,
+    notifications: NotificationConfig | None = None,
+    wake_dispatcher: Callable[[], None] | None = None,
 ) -> dict[str, Consumer]:
     """The workers of one process, sharing its clock; with `invoke` the recurrence worker creates
-    the next occurrence through the task API (Dapr mode) instead of the use case."""
-    consumers = (AUDIT_CONSUMER, recurrence_consumer(clock, default_timezone, invoke))
+    the next occurrence through the task API (Dapr mode) instead of the use case. The
+    notifications worker writes a delivery per channel of `notifications` and calls
+    `wake_dispatcher` once they are committed."""
+    consumers = (
+        AUDIT_CONSUMER,
+        recurrence_consumer(clock, default_timezone, invoke),
+        notifications_consumer(clock, notifications, wake_dispatcher),
+    )
     return {consumer.name: consumer for consumer in consumers}
 
 
