@@ -161,6 +161,8 @@ class NotificationDispatcher:
         now = self._clock.now()
         due = sa.and_(
             COL.status == PENDING,
+            # a replica takes only what it can deliver (the mcp channel lives in MCP servers)
+            COL.channel.in_(list(self._channels)),
             sa.or_(COL.next_attempt_at.is_(None), COL.next_attempt_at <= now),
             sa.or_(COL.claimed_until.is_(None), COL.claimed_until <= now),
         )
