@@ -1,7 +1,7 @@
 """Which MCP clients of each user are connected now, and the channel that notifies them.
 
-A connection is recorded by the middleware on each request under the calling user and held
-weakly, so a closed one vanishes. What is held is the connection's standalone channel: on a
+A connection is recorded by the middleware on each request under the calling user, held weakly
+and dropped once closed. What is held is the connection's standalone channel: on a
 handshake-era connection the Connection lives as long as the client, while on a 2026-07-28
 duplex connection (stdio, in-memory) each request gets a fresh Connection around one long-lived
 notify-only channel. A connection without a standalone channel (2026-07-28 over HTTP: one
@@ -46,13 +46,27 @@ class SessionRegistry:
         self._by_user.get(user_id, weakref.WeakSet()).discard(outbound)
 
     def connected(self, user_id: str) -> list[Outbound]:
-        """The user's connections still open (a closed one is gone once collected)."""
+        """The user's connections still open."""
         live = self._by_user.get(user_id)
         if live is None:
             return []
+        for outbound in [o for o in live if _closed(o)]:
+            live.discard(outbound)
         if not live:
             del self._by_user[user_id]
         return list(live)
+
+
+def _closed(outbound: Any) -> bool:
+    """Whether the connection behind `outbound` has ended.
+
+    The weak reference alone is not enough: a task or pooled database connection created during
+    a request copies its context, which holds the request's session, and so may outlive the
+    client. The SDK drops a notification on a closed channel without an error, so its closed
+    flag is read here (on the notify-only wrapper of a 2026-07-28 connection, the channel inside).
+    """
+    channel = getattr(outbound, "_outbound", outbound)
+    return bool(getattr(channel, "_closed", False))
 
 
 class SessionTracker(Middleware):

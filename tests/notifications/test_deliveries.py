@@ -252,7 +252,11 @@ async def test_a_loopback_webhook_without_the_allow_flag_is_refused_and_never_ca
     # the URL names `localhost`: only resolution at send time shows it is loopback
     url = receiver.url.replace("127.0.0.1", "localhost")
     runtime = await wire(
-        database_url, tmp_path, clock, DUEFLOW_WEBHOOKS=f"alice={url}", DUEFLOW_WEBHOOK_SECRET=SECRET
+        database_url,
+        tmp_path,
+        clock,
+        DUEFLOW_WEBHOOKS=f"alice={url}",
+        DUEFLOW_WEBHOOK_SECRET=SECRET,
     )
     try:
         await publish(runtime, trigger())
