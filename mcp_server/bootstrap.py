@@ -21,8 +21,10 @@ from domain.history import HistoryPage, HistoryQuery, HistoryReader, HistoryUnav
 from domain.ports import Clock, EventPublisher
 from domain.reminder_service import ReminderService
 from domain.service import TaskService
+from mcp_server.sessions import McpChannel, SessionRegistry
 from mcp_server.settings import Settings, SettingsError
 from workers.embedded import EmbeddedBus
+from workers.notification_dispatch import NotificationDispatcher, build_dispatcher
 from workers.registry import build_consumers
 from workers.reminder_timer import ReminderTimer
 from workers.retention import AuditRetention
@@ -44,16 +46,22 @@ class Runtime:
     reminder_timer: ReminderTimer
     history: HistoryReader  # the audit log: the database embedded, the audit app with Dapr
     retention: AuditRetention | None  # run by this process when embedded and configured
+    notifications: NotificationDispatcher
+    mcp_sessions: SessionRegistry  # the MCP clients the notifications' mcp channel reaches
     _closers: list[contextlib.AsyncExitStack] = field(default_factory=list)
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         """Run this process's background work for the duration of the block: the outbox relay
-        and, when the workers run in-process, the reminder timer."""
+        and, when the workers run in-process (embedded bus), the reminder timer and the
+        notification dispatcher (in Dapr mode their workers run them)."""
         stop = asyncio.Event()
         tasks = [asyncio.create_task(self.relay.run(stop), name="outbox-relay")]
         if self.publisher is self.embedded_bus:
             tasks.append(asyncio.create_task(self.reminder_timer.run(stop), name="reminders"))
+            tasks.append(
+                asyncio.create_task(self.notifications.run(stop), name="notification-dispatch")
+            )
         try:
             yield
         finally:
@@ -67,12 +75,12 @@ class Runtime:
             yield
             return
         stop = asyncio.Event()
-        task = asyncio.create_task(self.retention.run_periodically(stop), name="audit-retention")
+        tasks = [asyncio.create_task(self.retention.run_periodically(stop), name="audit-retention")]
         try:
             yield
         finally:
             stop.set()
-            await task
+            await asyncio.gather(*tasks)
 
     async def close(self) -> None:
         for stack in reversed(self._closers):
@@ -105,7 +113,20 @@ async def bootstrap(
             source="dueflow.mcp_server",
         )
         timer = ReminderTimer(reminders, clock)
-        consumers = build_consumers(clock, settings.timezone, reminders_changed=timer.wake).values()
+        # the mcp channel reaches the sessions of this process: only when its workers run here
+        mcp_sessions = SessionRegistry()
+        in_process = settings.event_bus == "embedded"
+        config = settings.notification_config(mcp=in_process)
+        extra = [McpChannel(mcp_sessions)] if in_process else []
+        notifications = build_dispatcher(engine, config, clock, extra)
+        stack.push_async_callback(notifications.aclose)
+        consumers = build_consumers(
+            clock,
+            settings.timezone,
+            reminders_changed=timer.wake,
+            notifications=config,
+            wake_dispatcher=notifications.notify,
+        ).values()
         embedded_bus = EmbeddedBus(sessions, consumers, clock)
         if publisher is None:
             if settings.event_bus == "dapr":
@@ -148,6 +169,8 @@ async def bootstrap(
         timer,
         history,
         retention,
+        notifications,
+        mcp_sessions,
         [stack],
     )
 

@@ -69,6 +69,14 @@ def parser() -> argparse.ArgumentParser:
         help="delete entries older than DUEFLOW_AUDIT_RETENTION_DAYS now (in batches, under the"
         " retention lease)",
     )
+    notifications = commands.add_parser("notifications", help="reminder notification deliveries")
+    notification_commands = notifications.add_subparsers(
+        dest="notifications_command", required=True
+    )
+    failed = notification_commands.add_parser(
+        "failed", help="dead deliveries (retries used up or refused) with their errors"
+    )
+    failed.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply every migration to DUEFLOW_DATABASE_URL")
@@ -104,6 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     internal_token=settings.internal_token,
                     dapr_http_endpoint=settings.dapr_http_endpoint,
                     retention_days=settings.audit_retention_days,
+                    notifications=settings.notification_config(mcp=False),
                 )
             )
         elif args.command == "relay":
@@ -112,6 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(events(settings, args))
         elif args.command == "audit":
             return asyncio.run(audit_prune(settings))
+        elif args.command == "notifications":
+            return asyncio.run(failed_notifications(settings, args.limit))
         elif args.db_command == "upgrade":
             asyncio.run(db_upgrade(settings))
         else:
@@ -148,6 +159,7 @@ async def serve(
             auth,
             reminders=runtime.reminders,
             history=runtime.history,
+            sessions=runtime.mcp_sessions,
         )
         if transport != "stdio":
             if settings.internal_token:
@@ -246,6 +258,23 @@ async def audit_prune(settings: Settings) -> int:
         f"deleted {run.deleted} audit entr{'y' if run.deleted == 1 else 'ies'} older than"
         f" {days} day(s) (before {run.cutoff:%Y-%m-%d %H:%M:%S} UTC) in {run.batches} batch(es)"
     )
+    return 0
+
+
+async def failed_notifications(settings: Settings, limit: int) -> int:
+    runtime = await bootstrap(settings)
+    try:
+        dead = await runtime.notifications.failed(limit)
+    finally:
+        await runtime.close()
+    for delivery in dead:
+        print(  # noqa: T201
+            f"{delivery.id}\t{delivery.created_at:%Y-%m-%d %H:%M:%S}\t{delivery.channel}"
+            f"\t{delivery.user_id}\ttask {delivery.task_id}\tevent {delivery.event_id}"
+            f"\t{delivery.attempts} attempt(s)\t{delivery.last_error}"
+        )
+    if not dead:
+        print("no failed notifications")  # noqa: T201
     return 0
 
 

@@ -35,6 +35,7 @@ from mcp_server.schemas import (
     TaskSummary,
     output_schema,
 )
+from mcp_server.sessions import SessionRegistry, tracker
 from mcp_server.tooling import (
     DESTRUCTIVE,
     IDEMPOTENT_WRITE,
@@ -192,6 +193,7 @@ def build_server(
     *,
     reminders: ReminderService | None = None,
     history: HistoryReader | None = None,
+    sessions: SessionRegistry | None = None,
 ) -> FastMCP:
     """The MCP server for `service`; without a token, calls act as `default_user` (stdio);
     with `history`, task_history reads the audit log through it."""
@@ -210,7 +212,11 @@ def build_server(
         "dueflow",
         instructions=instructions(),
         auth=auth,
-        middleware=[SentArguments(), TodayInInstructions(instructions)],
+        middleware=[
+            SentArguments(),
+            TodayInInstructions(instructions),
+            *tracker(sessions, default_user),
+        ],
         mask_error_details=True,
     )
 

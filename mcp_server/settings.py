@@ -6,13 +6,16 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import platformdirs
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from domain.due import zone
 from domain.errors import ValidationFailed
+from workers.address_guard import literal_address, refusal
+from workers.notifications import NotificationConfig
 
 PREFIX = "DUEFLOW_"
 MAX_RETENTION = 36500  # a hundred years; beyond that, leave retention unset
@@ -74,6 +77,29 @@ class Settings(BaseSettings):
     audit_retention_days: int | None = Field(
         default=None,
         description="Delete audit entries older than this many days; unset keeps them forever",
+    )
+    webhooks: str = Field(
+        default="",
+        description="Per-user webhook URLs for reminders: 'alice=https://hooks.example/a,bob=...'",
+    )
+    webhook_secret: str | None = Field(
+        default=None, description="HMAC-SHA256 key of X-Dueflow-Signature (16+ characters)"
+    )
+    webhook_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="How long one webhook POST may take"
+    )
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="Let webhooks reach loopback, private and link-local addresses",
+    )
+    notification_max_attempts: int = Field(
+        default=6, ge=1, le=50, description="Tries per delivery before it is dead"
+    )
+    notification_retry_seconds: float = Field(
+        default=10.0, gt=0, description="First retry delay; it doubles per attempt (with jitter)"
+    )
+    notification_poll_seconds: float = Field(
+        default=5.0, gt=0, description="How often the dispatcher looks for due retries"
     )
     log_level: str = Field(default="INFO")
 
@@ -154,6 +180,23 @@ class Settings(BaseSettings):
             )
         return int(text)
 
+    @model_validator(mode="after")
+    def _webhooks_usable(self) -> Settings:
+        urls = self.webhook_urls()
+        secret = (self.webhook_secret or "").strip()
+        if urls and len(secret) < 16:
+            raise ValueError(
+                "DUEFLOW_WEBHOOKS is set but DUEFLOW_WEBHOOK_SECRET is "
+                + ("missing" if not secret else "shorter than 16 characters")
+                + "; set it to a long random key (e.g. `openssl rand -hex 32`) and give it to"
+                " the receivers to verify X-Dueflow-Signature"
+            )
+        for user, url in urls.items():
+            problem = webhook_url_problem(url, self.webhook_allow_private)
+            if problem:
+                raise ValueError(f"DUEFLOW_WEBHOOKS: the URL for {user!r} {problem}")
+        return self
+
     @property
     def embedded(self) -> bool:
         return self.database_url is None
@@ -162,6 +205,34 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{self.data_dir / 'dueflow.db'}"
+
+    def webhook_urls(self) -> dict[str, str]:
+        """The user -> URL map of DUEFLOW_WEBHOOKS."""
+        urls: dict[str, str] = {}
+        for entry in filter(None, (part.strip() for part in self.webhooks.split(","))):
+            user, sep, url = entry.partition("=")
+            if not sep or not user.strip() or not url.strip():
+                raise ValueError(
+                    f"DUEFLOW_WEBHOOKS: {entry!r} is not user=URL; write"
+                    " 'alice=https://hooks.example/a,bob=https://hooks.example/b'"
+                )
+            if user.strip() in urls:
+                raise ValueError(f"DUEFLOW_WEBHOOKS: {user.strip()!r} has two URLs; keep one")
+            urls[user.strip()] = url.strip()
+        return urls
+
+    def notification_config(self, mcp: bool) -> NotificationConfig:
+        """How reminders are delivered; `mcp` when this process serves MCP sessions."""
+        return NotificationConfig(
+            webhooks=self.webhook_urls(),
+            webhook_secret=(self.webhook_secret or "").strip() or None,
+            webhook_timeout_seconds=self.webhook_timeout_seconds,
+            webhook_allow_private=self.webhook_allow_private,
+            mcp=mcp,
+            max_attempts=self.notification_max_attempts,
+            retry_base_seconds=self.notification_retry_seconds,
+            poll_seconds=self.notification_poll_seconds,
+        )
 
     def token_users(self) -> dict[str, str]:
         """The token -> user map of DUEFLOW_TOKENS."""
@@ -179,3 +250,20 @@ class Settings(BaseSettings):
                 )
             users[token.strip()] = user.strip()
         return users
+
+
+def webhook_url_problem(url: str, allow_private: bool) -> str | None:
+    """What is wrong with a webhook URL that needs no lookup to tell, or None."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return f"must start with http:// or https://, not {parts.scheme or 'nothing'!r}"
+    if not parts.hostname:
+        return "has no host"
+    address = literal_address(parts.hostname)
+    reason = refusal(address) if address is not None and not allow_private else None
+    if reason:
+        return (
+            f"points at {address}, a {reason} address; set DUEFLOW_WEBHOOK_ALLOW_PRIVATE=true"
+            " to allow it"
+        )
+    return None

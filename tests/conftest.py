@@ -132,9 +132,7 @@ async def runtime(database_url: str, clock: FixedClock, tmp_path: Path) -> Async
 
 def server_for(runtime: Runtime, user: str) -> FastMCP:
     """The MCP server of `runtime` acting as `user` (the stdio way: no token)."""
-    return build_server(
-        runtime.service, user, reminders=runtime.reminders, history=runtime.history
-    )
+    return build_server(runtime.service, user, reminders=runtime.reminders, history=runtime.history)
 
 
 @pytest.fixture

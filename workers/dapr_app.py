@@ -22,6 +22,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Lifespan
 
 from workers.consumer import Consumer, ConsumerRunner, MalformedEvent, Outcome, Received
 
@@ -48,9 +49,11 @@ def build_app(
     *,
     sessions: async_sessionmaker[AsyncSession],
     routes: Sequence[Route] = (),
+    lifespan: Lifespan[Starlette] | None = None,
 ) -> Starlette:
     """The Starlette app Dapr delivers `consumers`' topics to; `sessions` answers /readyz;
-    `routes` are the worker's own (jobs and bindings callbacks, the audit app's history API)."""
+    `routes` are the worker's own (jobs and bindings callbacks, the audit app's history API);
+    `lifespan` runs what the worker does besides answering deliveries."""
     by_topic: dict[str, list[Consumer]] = {}
     for consumer in consumers:
         for topic in consumer.topics:
@@ -108,7 +111,8 @@ def build_app(
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             *routes,
-        ]
+        ],
+        lifespan=lifespan,
     )
 
 

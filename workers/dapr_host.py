@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from functools import partial
 
 import uvicorn
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from starlette.applications import Starlette
+from starlette.types import Lifespan
 
 from domain.adapters.dapr_jobs import DaprJobs
 from domain.adapters.schema import current_revision, head_revision
@@ -21,6 +24,8 @@ from workers.audit import NAME as AUDIT
 from workers.audit_api import audit_routes
 from workers.consumer import ConsumerRunner
 from workers.dapr_app import build_app
+from workers.notification_dispatch import NotificationDispatcher, build_dispatcher
+from workers.notifications import CONSUMER_NAME, NotificationConfig
 from workers.recurrence import DaprInvoker, InvokingRunner, RecurrenceInvoker
 from workers.registry import WORKER_NAMES, build_consumers
 from workers.reminders import NAME as REMINDERS
@@ -47,20 +52,32 @@ async def worker_app(
     *,
     internal_token: str | None = None,
     retention_days: int | None = None,
+    notifications: NotificationConfig | None = None,
 ) -> AsyncIterator[Starlette]:
     """The Dapr app of worker `name` on `database_url`; the engine is disposed on leaving.
 
     With `invoke` the recurrence worker creates next occurrences through the task API (Dapr
     service invocation), called outside its inbox transaction (see InvokingRunner). The
     reminders worker keeps a Dapr job per reminder through `jobs` and serves their callbacks; the
-    audit app also serves its history (with `internal_token`) and the retention cron route."""
+    audit app also serves its history (with `internal_token`) and the retention cron route; the
+    notifications worker delivers through the channels of `notifications` (never mcp: no MCP
+    session lives in a worker), its dispatcher running for the app's lifespan."""
     clock = clock or SystemClock()
-    consumer = build_consumers(clock, default_timezone, invoke, jobs=jobs).get(name)
-    if consumer is None:
+    if name not in WORKER_NAMES:
         known = ", ".join(WORKER_NAMES) or "none"
         raise WorkerSetupError(f"No worker named {name!r}. Fix: use one of: {known}.")
     engine = make_engine(database_url)
+    config = replace(notifications or NotificationConfig(), mcp=False)
+    dispatcher = build_dispatcher(engine, config, clock)
     try:
+        consumer = build_consumers(
+            clock,
+            default_timezone,
+            invoke,
+            jobs=jobs,
+            notifications=config,
+            wake_dispatcher=dispatcher.notify,
+        )[name]
         current, head = await current_revision(engine), head_revision()
         if current != head:
             raise WorkerSetupError(
@@ -79,9 +96,27 @@ async def worker_app(
             routes = reminder_routes(reminders, clock)
         if name == AUDIT:
             routes = audit_routes(sessions, clock, internal_token, retention_days)
-        yield build_app([consumer], runner, pubsub_name, sessions=sessions, routes=routes)
+        lifespan = _dispatching(dispatcher) if name == CONSUMER_NAME else None
+        yield build_app(
+            [consumer], runner, pubsub_name, sessions=sessions, routes=routes, lifespan=lifespan
+        )
     finally:
+        await dispatcher.aclose()
         await engine.dispose()
+
+
+def _dispatching(dispatcher: NotificationDispatcher) -> Lifespan[Starlette]:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = asyncio.create_task(dispatcher.run(stop), name="notification-dispatch")
+        try:
+            yield
+        finally:
+            stop.set()
+            await task
+
+    return lifespan
 
 
 async def serve_worker(
@@ -96,6 +131,7 @@ async def serve_worker(
     internal_token: str | None = None,
     dapr_http_endpoint: str | None = None,
     retention_days: int | None = None,
+    notifications: NotificationConfig | None = None,
 ) -> None:
     """Serve worker `name` with uvicorn until SIGINT/SIGTERM; logs go to stderr.
 
@@ -127,6 +163,7 @@ async def serve_worker(
             jobs=jobs,
             internal_token=internal_token,
             retention_days=retention_days,
+            notifications=notifications,
         ) as app:
             await _serve(app, name, pubsub_name, host, port)
     finally:

@@ -8,6 +8,7 @@ from domain.clock import SystemClock
 from domain.ports import Clock, JobScheduler
 from workers.audit import audit_consumer
 from workers.consumer import Consumer
+from workers.notifications import NotificationConfig, notifications_consumer
 from workers.recurrence import RecurrenceInvoker, recurrence_consumer
 from workers.reminders import reminders_consumer
 
@@ -19,14 +20,19 @@ def build_consumers(
     *,
     jobs: JobScheduler | None = None,
     reminders_changed: Callable[[], None] | None = None,
+    notifications: NotificationConfig | None = None,
+    wake_dispatcher: Callable[[], None] | None = None,
 ) -> dict[str, Consumer]:
     """The workers of one process, sharing its clock; with `invoke` the recurrence worker creates
     the next occurrence through the task API (Dapr mode) instead of the use case; with `jobs` the
-    reminders worker keeps a Dapr job per reminder; `reminders_changed` wakes an embedded timer."""
+    reminders worker keeps a Dapr job per reminder; `reminders_changed` wakes an embedded timer.
+    The notifications worker writes a delivery per channel of `notifications` and calls
+    `wake_dispatcher` once they are committed."""
     consumers = (
         audit_consumer(clock),
         recurrence_consumer(clock, default_timezone, invoke),
         reminders_consumer(clock, jobs, reminders_changed),
+        notifications_consumer(clock, notifications, wake_dispatcher),
     )
     return {consumer.name: consumer for consumer in consumers}
 

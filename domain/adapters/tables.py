@@ -250,3 +250,6 @@ class NotificationDeliveryRow(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_type=sa.Text)
     created_at: dt.datetime = _utc()
     delivered_at: dt.datetime | None = _utc(nullable=True)
+    # a dispatcher's lease on the row while it delivers it: no other replica takes it meanwhile
+    claimed_by: str | None = Field(default=None, max_length=36)
+    claimed_until: dt.datetime | None = _utc(nullable=True)

@@ -52,6 +52,8 @@ def upgrade() -> None:
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("delivered_at", UTCDateTime(), nullable=True),
+        sa.Column("claimed_by", sa.String(36), nullable=True),
+        sa.Column("claimed_until", UTCDateTime(), nullable=True),
         sa.UniqueConstraint("event_id", "channel", name="uq_delivery_event_channel"),
     )
     op.create_index("ix_delivery_pending", "notification_deliveries", ["status", "next_attempt_at"])

@@ -1,0 +1,69 @@
+"""`dueflow worker notifications` as a Dapr app: a real CloudEvent of REMINDER_TRIGGERED becomes
+deliveries, and the dispatcher the app's lifespan runs delivers them (no mcp channel there)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from domain.clock import FixedClock
+from mcp_server.bootstrap import Runtime
+from tests.dapr.conftest import PUBSUB
+from tests.dapr.test_worker_app import CLOUDEVENTS, client_for, cloudevent
+from tests.notifications.conftest import SECRET, Receiver, deliveries, trigger
+from workers.dapr_host import worker_app
+from workers.notifications import NotificationConfig
+
+
+async def test_the_notifications_app_subscribes_to_reminders_and_delivers_a_trigger(
+    runtime: Runtime, database_url: str, clock: FixedClock, receiver: Receiver
+) -> None:
+    config = NotificationConfig(
+        webhooks={"alice": receiver.url},
+        webhook_secret=SECRET,
+        webhook_allow_private=True,
+        mcp=True,  # asked for, but a worker has no MCP sessions: it stays off
+    )
+    envelope = trigger()
+
+    async with (
+        worker_app("notifications", database_url, PUBSUB, clock=clock, notifications=config) as app,
+        app.router.lifespan_context(app),
+        client_for(app) as client,
+    ):
+        subscriptions = (await client.get("/dapr/subscribe")).json()
+        first = await client.post(
+            "/events/reminders", content=cloudevent(envelope, "reminders"), headers=CLOUDEVENTS
+        )
+        again = await client.post(
+            "/events/reminders", content=cloudevent(envelope, "reminders"), headers=CLOUDEVENTS
+        )
+        async with asyncio.timeout(5):
+            while {d["status"] for d in await deliveries(runtime)} != {"delivered"}:
+                await asyncio.sleep(0.02)
+
+    assert [(s["topic"], s["route"]) for s in subscriptions] == [("reminders", "/events/reminders")]
+    assert subscriptions[0]["deadLetterTopic"] == "reminders-dead-letter"
+    assert (first.json(), again.json()) == ({"status": "SUCCESS"}, {"status": "SUCCESS"})
+    found = await deliveries(runtime)
+    assert sorted(d["channel"] for d in found) == ["log", "webhook"]
+    assert {d["event_id"] for d in found} == {envelope["event_id"]}
+    [post] = receiver.received
+    assert post.signature_ok
+
+
+async def test_a_trigger_the_app_cannot_read_is_dropped_to_the_dead_letter_topic(
+    runtime: Runtime, database_url: str, clock: FixedClock
+) -> None:
+    broken = trigger()
+    broken["payload"]["reminder"] = "not an object"
+
+    async with (
+        worker_app("notifications", database_url, PUBSUB, clock=clock) as app,
+        client_for(app) as client,
+    ):
+        answer = await client.post(
+            "/events/reminders", content=cloudevent(broken, "reminders"), headers=CLOUDEVENTS
+        )
+
+    assert answer.json() == {"status": "DROP"}
+    assert await deliveries(runtime) == []

@@ -1,0 +1,303 @@
+"""The notification dispatcher: delivers pending deliveries, retries with backoff, dead-letters.
+
+A row is claimed by a conditional UPDATE that only takes rows nobody holds a live lease on
+(FOR UPDATE SKIP LOCKED on PostgreSQL spares replicas waiting on each other), so several
+dispatchers never deliver one row at the same time. Delivery runs outside any transaction; a
+dispatcher that dies mid-delivery leaves its lease to expire and the row is delivered again
+(at least once: webhook receivers dedupe on X-Dueflow-Event-Id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import random
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from domain.ports import Clock
+from workers.address_guard import AddressGuard
+from workers.channels import Channel, DeliveryFailed, LogChannel, Notification, Sent
+from workers.notifications import (
+    DEAD,
+    DELIVERED,
+    DELIVERIES,
+    LOG,
+    PENDING,
+    SKIPPED,
+    WEBHOOK,
+    NotificationConfig,
+)
+from workers.webhook import WebhookChannel
+
+log = logging.getLogger("dueflow.notifications")
+COL = DELIVERIES.c
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Exponential backoff with jitter: base * 2**(attempt-1), capped, times 0.5..1."""
+
+    base_seconds: float = 10.0
+    cap_seconds: float = 3600.0
+    max_attempts: int = 6
+
+    def delay(self, attempt: int) -> dt.timedelta:
+        ceiling = min(self.cap_seconds, self.base_seconds * 2.0 ** max(0, attempt - 1))
+        return dt.timedelta(seconds=random.uniform(0.5, 1.0) * ceiling)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    """A delivery as `dueflow notifications failed` shows it."""
+
+    id: int
+    event_id: str
+    channel: str
+    user_id: str
+    task_id: str
+    status: str
+    attempts: int
+    last_error: str | None
+    created_at: dt.datetime
+
+
+class NotificationDispatcher:
+    """Delivers due rows of notification_deliveries through their channels."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        channels: Mapping[str, Channel],
+        clock: Clock,
+        backoff: Backoff | None = None,
+        poll_seconds: float = 5.0,
+        batch_size: int = 50,
+        concurrency: int = 8,
+        lease: dt.timedelta = dt.timedelta(minutes=5),
+    ) -> None:
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._channels = dict(channels)
+        self._clock = clock
+        self._backoff = backoff or Backoff()
+        self._poll = poll_seconds
+        self._batch = batch_size
+        self._slots = asyncio.Semaphore(concurrency)
+        self._lease = lease
+        self._wake = asyncio.Event()
+        self._locking = engine.dialect.name != "sqlite"
+
+    @property
+    def channel_names(self) -> tuple[str, ...]:
+        return tuple(self._channels)
+
+    def notify(self) -> None:
+        """Wake the dispatcher now: deliveries were committed."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until `stop` is set, on every wake-up and every poll interval."""
+        failures = 0
+        while not stop.is_set():
+            self._wake.clear()
+            try:
+                handled = await self.deliver_due()
+                failures = 0
+            except Exception:
+                failures += 1
+                handled = 0
+                log.exception("notification dispatch pass failed (%d in a row)", failures)
+            if handled:
+                continue
+            timeout = self._poll if failures == 0 else min(60.0, self._poll * 2.0**failures)
+            waiters = {asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())}
+            _, pending = await asyncio.wait(
+                waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            for waiter in pending:
+                waiter.cancel()
+
+    async def deliver_due(self) -> int:
+        """One pass: claim the rows due now, deliver each, record the outcome; answer how many."""
+        token = str(uuid.uuid4())
+        claimed = await self._claim(token)
+        await asyncio.gather(*(self._deliver(token, row) for row in claimed))
+        return len(claimed)
+
+    async def aclose(self) -> None:
+        for channel in self._channels.values():
+            closer = getattr(channel, "aclose", None)
+            if closer is not None:
+                await closer()
+
+    async def failed(self, limit: int = 100) -> list[DeliveryRecord]:
+        """The dead deliveries, newest first, with their errors."""
+        query = (
+            sa.select(
+                COL.id,
+                COL.event_id,
+                COL.channel,
+                COL.user_id,
+                COL.task_id,
+                COL.status,
+                COL.attempts,
+                COL.last_error,
+                COL.created_at,
+            )
+            .where(COL.status == DEAD)
+            .order_by(COL.id.desc())
+            .limit(limit)
+        )
+        async with self._sessions() as session:
+            return [DeliveryRecord(*row) for row in (await session.execute(query)).all()]
+
+    async def _claim(self, token: str) -> list[sa.Row[Any]]:
+        now = self._clock.now()
+        due = sa.and_(
+            COL.status == PENDING,
+            # a replica takes only what it can deliver (the mcp channel lives in MCP servers)
+            COL.channel.in_(list(self._channels)),
+            sa.or_(COL.next_attempt_at.is_(None), COL.next_attempt_at <= now),
+            sa.or_(COL.claimed_until.is_(None), COL.claimed_until <= now),
+        )
+        candidates = sa.select(COL.id).where(due).order_by(COL.id).limit(self._batch)
+        if self._locking:
+            candidates = candidates.with_for_update(skip_locked=True)
+        claim = (
+            sa.update(DELIVERIES)
+            # `due` again: the UPDATE re-checks each row, so a row another dispatcher took
+            # between the SELECT and here is left alone
+            .where(COL.id.in_(candidates.scalar_subquery()), due)
+            .values(claimed_by=token, claimed_until=now + self._lease)
+            .returning(
+                COL.id,
+                COL.event_id,
+                COL.channel,
+                COL.user_id,
+                COL.task_id,
+                COL.message,
+                COL.attempts,
+            )
+        )
+        async with self._sessions() as session, session.begin():
+            return sorted((await session.execute(claim)).all(), key=lambda row: row.id)
+
+    async def _deliver(self, token: str, row: sa.Row[Any]) -> None:
+        attempt = row.attempts + 1
+        channel = self._channels.get(row.channel)
+        async with self._slots:
+            try:
+                if channel is None:
+                    raise DeliveryFailed(
+                        f"the {row.channel} channel is not enabled in this process", retry=True
+                    )
+                notification = Notification(
+                    row.id, row.event_id, row.user_id, row.task_id, dict(row.message), attempt
+                )
+                sent = await channel.send(notification)
+            except DeliveryFailed as exc:
+                await self._failed(token, row, attempt, str(exc), exc.retry)
+            except Exception as exc:
+                log.exception("channel %s raised on delivery %d", row.channel, row.id)
+                await self._failed(token, row, attempt, f"{type(exc).__name__}: {exc}", True)
+            else:
+                await self._succeeded(token, row, attempt, sent)
+
+    async def _succeeded(self, token: str, row: sa.Row[Any], attempt: int, sent: Sent) -> None:
+        status = DELIVERED if sent.skipped is None else SKIPPED
+        await self._mark(
+            token,
+            row.id,
+            status=status,
+            attempts=attempt,
+            delivered_at=self._clock.now() if status == DELIVERED else None,
+            last_error=sent.skipped,
+            next_attempt_at=None,
+        )
+        log.debug("delivery %d (%s, event %s): %s", row.id, row.channel, row.event_id, status)
+
+    async def _failed(
+        self, token: str, row: sa.Row[Any], attempt: int, error: str, retry: bool
+    ) -> None:
+        error = error[:2000]
+        if retry and attempt < self._backoff.max_attempts:
+            retry_at = self._clock.now() + self._backoff.delay(attempt)
+            await self._mark(
+                token,
+                row.id,
+                status=PENDING,
+                attempts=attempt,
+                last_error=error,
+                next_attempt_at=retry_at,
+            )
+            log.warning(
+                "delivery %d (%s to %s, event %s) failed, attempt %d of %d; retry at %s: %s",
+                row.id,
+                row.channel,
+                row.user_id,
+                row.event_id,
+                attempt,
+                self._backoff.max_attempts,
+                retry_at.isoformat(),
+                error,
+            )
+            return
+        await self._mark(
+            token, row.id, status=DEAD, attempts=attempt, last_error=error, next_attempt_at=None
+        )
+        log.error(
+            "delivery %d (%s to %s, event %s, task %s) is dead after %d attempt(s): %s",
+            row.id,
+            row.channel,
+            row.user_id,
+            row.event_id,
+            row.task_id,
+            attempt,
+            error,
+        )
+
+    async def _mark(self, token: str, delivery_id: int, **values: Any) -> None:
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(
+                sa.update(DELIVERIES)
+                .where(COL.id == delivery_id, COL.claimed_by == token)
+                .values(claimed_by=None, claimed_until=None, **values)
+            )
+        if _rowcount(result) == 0:
+            log.warning(
+                "delivery %d: the lease ran out before its outcome was recorded", delivery_id
+            )
+
+
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def build_dispatcher(
+    engine: AsyncEngine,
+    config: NotificationConfig,
+    clock: Clock,
+    extra_channels: Sequence[Channel] = (),
+) -> NotificationDispatcher:
+    """The dispatcher of `config`: log always, webhook when configured, plus `extra_channels`."""
+    channels: dict[str, Channel] = {LOG: LogChannel()}
+    if config.webhooks and config.webhook_secret:
+        channels[WEBHOOK] = WebhookChannel(
+            config.webhooks,
+            config.webhook_secret,
+            clock,
+            config.webhook_timeout_seconds,
+            AddressGuard(config.webhook_allow_private),
+        )
+    for channel in extra_channels:
+        channels[channel.name] = channel
+    backoff = Backoff(config.retry_base_seconds, config.retry_cap_seconds, config.max_attempts)
+    return NotificationDispatcher(
+        engine, channels, clock, backoff=backoff, poll_seconds=config.poll_seconds
+    )
