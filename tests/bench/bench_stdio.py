@@ -54,7 +54,8 @@ SERVER = HERE / "bench_server.py"
 PG_ADMIN_URL = os.environ.get(
     "DUEFLOW_BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
-PG_DATABASE = "dueflow_bench"
+# a separate database per bench run keeps concurrent runs on one PostgreSQL apart
+PG_DATABASE = os.environ.get("DUEFLOW_BENCH_PG_DATABASE", "dueflow_bench")
 USER = "bench-user"
 TIMEZONE = "Europe/Berlin"
 PRIORITIES = ("none", "low", "medium", "high", "urgent")
@@ -124,6 +125,8 @@ class SeedReport:
     bulk_tasks: int
     bulk_seconds: float
     matching_list_filter: int
+    drained_events: int
+    drain_seconds: float
 
     @property
     def service_add_ms(self) -> float:
@@ -176,6 +179,14 @@ async def seed(settings: Settings, total: int) -> SeedReport:
                 for start in range(0, len(rows), 2000):
                     await conn.execute(sa.insert(table), rows[start : start + 2000])  # type: ignore[arg-type]
         bulk_seconds = time.perf_counter() - started
+        # Deliver the seeded task.created events now, as a server that has been running would
+        # have: otherwise the timed rounds share the process with a 10,000-event backlog that the
+        # relay drains into the audit and recurrence consumers.
+        started = time.perf_counter()
+        delivered = await runtime.relay.drain()
+        drain_seconds = time.perf_counter() - started
+        if (await runtime.relay.backlog()).size:
+            raise RuntimeError("the seeded outbox did not drain")
 
         where = service.make_filter(ListArguments(priority=[LIST_PRIORITY], tags=[LIST_TAG]))
         matching = await count_matching(service, where)
@@ -185,7 +196,10 @@ async def seed(settings: Settings, total: int) -> SeedReport:
             ).scalar_one()
         if count != total:
             raise RuntimeError(f"seeded {count} tasks, wanted {total}")
-        return SeedReport(total, probe, service_seconds, total - probe, bulk_seconds, matching)
+        return SeedReport(
+            total, probe, service_seconds, total - probe, bulk_seconds, matching,
+            delivered, drain_seconds,
+        )
     finally:
         await runtime.close()
 
@@ -475,6 +489,8 @@ async def run_db(db: str, args: argparse.Namespace, workdir: Path) -> DbRun:
 
     server_env = dict(env)
     server_env["FASTMCP_SHOW_SERVER_BANNER"] = "false"
+    if args.relay == "off":
+        server_env["DUEFLOW_BENCH_RELAY"] = "off"
     if args.profile:
         server_env["DUEFLOW_BENCH_CPROFILE"] = str(RESULTS / f"server-{db}.prof")
     print(
@@ -554,7 +570,11 @@ def table(runs: list[DbRun]) -> str:
 
 def result_stem(args: argparse.Namespace) -> str:
     """Profiled figures are inflated by the profiler: they never replace the real ones."""
-    return "stdio_latency_profiled" if args.profile else "stdio_latency"
+    if args.out:
+        return str(args.out)
+    if args.profile:
+        return "stdio_latency_profiled"
+    return "stdio_latency" if args.relay == "on" else "stdio_latency_no_relay"
 
 
 def write_results(runs: list[DbRun], args: argparse.Namespace) -> None:
@@ -652,6 +672,15 @@ def main() -> int:
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=30)
+    parser.add_argument(
+        "--out", help="file stem under results/ (default stdio_latency; experiments: use another)"
+    )
+    parser.add_argument(
+        "--relay",
+        choices=("on", "off"),
+        default="on",
+        help="off: serve without the outbox relay, to see its share (not the figure of record)",
+    )
     parser.add_argument(
         "--profile",
         action="store_true",
