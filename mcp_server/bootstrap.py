@@ -11,6 +11,7 @@ from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from domain.adapters.foreground import Foreground
 from domain.adapters.outbox import OutboxRelay
 from domain.adapters.schema import current_revision, head_revision, upgrade
 from domain.adapters.sql import SqlUnitOfWork, make_engine
@@ -34,6 +35,7 @@ class Runtime:
     relay: OutboxRelay
     publisher: EventPublisher
     embedded_bus: EmbeddedBus  # also the dead-letter store of this process's consumers
+    foreground: Foreground  # the requests this process serves, which its relay gives way to
     _closers: list[contextlib.AsyncExitStack] = field(default_factory=list)
 
     @contextlib.asynccontextmanager
@@ -81,7 +83,15 @@ async def bootstrap(
                 )
             else:
                 publisher = embedded_bus
-        relay = OutboxRelay(engine, publisher, clock, poll_seconds=settings.relay_poll_seconds)
+        foreground = Foreground()
+        relay = OutboxRelay(
+            engine,
+            publisher,
+            clock,
+            poll_seconds=settings.relay_poll_seconds,
+            foreground=foreground,
+            patience_seconds=settings.relay_patience_seconds,
+        )
         service = TaskService(
             partial(SqlUnitOfWork, sessions, relay.notify),
             clock,
@@ -92,7 +102,7 @@ async def bootstrap(
         await stack.aclose()
         await engine.dispose()
         raise
-    return Runtime(settings, engine, service, relay, publisher, embedded_bus, [stack])
+    return Runtime(settings, engine, service, relay, publisher, embedded_bus, foreground, [stack])
 
 
 async def _ensure_schema(engine: AsyncEngine, upgrade_it: bool) -> None:

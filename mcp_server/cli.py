@@ -129,7 +129,7 @@ async def serve(
         auth, default_user = TokenUsers(users), None
     runtime = await bootstrap(settings)
     try:
-        server = build_server(runtime.service, default_user, auth)
+        server = build_server(runtime.service, default_user, auth, runtime.foreground)
         if transport != "stdio":
             if settings.internal_token:
                 mount_internal_api(server, runtime.service, settings.internal_token)

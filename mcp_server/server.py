@@ -19,6 +19,7 @@ from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools import ToolResult
 from pydantic import BaseModel, Field
 
+from domain.adapters.foreground import Foreground
 from domain.errors import DueflowError
 from domain.model import Task
 from domain.query import parse_sort
@@ -148,6 +149,17 @@ class SentArguments(Middleware):
             _SENT.reset(token)
 
 
+class ServingRequests(Middleware):
+    """Marks every request as foreground work, which the process's outbox relay gives way to."""
+
+    def __init__(self, foreground: Foreground) -> None:
+        self._foreground = foreground
+
+    async def on_request(self, context: Any, call_next: Any) -> Any:
+        with self._foreground.serving():
+            return await call_next(context)
+
+
 class TodayInInstructions(Middleware):
     """Puts today's date in the user's zone into the instructions of every handshake."""
 
@@ -200,9 +212,13 @@ def describe(task: Task) -> str:
 
 
 def build_server(
-    service: TaskService, default_user: str | None, auth: TokenVerifier | None = None
+    service: TaskService,
+    default_user: str | None,
+    auth: TokenVerifier | None = None,
+    foreground: Foreground | None = None,
 ) -> FastMCP:
-    """The MCP server for `service`; without a token, calls act as `default_user` (stdio)."""
+    """The MCP server for `service`; without a token, calls act as `default_user` (stdio).
+    With `foreground`, every request is counted there (see OutboxRelay)."""
 
     def instructions() -> str:
         now = dt.datetime.now(service.user_zone)
@@ -218,7 +234,11 @@ def build_server(
         "dueflow",
         instructions=instructions(),
         auth=auth,
-        middleware=[SentArguments(), TodayInInstructions(instructions)],
+        middleware=[
+            *([ServingRequests(foreground)] if foreground is not None else []),
+            SentArguments(),
+            TodayInInstructions(instructions),
+        ],
         mask_error_details=True,
     )
 

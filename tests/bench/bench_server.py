@@ -49,7 +49,7 @@ def add_noop(mcp: FastMCP) -> None:
 async def serve(settings: Settings) -> None:
     runtime = await bootstrap(settings)
     try:
-        server = build_server(runtime.service, settings.user)
+        server = build_server(runtime.service, settings.user, foreground=runtime.foreground)
         add_noop(server)
         log.info("bench server on %s", runtime.engine.url.render_as_string())
         if os.environ.get("DUEFLOW_BENCH_RELAY", "on") == "off":

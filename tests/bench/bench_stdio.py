@@ -50,6 +50,15 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 RESULTS = HERE / "results"
 SERVER = HERE / "bench_server.py"
+# Before/after comparisons: serve from another checkout of Dueflow (same schema) with
+# DUEFLOW_BENCH_SERVER_TREE=<its root>; seeding and timing stay this checkout's.
+SERVER_TREE = Path(os.environ.get("DUEFLOW_BENCH_SERVER_TREE") or ROOT).resolve()
+
+
+def server_command(env: dict[str, str]) -> tuple[list[str], dict[str, str], str]:
+    """The bench server's argv, environment and working directory."""
+    server = SERVER_TREE / "tests" / "bench" / "bench_server.py"
+    return [sys.executable, str(server)], {**env, "PYTHONPATH": str(SERVER_TREE)}, str(SERVER_TREE)
 
 PG_ADMIN_URL = os.environ.get(
     "DUEFLOW_BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -270,11 +279,12 @@ async def time_over_stdio(
     env: dict[str, str], rounds: int, warmup: int, log_file: Path
 ) -> dict[str, dict[str, list[float]]]:
     """Per API (raw `call_tool_mcp`, full `call_tool`) and per kind, the round-trip seconds."""
+    argv, env, cwd = server_command(env)
     transport = StdioTransport(
-        command=sys.executable,
-        args=[str(SERVER)],
+        command=argv[0],
+        args=argv[1:],
         env=env,
-        cwd=str(ROOT),
+        cwd=cwd,
         keep_alive=False,
         log_file=log_file,
     )
@@ -335,14 +345,14 @@ async def time_over_wire(
     SDK client's own per-answer work (its jsonschema check of every structured answer)."""
     samples: dict[str, list[float]] = {kind: [] for kind in KINDS}
     with log_file.open("ab") as log:
+        argv, env, cwd = server_command(env)
         proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(SERVER),
+            *argv,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=log,
             env={"PATH": os.environ.get("PATH", ""), **env},
-            cwd=str(ROOT),
+            cwd=cwd,
             limit=2**24,
         )
         assert proc.stdin is not None and proc.stdout is not None
@@ -480,7 +490,8 @@ async def run_db(db: str, args: argparse.Namespace, workdir: Path) -> DbRun:
         f"[{db}] seeded: {report.service_add_tasks} via TaskService.add at"
         f" {report.service_add_ms:.2f} ms each (10k would take"
         f" ~{report.service_add_ms * 10:.1f} s), {report.bulk_tasks} bulk in"
-        f" {report.bulk_seconds:.2f} s; {report.matching_list_filter} tasks match"
+        f" {report.bulk_seconds:.2f} s, {report.drained_events} events delivered in"
+        f" {report.drain_seconds:.2f} s; {report.matching_list_filter} tasks match"
         f" tag={LIST_TAG} priority={LIST_PRIORITY}",
         flush=True,
     )
@@ -535,6 +546,7 @@ def machine() -> dict[str, Any]:
         "mcp": getattr(mcp, "__version__", "2.3.0"),
         "sqlalchemy": sa.__version__,
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "server_tree": str(SERVER_TREE),
     }
 
 
