@@ -136,6 +136,13 @@ class UnitOfWork(Protocol):
     async def commit(self) -> None: ...
 
 
+class UnitOfWorkFactory(Protocol):
+    def __call__(self, *, read_only: bool = False) -> UnitOfWork:
+        """A new unit of work; `read_only` promises it will not write, so on a single-writer
+        store it neither takes nor waits for the write lock."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class OutboundMessage:
     """One committed event on its way to one topic."""

@@ -26,7 +26,7 @@ from domain.errors import (
 from domain.events import EventType, TaskEvent
 from domain.model import Priority, Status, Task, check_description, check_title, normalize_tags
 from domain.phrases import due_from_phrase, looks_like_rrule, rrule_from_phrase
-from domain.ports import Clock, IdempotencyRecord, Page, UnitOfWork
+from domain.ports import Clock, IdempotencyRecord, Page, UnitOfWork, UnitOfWorkFactory
 from domain.query import (
     SortKey,
     StatusFilter,
@@ -109,7 +109,7 @@ class TaskService:
 
     def __init__(
         self,
-        unit_of_work: Callable[[], UnitOfWork],
+        unit_of_work: UnitOfWorkFactory,
         clock: Clock,
         default_timezone: str = "UTC",
         source: str = "dueflow.api",
@@ -476,7 +476,7 @@ class TaskService:
         return Recurrence(rule, anchor, series_id, start=_wall(due), exdates=exdates)
 
     async def get(self, user_id: str, task_id: str) -> Task:
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             return await self._load(uow, user_id, task_id, None)
 
     def make_filter(self, args: ListArguments) -> TaskFilter:
@@ -529,7 +529,7 @@ class TaskService:
             after = (dt.datetime.fromisoformat(data["c"]), str(data["i"]))
         now = self._clock.now()
         today = now.astimezone(self.user_zone).date()
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             tasks = await uow.tasks.list_page(user_id, where, now, today, limit + 1, after)
         next_cursor = None
         if len(tasks) > limit:
@@ -560,7 +560,7 @@ class TaskService:
             offset = data["o"]
         now = self._clock.now()
         today = now.astimezone(self.user_zone).date()
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             if any(key.field == "urgency" for key in order):
                 everything = await uow.tasks.all_matching(user_id, where, now, today)
                 ordered = self._sort_in_memory(everything, order, now)

@@ -12,6 +12,7 @@ from functools import partial
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.adapters.dapr_history import DaprHistory
+from domain.adapters.foreground import Foreground
 from domain.adapters.history import SqlHistory
 from domain.adapters.outbox import OutboxRelay
 from domain.adapters.schema import current_revision, head_revision, upgrade
@@ -48,6 +49,7 @@ class Runtime:
     retention: AuditRetention | None  # run by this process when embedded and configured
     notifications: NotificationDispatcher
     mcp_sessions: SessionRegistry  # the MCP clients the notifications' mcp channel reaches
+    foreground: Foreground  # the requests this process serves, which its relay gives way to
     _closers: list[contextlib.AsyncExitStack] = field(default_factory=list)
 
     @contextlib.asynccontextmanager
@@ -142,7 +144,15 @@ async def bootstrap(
                 )
             else:
                 publisher = embedded_bus
-        relay = OutboxRelay(engine, publisher, clock, poll_seconds=settings.relay_poll_seconds)
+        foreground = Foreground()
+        relay = OutboxRelay(
+            engine,
+            publisher,
+            clock,
+            poll_seconds=settings.relay_poll_seconds,
+            foreground=foreground,
+            patience_seconds=settings.relay_patience_seconds,
+        )
         committed.extend([relay.notify, timer.wake])
         service = TaskService(
             partial(SqlUnitOfWork, sessions, relay.notify),
@@ -171,6 +181,7 @@ async def bootstrap(
         retention,
         notifications,
         mcp_sessions,
+        foreground,
         [stack],
     )
 

@@ -160,6 +160,7 @@ async def serve(
             reminders=runtime.reminders,
             history=runtime.history,
             sessions=runtime.mcp_sessions,
+            foreground=runtime.foreground,
         )
         if transport != "stdio":
             if settings.internal_token:

@@ -17,6 +17,7 @@ from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools import ToolResult
 from pydantic import Field
 
+from domain.adapters.foreground import Foreground
 from domain.history import HistoryReader
 from domain.model import Task
 from domain.query import parse_sort
@@ -152,6 +153,17 @@ class SentArguments(Middleware):
             _SENT.reset(token)
 
 
+class ServingRequests(Middleware):
+    """Marks every request as foreground work, which the process's outbox relay gives way to."""
+
+    def __init__(self, foreground: Foreground) -> None:
+        self._foreground = foreground
+
+    async def on_request(self, context: Any, call_next: Any) -> Any:
+        with self._foreground.serving():
+            return await call_next(context)
+
+
 class TodayInInstructions(Middleware):
     """Puts today's date in the user's zone into the instructions of every handshake."""
 
@@ -194,9 +206,11 @@ def build_server(
     reminders: ReminderService | None = None,
     history: HistoryReader | None = None,
     sessions: SessionRegistry | None = None,
+    foreground: Foreground | None = None,
 ) -> FastMCP:
     """The MCP server for `service`; without a token, calls act as `default_user` (stdio);
-    with `history`, task_history reads the audit log through it."""
+    with `history`, task_history reads the audit log through it; with `foreground`, every
+    request is counted there (see OutboxRelay)."""
 
     def instructions() -> str:
         now = dt.datetime.now(service.user_zone)
@@ -213,6 +227,7 @@ def build_server(
         instructions=instructions(),
         auth=auth,
         middleware=[
+            *([ServingRequests(foreground)] if foreground is not None else []),
             SentArguments(),
             TodayInInstructions(instructions),
             *tracker(sessions, default_user),

@@ -52,6 +52,12 @@ class Settings(BaseSettings):
         description="How often the relay looks for rows it was not woken for (other processes,"
         " retries); a commit in this process wakes it at once",
     )
+    relay_patience_seconds: float = Field(
+        default=0.5,
+        ge=0,
+        description="How long the relay of a serving process gives way to a stream of requests"
+        " before it publishes anyway (it publishes in the first 10 ms pause); 0: never waits",
+    )
     dapr_pubsub: str = Field(default="pubsub", description="Dapr pub/sub component name")
     dapr_grpc_address: str | None = Field(
         default=None, description="Sidecar gRPC address host:port; default from DAPR_GRPC_PORT"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import httpx
@@ -73,7 +74,7 @@ def recurrence_consumer(
         if invoke is not None:
             return await invoke_next(invoke, event)
         service = TaskService(
-            lambda: JoinedUnitOfWork(session),
+            partial(JoinedUnitOfWork, session),
             clock,
             default_timezone=default_timezone,
             source="dueflow.recurrence",

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import SQLModel
 
+from domain.adapters.foreground import Foreground
 from domain.adapters.tables import OutboxRow
 from domain.events import EventType
 from domain.ports import Clock, EventPublisher, OutboundMessage
@@ -70,6 +71,10 @@ class OutboxRelay:
     leave in commit order even with several relays. On PostgreSQL the claim is a row lock
     (FOR UPDATE SKIP LOCKED) held until the row is marked; SQLite has one writer at a time, so
     there the relay claims, publishes outside any transaction, then marks.
+
+    Given the process's `foreground`, each pass first waits for a pause of `settle` seconds
+    between requests (at most `patience`): the relay then competes with no request for the event
+    loop or the database, and the events of a burst of requests go out as one batch.
     """
 
     def __init__(
@@ -80,6 +85,9 @@ class OutboxRelay:
         batch_size: int = 200,
         poll_seconds: float = 1.0,
         retry: RetryPolicy | None = None,
+        foreground: Foreground | None = None,
+        settle_seconds: float = 0.01,
+        patience_seconds: float = 0.5,
     ) -> None:
         self._engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
@@ -90,6 +98,9 @@ class OutboxRelay:
         self._retry = retry or RetryPolicy()
         self._wake = asyncio.Event()
         self._locking = engine.dialect.name != "sqlite"
+        self._foreground = foreground
+        self._settle = settle_seconds
+        self._patience = patience_seconds
 
     def notify(self) -> None:
         """Wake the relay now: a transaction with events has committed."""
@@ -100,6 +111,10 @@ class OutboxRelay:
         failures = 0
         while not stop.is_set():
             self._wake.clear()
+            if self._foreground is not None:
+                # give way to the requests being served: a pass waits for a pause between them
+                # (at most `patience`), and what committed meanwhile goes out in one batch
+                await self._foreground.quiet(self._settle, self._patience)
             try:
                 published = await self.drain_once()
                 failures = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any, Self
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -16,11 +16,17 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import SQLModel
 
 from domain.adapters.reminder_sql import SqlReminderRepository
 from domain.adapters.tables import IdempotencyKeyRow, OutboxRow, TaskRow, TaskTagRow
+from domain.adapters.task_queries import (
+    FilterShape,
+    list_statement,
+    matching_statement,
+    parameters,
+    sorted_statement,
+)
 from domain.due import Due
 from domain.errors import ConcurrentChange, IdempotencyRace
 from domain.events import TaskEvent
@@ -36,6 +42,8 @@ TAGS = SQLModel.metadata.tables[TaskTagRow.__tablename__]
 OUTBOX = SQLModel.metadata.tables[OutboxRow.__tablename__]
 T = TASKS.c
 TAG = TAGS.c
+# execution option of a read-only unit of work's connection
+READ_ONLY = "dueflow_read_only"
 
 
 def async_url(url: str) -> str:
@@ -75,7 +83,9 @@ def make_engine(url: str) -> AsyncEngine:
         def _on_begin(connection: Any) -> None:
             # A deferred transaction that reads and then writes can fail to upgrade its lock;
             # taking the write lock up front makes writers queue behind busy_timeout instead.
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            # A read-only one reads a WAL snapshot: it needs no lock and waits for no writer.
+            read_only = connection.get_execution_options().get(READ_ONLY, False)
+            connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -90,9 +100,12 @@ class SqlUnitOfWork:
         self,
         sessions: async_sessionmaker[AsyncSession],
         after_commit: Callable[[], None] | None = None,
+        *,
+        read_only: bool = False,
     ) -> None:
         self._sessions = sessions
         self._after_commit = after_commit
+        self._read_only = read_only
         self._events: list[TaskEvent] = []
 
     async def __aenter__(self) -> Self:
@@ -100,6 +113,8 @@ class SqlUnitOfWork:
         self.tasks = SqlTaskRepository(self.session)
         self.reminders = SqlReminderRepository(self.session)
         self._events = []
+        if self._read_only:
+            await self.session.connection(execution_options={READ_ONLY: True})
         return self
 
     async def __aexit__(
@@ -117,6 +132,8 @@ class SqlUnitOfWork:
         self._events.append(event)
 
     async def commit(self) -> None:
+        if self._read_only:
+            raise RuntimeError("commit() in a read-only unit of work")
         await self._write_outbox()
         await self.session.commit()
         published, self._events = bool(self._events), []
@@ -125,8 +142,9 @@ class SqlUnitOfWork:
 
     async def _write_outbox(self) -> None:
         if self._events:
-            await self.session.execute(
-                sa.insert(OUTBOX),
+            connection = await self.session.connection()
+            await connection.execute(
+                _INSERT_OUTBOX,
                 [
                     {
                         "event_id": item.event_id,
@@ -148,10 +166,11 @@ class JoinedUnitOfWork(SqlUnitOfWork):
     commit() writes the outbox rows; the state, the events and the inbox row commit together
     when the caller commits, and nothing does if it rolls back."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, *, read_only: bool = False) -> None:
         self._joined = session
         self._events = []
         self._after_commit = None
+        self._read_only = False  # the caller's transaction decides
 
     async def __aenter__(self) -> Self:
         self.session = self._joined
@@ -175,37 +194,42 @@ class JoinedUnitOfWork(SqlUnitOfWork):
 
 
 class SqlTaskRepository:
+    """Tasks in SQL. Statements run as Core on the session's connection: the ORM's per-statement
+    bookkeeping is not needed for rows that map to plain domain objects."""
+
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
+    async def _execute(self, statement: Any, parameters: Any = None) -> sa.CursorResult[Any]:
+        connection = await self.session.connection()
+        result: sa.CursorResult[Any] = await connection.execute(statement, parameters)
+        return result
+
     async def add(self, task: Task) -> None:
-        await self.session.execute(sa.insert(TASKS), _row_values(task))
+        await self._execute(_INSERT_TASK, _row_values(task))
         await self._write_tags(task)
 
     async def get(self, user_id: str, task_id: str) -> Task | None:
         row = (
-            await self.session.execute(
-                sa.select(TASKS).where(T.id == task_id, T.user_id == user_id)
-            )
+            await self._execute(_SELECT_TASK, {"task_id": task_id, "user_id": user_id})
         ).one_or_none()
         return _to_task(row) if row is not None else None
 
     async def save(self, task: Task, expected_version: int) -> None:
-        result = await self.session.execute(
+        result = await self._execute(
             sa.update(TASKS)
             .where(T.id == task.id, T.user_id == task.user_id, T.version == expected_version)
             .values(**_row_values(task))
-            .execution_options(synchronize_session=False)
         )
-        if cast(sa.CursorResult[Any], result).rowcount != 1:
+        if result.rowcount != 1:
             raise ConcurrentChange()
-        await self.session.execute(sa.delete(TAGS).where(TAG.task_id == task.id))
+        await self._execute(sa.delete(TAGS).where(TAG.task_id == task.id))
         await self._write_tags(task)
 
     async def _write_tags(self, task: Task) -> None:
         if task.tags:
-            await self.session.execute(
-                sa.insert(TAGS),
+            await self._execute(
+                _INSERT_TAGS,
                 [{"task_id": task.id, "tag": tag, "user_id": task.user_id} for tag in task.tags],
             )
 
@@ -218,11 +242,12 @@ class SqlTaskRepository:
         limit: int,
         after: tuple[dt.datetime, str] | None,
     ) -> list[Task]:
-        query = sa.select(TASKS).where(*_conditions(user_id, where, now, today))
+        values = parameters(user_id, where, now, today)
+        values["limit"] = limit
         if after is not None:
-            query = query.where(sa.tuple_(T.created_at, T.id) > sa.tuple_(*after))
-        query = query.order_by(T.created_at, T.id).limit(limit)
-        return [_to_task(row) for row in (await self.session.execute(query)).all()]
+            values["after_created"], values["after_id"] = after
+        query = list_statement(FilterShape.of(where), after is not None)
+        return [_to_task(row) for row in (await self._execute(query, values)).all()]
 
     async def sorted_page(
         self,
@@ -234,20 +259,17 @@ class SqlTaskRepository:
         offset: int,
         limit: int,
     ) -> list[Task]:
-        query = (
-            sa.select(TASKS)
-            .where(*_conditions(user_id, where, now, today))
-            .order_by(*_order(order), T.created_at, T.id)
-            .offset(offset)
-            .limit(limit)
-        )
-        return [_to_task(row) for row in (await self.session.execute(query)).all()]
+        values = parameters(user_id, where, now, today)
+        values["offset"], values["limit"] = offset, limit
+        query = sorted_statement(FilterShape.of(where), order)
+        return [_to_task(row) for row in (await self._execute(query, values)).all()]
 
     async def all_matching(
         self, user_id: str, where: TaskFilter, now: dt.datetime, today: dt.date
     ) -> list[Task]:
-        query = sa.select(TASKS).where(*_conditions(user_id, where, now, today))
-        return [_to_task(row) for row in (await self.session.execute(query)).all()]
+        query = matching_statement(FilterShape.of(where))
+        values = parameters(user_id, where, now, today)
+        return [_to_task(row) for row in (await self._execute(query, values)).all()]
 
     async def find_idempotency(self, user_id: str, key: str) -> IdempotencyRecord | None:
         row = await self.session.get(IdempotencyKeyRow, (user_id, key))
@@ -271,65 +293,14 @@ class SqlTaskRepository:
             raise IdempotencyRace() from None
 
 
-def _conditions(
-    user_id: str, where: TaskFilter, now: dt.datetime, today: dt.date
-) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = [
-        T.user_id == user_id,
-        T.status.in_([s.value for s in where.statuses()]),
-    ]
-    if where.priorities:
-        conditions.append(T.priority_rank.in_([p.rank for p in where.priorities]))
-    for tag in where.all_tags:
-        conditions.append(_has_tags([tag]))
-    if where.any_tags:
-        conditions.append(_has_tags(list(where.any_tags)))
-    if where.due_before is not None:
-        conditions.append(T.due_at < where.due_before)
-    if where.due_after is not None:
-        conditions.append(T.due_at >= where.due_after)
-    if where.overdue is not None:
-        overdue = sa.and_(
-            T.status == Status.OPEN.value,
-            sa.or_(
-                sa.and_(T.due_all_day.is_(False), T.due_at < now),
-                sa.and_(T.due_all_day.is_(True), T.due_date < today),
-            ),
-        )
-        conditions.append(overdue if where.overdue else sa.not_(sa.func.coalesce(overdue, False)))
-    if where.text:
-        pattern = "%" + _escape_like(where.text) + "%"
-        conditions.append(
-            sa.or_(T.title.ilike(pattern, escape="\\"), T.description.ilike(pattern, escape="\\"))
-        )
-    return conditions
-
-
-def _has_tags(tags: list[str]) -> ColumnElement[bool]:
-    return sa.exists().where(TAG.task_id == T.id, TAG.tag.in_(tags))
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _order(order: tuple[SortKey, ...]) -> list[Any]:
-    columns: list[Any] = []
-    for key in order:
-        if key.field == "due":
-            # undated tasks last, whichever the direction
-            columns.append(sa.case((T.due_at.is_(None), 1), else_=0))
-            column: Any = T.due_at
-        elif key.field == "priority":
-            column = T.priority_rank
-        elif key.field == "created":
-            column = T.created_at
-        elif key.field == "updated":
-            column = T.updated_at
-        else:
-            column = sa.func.lower(T.title)
-        columns.append(column.desc() if key.descending else column.asc())
-    return columns
+# statements built once: SQLAlchemy then finds their compiled form without rebuilding a cache key
+_INSERT_TASK = sa.insert(TASKS)
+_INSERT_TAGS = sa.insert(TAGS)
+_INSERT_OUTBOX = sa.insert(OUTBOX)
+_SELECT_TASK = sa.select(TASKS).where(
+    T.id == sa.bindparam("task_id", type_=T.id.type),
+    T.user_id == sa.bindparam("user_id", type_=T.user_id.type),
+)
 
 
 def _row_values(task: Task) -> dict[str, Any]:
@@ -382,16 +353,17 @@ def _to_task(row: Any) -> Task:
             start=_wall_value(row.recurrence_start),
             exdates=tuple(_wall_value(day) for day in row.recurrence_exdates or ()),
         )
+    reminders = row.reminders
     return Task(
         id=row.id,
         user_id=row.user_id,
         title=row.title,
         description=row.description,
-        status=Status(row.status),
+        status=_STATUS[row.status],
         priority=Priority.from_rank(row.priority_rank),
         tags=tuple(row.tags),
         due=due,
-        reminders=tuple(reminder_from_spec(spec) for spec in row.reminders),
+        reminders=tuple(reminder_from_spec(spec) for spec in reminders) if reminders else (),
         recurrence=recurrence,
         created_at=row.created_at,
         updated_at=row.updated_at,
@@ -403,6 +375,10 @@ def _to_task(row: Any) -> Task:
         recurred_to=row.recurred_to,
         series_ended=bool(row.series_ended),
     )
+
+
+# a dict lookup: calling the enum class costs several times as much, once per listed row
+_STATUS = {status.value: status for status in Status}
 
 
 def _wall_text(value: dt.datetime | dt.date | None) -> str | None:

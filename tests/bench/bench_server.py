@@ -4,6 +4,7 @@ Configured like `dueflow serve` from DUEFLOW_* variables of the environment. Log
 only; stdout carries nothing but the MCP protocol.
 
 Extra variable (bench only):
+  DUEFLOW_BENCH_RELAY=off        serve without the outbox relay (diagnosis: the relay's share)
   DUEFLOW_BENCH_CPROFILE=<path>  run the whole server under cProfile and dump the stats there
                                  when stdin closes (for `bench_stdio.py --profile`).
 """
@@ -48,9 +49,13 @@ def add_noop(mcp: FastMCP) -> None:
 async def serve(settings: Settings) -> None:
     runtime = await bootstrap(settings)
     try:
-        server = build_server(runtime.service, settings.user)
+        server = build_server(runtime.service, settings.user, foreground=runtime.foreground)
         add_noop(server)
         log.info("bench server on %s", runtime.engine.url.render_as_string())
+        if os.environ.get("DUEFLOW_BENCH_RELAY", "on") == "off":
+            # diagnosis only: how much of the figures is the relay's work beside the requests
+            await server.run_async(transport="stdio", show_banner=False)
+            return
         # as `dueflow serve` does: the outbox relay delivers each change to the embedded consumers
         async with runtime.running():
             await server.run_async(transport="stdio", show_banner=False)

@@ -50,11 +50,22 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 RESULTS = HERE / "results"
 SERVER = HERE / "bench_server.py"
+# Before/after comparisons: serve from another checkout of Dueflow (same schema) with
+# DUEFLOW_BENCH_SERVER_TREE=<its root>; seeding and timing stay this checkout's.
+SERVER_TREE = Path(os.environ.get("DUEFLOW_BENCH_SERVER_TREE") or ROOT).resolve()
+
+
+def server_command(env: dict[str, str]) -> tuple[list[str], dict[str, str], str]:
+    """The bench server's argv, environment and working directory."""
+    server = SERVER_TREE / "tests" / "bench" / "bench_server.py"
+    return [sys.executable, str(server)], {**env, "PYTHONPATH": str(SERVER_TREE)}, str(SERVER_TREE)
+
 
 PG_ADMIN_URL = os.environ.get(
     "DUEFLOW_BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
-PG_DATABASE = "dueflow_bench"
+# a separate database per bench run keeps concurrent runs on one PostgreSQL apart
+PG_DATABASE = os.environ.get("DUEFLOW_BENCH_PG_DATABASE", "dueflow_bench")
 USER = "bench-user"
 TIMEZONE = "Europe/Berlin"
 PRIORITIES = ("none", "low", "medium", "high", "urgent")
@@ -124,6 +135,8 @@ class SeedReport:
     bulk_tasks: int
     bulk_seconds: float
     matching_list_filter: int
+    drained_events: int
+    drain_seconds: float
 
     @property
     def service_add_ms(self) -> float:
@@ -176,6 +189,14 @@ async def seed(settings: Settings, total: int) -> SeedReport:
                 for start in range(0, len(rows), 2000):
                     await conn.execute(sa.insert(table), rows[start : start + 2000])  # type: ignore[arg-type]
         bulk_seconds = time.perf_counter() - started
+        # Deliver the seeded task.created events now, as a server that has been running would
+        # have: otherwise the timed rounds share the process with a 10,000-event backlog that the
+        # relay drains into the audit and recurrence consumers.
+        started = time.perf_counter()
+        delivered = await runtime.relay.drain()
+        drain_seconds = time.perf_counter() - started
+        if (await runtime.relay.backlog()).size:
+            raise RuntimeError("the seeded outbox did not drain")
 
         where = service.make_filter(ListArguments(priority=[LIST_PRIORITY], tags=[LIST_TAG]))
         matching = await count_matching(service, where)
@@ -185,7 +206,16 @@ async def seed(settings: Settings, total: int) -> SeedReport:
             ).scalar_one()
         if count != total:
             raise RuntimeError(f"seeded {count} tasks, wanted {total}")
-        return SeedReport(total, probe, service_seconds, total - probe, bulk_seconds, matching)
+        return SeedReport(
+            total,
+            probe,
+            service_seconds,
+            total - probe,
+            bulk_seconds,
+            matching,
+            delivered,
+            drain_seconds,
+        )
     finally:
         await runtime.close()
 
@@ -256,11 +286,12 @@ async def time_over_stdio(
     env: dict[str, str], rounds: int, warmup: int, log_file: Path
 ) -> dict[str, dict[str, list[float]]]:
     """Per API (raw `call_tool_mcp`, full `call_tool`) and per kind, the round-trip seconds."""
+    argv, env, cwd = server_command(env)
     transport = StdioTransport(
-        command=sys.executable,
-        args=[str(SERVER)],
+        command=argv[0],
+        args=argv[1:],
         env=env,
-        cwd=str(ROOT),
+        cwd=cwd,
         keep_alive=False,
         log_file=log_file,
     )
@@ -321,14 +352,14 @@ async def time_over_wire(
     SDK client's own per-answer work (its jsonschema check of every structured answer)."""
     samples: dict[str, list[float]] = {kind: [] for kind in KINDS}
     with log_file.open("ab") as log:
+        argv, env, cwd = server_command(env)
         proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(SERVER),
+            *argv,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=log,
             env={"PATH": os.environ.get("PATH", ""), **env},
-            cwd=str(ROOT),
+            cwd=cwd,
             limit=2**24,
         )
         assert proc.stdin is not None and proc.stdout is not None
@@ -466,7 +497,8 @@ async def run_db(db: str, args: argparse.Namespace, workdir: Path) -> DbRun:
         f"[{db}] seeded: {report.service_add_tasks} via TaskService.add at"
         f" {report.service_add_ms:.2f} ms each (10k would take"
         f" ~{report.service_add_ms * 10:.1f} s), {report.bulk_tasks} bulk in"
-        f" {report.bulk_seconds:.2f} s; {report.matching_list_filter} tasks match"
+        f" {report.bulk_seconds:.2f} s, {report.drained_events} events delivered in"
+        f" {report.drain_seconds:.2f} s; {report.matching_list_filter} tasks match"
         f" tag={LIST_TAG} priority={LIST_PRIORITY}",
         flush=True,
     )
@@ -475,6 +507,8 @@ async def run_db(db: str, args: argparse.Namespace, workdir: Path) -> DbRun:
 
     server_env = dict(env)
     server_env["FASTMCP_SHOW_SERVER_BANNER"] = "false"
+    if args.relay == "off":
+        server_env["DUEFLOW_BENCH_RELAY"] = "off"
     if args.profile:
         server_env["DUEFLOW_BENCH_CPROFILE"] = str(RESULTS / f"server-{db}.prof")
     print(
@@ -519,6 +553,7 @@ def machine() -> dict[str, Any]:
         "mcp": getattr(mcp, "__version__", "2.3.0"),
         "sqlalchemy": sa.__version__,
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "server_tree": str(SERVER_TREE),
     }
 
 
@@ -554,7 +589,11 @@ def table(runs: list[DbRun]) -> str:
 
 def result_stem(args: argparse.Namespace) -> str:
     """Profiled figures are inflated by the profiler: they never replace the real ones."""
-    return "stdio_latency_profiled" if args.profile else "stdio_latency"
+    if args.out:
+        return str(args.out)
+    if args.profile:
+        return "stdio_latency_profiled"
+    return "stdio_latency" if args.relay == "on" else "stdio_latency_no_relay"
 
 
 def write_results(runs: list[DbRun], args: argparse.Namespace) -> None:
@@ -652,6 +691,15 @@ def main() -> int:
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=30)
+    parser.add_argument(
+        "--out", help="file stem under results/ (default stdio_latency; experiments: use another)"
+    )
+    parser.add_argument(
+        "--relay",
+        choices=("on", "off"),
+        default="on",
+        help="off: serve without the outbox relay, to see its share (not the figure of record)",
+    )
     parser.add_argument(
         "--profile",
         action="store_true",

@@ -252,6 +252,32 @@ async def test_the_relay_wakes_on_commit_without_waiting_for_its_poll(
         await live.close()
 
 
+async def test_the_relay_publishes_in_a_pause_between_requests_not_during_one(
+    database_url: str, clock: FixedClock, tmp_path: Path, runtime: Runtime
+) -> None:
+    patient = _settings(
+        database_url,
+        tmp_path,
+        DUEFLOW_RELAY_POLL_SECONDS="60",
+        DUEFLOW_RELAY_PATIENCE_SECONDS="30",
+    )
+    live = await bootstrap(patient, clock)
+    try:
+        async with live.running():
+            await asyncio.sleep(0.05)  # the relay's first pass finds nothing and sleeps
+            with live.foreground.serving():
+                await live.service.add("alice", NewTask(title="while serving"))
+                await asyncio.sleep(0.2)
+                assert await scalar(live, "SELECT count(*) FROM audit_log") == 0
+            for _ in range(100):
+                if await scalar(live, "SELECT count(*) FROM audit_log") == 1:
+                    break
+                await asyncio.sleep(0.02)
+            assert await scalar(live, "SELECT count(*) FROM audit_log") == 1
+    finally:
+        await live.close()
+
+
 class Counting:
     """A publisher that counts how often each event reaches it, slowly enough to overlap."""
 

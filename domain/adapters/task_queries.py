@@ -1,0 +1,177 @@
+"""The task listing statements: built once per filter shape, then run with bound parameters.
+
+Building a SELECT with its EXISTS subqueries and generating its cache key cost more than running
+it on SQLite; a filter's shape (which conditions it uses, not their values) has few variants, so
+each is built once and every listing only binds its values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.sql import Select
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import SQLModel
+
+from domain.adapters.tables import TaskRow, TaskTagRow
+from domain.model import Status
+from domain.query import SortKey, TaskFilter
+
+TASKS = SQLModel.metadata.tables[TaskRow.__tablename__]
+TAGS = SQLModel.metadata.tables[TaskTagRow.__tablename__]
+T = TASKS.c
+TAG = TAGS.c
+
+
+@dataclass(frozen=True, slots=True)
+class FilterShape:
+    """Which conditions a TaskFilter sets, without their values: the key of a built statement."""
+
+    priorities: bool
+    all_tags: int
+    any_tags: bool
+    due_before: bool
+    due_after: bool
+    overdue: bool | None
+    text: bool
+
+    @classmethod
+    def of(cls, where: TaskFilter) -> FilterShape:
+        return cls(
+            priorities=bool(where.priorities),
+            all_tags=len(where.all_tags),
+            any_tags=bool(where.any_tags),
+            due_before=where.due_before is not None,
+            due_after=where.due_after is not None,
+            overdue=where.overdue,
+            text=bool(where.text),
+        )
+
+
+def parameters(user_id: str, where: TaskFilter, now: dt.datetime, today: dt.date) -> dict[str, Any]:
+    """The values the statement of `FilterShape.of(where)` binds."""
+    values: dict[str, Any] = {
+        "user_id": user_id,
+        "statuses": [s.value for s in where.statuses()],
+    }
+    if where.priorities:
+        values["priorities"] = [p.rank for p in where.priorities]
+    for number, tag in enumerate(where.all_tags):
+        values[f"tag_{number}"] = tag
+    if where.any_tags:
+        values["any_tags"] = list(where.any_tags)
+    if where.due_before is not None:
+        values["due_before"] = where.due_before
+    if where.due_after is not None:
+        values["due_after"] = where.due_after
+    if where.overdue is not None:
+        values["now"], values["today"] = now, today
+    if where.text:
+        values["pattern"] = "%" + _escape_like(where.text) + "%"
+    return values
+
+
+@lru_cache(maxsize=256)
+def list_statement(shape: FilterShape, after: bool) -> Select[Any]:
+    """A page in creation order; with `after`, past the key (after_created, after_id)."""
+    query = sa.select(TASKS).where(*_conditions(shape))
+    if after:
+        query = query.where(
+            sa.tuple_(T.created_at, T.id)
+            > sa.tuple_(
+                sa.bindparam("after_created", type_=T.created_at.type),
+                sa.bindparam("after_id", type_=T.id.type),
+            )
+        )
+    return query.order_by(T.created_at, T.id).limit(sa.bindparam("limit", type_=sa.Integer()))
+
+
+@lru_cache(maxsize=256)
+def sorted_statement(shape: FilterShape, order: tuple[SortKey, ...]) -> Select[Any]:
+    """A page in the order of `order` (no urgency), ties in creation order."""
+    return (
+        sa.select(TASKS)
+        .where(*_conditions(shape))
+        .order_by(*_order(order), T.created_at, T.id)
+        .offset(sa.bindparam("offset", type_=sa.Integer()))
+        .limit(sa.bindparam("limit", type_=sa.Integer()))
+    )
+
+
+@lru_cache(maxsize=256)
+def matching_statement(shape: FilterShape) -> Select[Any]:
+    return sa.select(TASKS).where(*_conditions(shape))
+
+
+def _conditions(shape: FilterShape) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [
+        T.user_id == sa.bindparam("user_id", type_=T.user_id.type),
+        T.status.in_(sa.bindparam("statuses", expanding=True, type_=T.status.type)),
+    ]
+    if shape.priorities:
+        conditions.append(
+            T.priority_rank.in_(
+                sa.bindparam("priorities", expanding=True, type_=T.priority_rank.type)
+            )
+        )
+    for number in range(shape.all_tags):
+        conditions.append(
+            sa.exists().where(
+                TAG.task_id == T.id, TAG.tag == sa.bindparam(f"tag_{number}", type_=TAG.tag.type)
+            )
+        )
+    if shape.any_tags:
+        conditions.append(
+            sa.exists().where(
+                TAG.task_id == T.id,
+                TAG.tag.in_(sa.bindparam("any_tags", expanding=True, type_=TAG.tag.type)),
+            )
+        )
+    if shape.due_before:
+        conditions.append(T.due_at < sa.bindparam("due_before", type_=T.due_at.type))
+    if shape.due_after:
+        conditions.append(T.due_at >= sa.bindparam("due_after", type_=T.due_at.type))
+    if shape.overdue is not None:
+        now = sa.bindparam("now", type_=T.due_at.type)
+        today = sa.bindparam("today", type_=T.due_date.type)
+        overdue = sa.and_(
+            T.status == Status.OPEN.value,
+            sa.or_(
+                sa.and_(T.due_all_day.is_(False), T.due_at < now),
+                sa.and_(T.due_all_day.is_(True), T.due_date < today),
+            ),
+        )
+        conditions.append(overdue if shape.overdue else sa.not_(sa.func.coalesce(overdue, False)))
+    if shape.text:
+        pattern = sa.bindparam("pattern", type_=T.title.type)
+        conditions.append(
+            sa.or_(T.title.ilike(pattern, escape="\\"), T.description.ilike(pattern, escape="\\"))
+        )
+    return conditions
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _order(order: tuple[SortKey, ...]) -> list[Any]:
+    columns: list[Any] = []
+    for key in order:
+        if key.field == "due":
+            # undated tasks last, whichever the direction
+            columns.append(sa.case((T.due_at.is_(None), 1), else_=0))
+            column: Any = T.due_at
+        elif key.field == "priority":
+            column = T.priority_rank
+        elif key.field == "created":
+            column = T.created_at
+        elif key.field == "updated":
+            column = T.updated_at
+        else:
+            column = sa.func.lower(T.title)
+        columns.append(column.desc() if key.descending else column.asc())
+    return columns
