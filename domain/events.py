@@ -27,6 +27,7 @@ class EventType(StrEnum):
     REMINDER_SCHEDULED = "REMINDER_SCHEDULED"
     REMINDER_CANCELLED = "REMINDER_CANCELLED"
     REMINDER_TRIGGERED = "REMINDER_TRIGGERED"
+    REMINDER_DELIVERED = "REMINDER_DELIVERED"  # one channel's outcome: delivered, skipped or dead
 
     @property
     def topics(self) -> tuple[str, ...]:

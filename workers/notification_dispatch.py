@@ -21,6 +21,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from domain.adapters.sql import JoinedUnitOfWork
+from domain.events import EventType, TaskEvent
 from domain.ports import Clock
 from workers.address_guard import AddressGuard
 from workers.channels import Channel, DeliveryFailed, LogChannel, Notification, Sent
@@ -213,7 +215,7 @@ class NotificationDispatcher:
         status = DELIVERED if sent.skipped is None else SKIPPED
         await self._mark(
             token,
-            row.id,
+            row,
             status=status,
             attempts=attempt,
             delivered_at=self._clock.now() if status == DELIVERED else None,
@@ -230,7 +232,7 @@ class NotificationDispatcher:
             retry_at = self._clock.now() + self._backoff.delay(attempt)
             await self._mark(
                 token,
-                row.id,
+                row,
                 status=PENDING,
                 attempts=attempt,
                 last_error=error,
@@ -249,7 +251,7 @@ class NotificationDispatcher:
             )
             return
         await self._mark(
-            token, row.id, status=DEAD, attempts=attempt, last_error=error, next_attempt_at=None
+            token, row, status=DEAD, attempts=attempt, last_error=error, next_attempt_at=None
         )
         log.error(
             "delivery %d (%s to %s, event %s, task %s) is dead after %d attempt(s): %s",
@@ -262,17 +264,45 @@ class NotificationDispatcher:
             error,
         )
 
-    async def _mark(self, token: str, delivery_id: int, **values: Any) -> None:
+    async def _mark(self, token: str, row: sa.Row[Any], **values: Any) -> None:
+        """Record the attempt's outcome; a final one (delivered, skipped, dead) also records a
+        REMINDER_DELIVERED event, so the task's history shows every channel's delivery."""
         async with self._sessions() as session, session.begin():
             result = await session.execute(
                 sa.update(DELIVERIES)
-                .where(COL.id == delivery_id, COL.claimed_by == token)
+                .where(COL.id == row.id, COL.claimed_by == token)
                 .values(claimed_by=None, claimed_until=None, **values)
             )
+            if _rowcount(result) == 1 and values["status"] != PENDING:
+                async with JoinedUnitOfWork(session) as uow:
+                    uow.record(self._delivered(row, values))
+                    await uow.commit()
         if _rowcount(result) == 0:
-            log.warning(
-                "delivery %d: the lease ran out before its outcome was recorded", delivery_id
-            )
+            log.warning("delivery %d: the lease ran out before its outcome was recorded", row.id)
+
+    def _delivered(self, row: sa.Row[Any], values: Mapping[str, Any]) -> TaskEvent:
+        message = dict(row.message)
+        task = dict(message.get("task") or {})
+        return TaskEvent(
+            event_type=EventType.REMINDER_DELIVERED,
+            task_id=row.task_id,
+            user_id=row.user_id,
+            sequence=int(task.get("version") or 0),
+            timestamp=self._clock.now(),
+            task=task,
+            changes={},
+            source="dueflow.notifications",
+            causation_id=row.event_id,
+            details={
+                "reminder": message.get("reminder") or {},
+                "delivery": {
+                    "channel": row.channel,
+                    "status": values["status"],
+                    "attempts": values["attempts"],
+                    "error": values.get("last_error"),
+                },
+            },
+        )
 
 
 def _rowcount(result: Any) -> int:

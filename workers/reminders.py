@@ -64,7 +64,7 @@ def reminders_consumer(
 
     async def on_reminder_event(event: Received, session: AsyncSession) -> Outcome:
         # several reminder events share a task version, so `stale` means nothing here
-        if event.event_type == EventType.REMINDER_TRIGGERED:
+        if event.event_type not in (EventType.REMINDER_SCHEDULED, EventType.REMINDER_CANCELLED):
             return Outcome.SUCCESS
         if jobs is None:
             if changed is not None:

@@ -340,3 +340,33 @@ async def test_dismiss_silences_a_tasks_pending_reminders(
 async def test_add_task_echoes_reminders_with_their_utc_fire_times(alice: Client) -> None:
     task = await add(alice, "Call Bob", due="2026-11-23T13:00", reminders=["PT15M"])
     assert task["reminders"] == [{"spec": "PT15M", "fires_at": "2026-11-23T11:45:00Z"}]
+
+
+async def test_a_fired_reminder_is_delivered_and_every_delivery_shows_in_the_history(
+    alice: Client, runtime: Runtime, clock: FixedClock
+) -> None:
+    task = await add(alice, "Call Bob", due=NOON, reminders=["PT15M"])
+    await runtime.relay.drain()
+    assert await fire_at(runtime, clock, "2026-11-23T11:45:00Z") == ["PT15M"]
+    await runtime.relay.drain()  # the notifications worker records one delivery per channel
+    assert await runtime.notifications.deliver_due() >= 1
+    await runtime.relay.drain()  # the deliveries' outcomes reach the audit log
+
+    deliveries = await rows(
+        runtime,
+        "SELECT channel, status FROM notification_deliveries WHERE task_id = :t ORDER BY channel",
+        t=task["id"],
+    )
+    assert ("log", "delivered") in [(str(c), str(s)) for c, s in deliveries]
+    history = (await call(alice, "task_history", task_id=task["id"]))["entries"]
+    kinds = [entry["event_type"] for entry in history]
+    assert kinds[-2:] == ["REMINDER_SCHEDULED", "TASK_CREATED"]  # newest first
+    assert kinds.count("REMINDER_TRIGGERED") == 1
+    delivered = [e for e in history if e["event_type"] == "REMINDER_DELIVERED"]
+    assert sorted(e["details"]["delivery"]["channel"] for e in delivered) == sorted(
+        str(c) for c, _ in deliveries
+    )
+    log_entry = next(e for e in delivered if e["details"]["delivery"]["channel"] == "log")
+    assert log_entry["details"]["delivery"]["status"] == "delivered"
+    assert log_entry["details"]["reminder"]["spec"] == "PT15M"
+    assert log_entry["actor"] == "alice via the notifications worker"
