@@ -114,13 +114,14 @@ async def bootstrap(
             default_timezone=settings.timezone,
             source="dueflow.mcp_server",
         )
-        timer = ReminderTimer(reminders, clock)
+        foreground = Foreground()  # requests and imminent reminders: background work waits
+        timer = ReminderTimer(reminders, clock, foreground=foreground)
         # the mcp channel reaches the sessions of this process: only when its workers run here
         mcp_sessions = SessionRegistry()
         in_process = settings.event_bus == "embedded"
         config = settings.notification_config(mcp=in_process)
         extra = [McpChannel(mcp_sessions)] if in_process else []
-        notifications = build_dispatcher(engine, config, clock, extra)
+        notifications = build_dispatcher(engine, config, clock, extra, foreground)
         stack.push_async_callback(notifications.aclose)
         consumers = build_consumers(
             clock,
@@ -144,7 +145,6 @@ async def bootstrap(
                 )
             else:
                 publisher = embedded_bus
-        foreground = Foreground()
         relay = OutboxRelay(
             engine,
             publisher,

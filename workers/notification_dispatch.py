@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from domain.adapters.foreground import Foreground
 from domain.adapters.sql import JoinedUnitOfWork
 from domain.events import EventType, TaskEvent
 from domain.ports import Clock
@@ -39,6 +40,8 @@ from workers.notifications import (
 from workers.webhook import WebhookChannel
 
 log = logging.getLogger("dueflow.notifications")
+FOREGROUND_SETTLE = 0.005
+FOREGROUND_PATIENCE = 0.5
 COL = DELIVERIES.c
 
 
@@ -83,6 +86,7 @@ class NotificationDispatcher:
         batch_size: int = 50,
         concurrency: int = 8,
         lease: dt.timedelta = dt.timedelta(minutes=5),
+        foreground: Foreground | None = None,
     ) -> None:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._channels = dict(channels)
@@ -94,6 +98,7 @@ class NotificationDispatcher:
         self._lease = lease
         self._wake = asyncio.Event()
         self._locking = engine.dialect.name != "sqlite"
+        self._foreground = foreground
 
     @property
     def channel_names(self) -> tuple[str, ...]:
@@ -108,6 +113,9 @@ class NotificationDispatcher:
         failures = 0
         while not stop.is_set():
             self._wake.clear()
+            if self._foreground is not None:
+                # requests and the reminder timer first: a pass waits for a pause (bounded)
+                await self._foreground.quiet(FOREGROUND_SETTLE, FOREGROUND_PATIENCE)
             try:
                 handled = await self.deliver_due()
                 failures = 0
@@ -314,6 +322,7 @@ def build_dispatcher(
     config: NotificationConfig,
     clock: Clock,
     extra_channels: Sequence[Channel] = (),
+    foreground: Foreground | None = None,
 ) -> NotificationDispatcher:
     """The dispatcher of `config`: log always, webhook when configured, plus `extra_channels`."""
     channels: dict[str, Channel] = {LOG: LogChannel()}
@@ -329,5 +338,10 @@ def build_dispatcher(
         channels[channel.name] = channel
     backoff = Backoff(config.retry_base_seconds, config.retry_cap_seconds, config.max_attempts)
     return NotificationDispatcher(
-        engine, channels, clock, backoff=backoff, poll_seconds=config.poll_seconds
+        engine,
+        channels,
+        clock,
+        backoff=backoff,
+        poll_seconds=config.poll_seconds,
+        foreground=foreground,
     )

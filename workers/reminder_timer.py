@@ -9,8 +9,10 @@ all that is due (a sweep); a schedule change wakes it early, and it looks again 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
+from domain.adapters.foreground import Foreground
 from domain.ports import Clock
 from domain.reminder_service import ReminderService
 
@@ -20,10 +22,19 @@ log = logging.getLogger("dueflow.reminders")
 class ReminderTimer:
     """Fires reminders on time in this process; `wake()` after the schedule changed."""
 
-    def __init__(self, service: ReminderService, clock: Clock, poll_seconds: float = 30.0) -> None:
+    def __init__(
+        self,
+        service: ReminderService,
+        clock: Clock,
+        poll_seconds: float = 30.0,
+        foreground: Foreground | None = None,
+        lead_seconds: float = 0.025,
+    ) -> None:
         self._service = service
         self._clock = clock
         self._poll = poll_seconds
+        self._foreground = foreground
+        self._lead = lead_seconds
         self._woken = asyncio.Event()
 
     def wake(self) -> None:
@@ -34,14 +45,25 @@ class ReminderTimer:
         while not stop.is_set():
             self._woken.clear()
             try:
-                fired = await self._service.fire_due()
+                with self._in_foreground():
+                    fired = await self._service.fire_due()
                 if any(r.late for r in fired):
                     log.warning("%d reminder(s) fired late", sum(r.late for r in fired))
                 wait = await self._seconds_to_next()
             except Exception:
                 log.exception("the reminder timer failed; trying again in a second")
                 wait = 1.0
-            await _first_of(self._woken, stop, wait)
+            # the last stretch before a moment counts as foreground work: the relay and the
+            # notification dispatcher start no new pass then, so the write lock is free on time
+            await _first_of(self._woken, stop, wait - self._lead)
+            if not (stop.is_set() or self._woken.is_set()) and wait > 0:
+                with self._in_foreground():
+                    await _first_of(self._woken, stop, min(wait, self._lead))
+
+    def _in_foreground(self) -> contextlib.AbstractContextManager[None]:
+        if self._foreground is None:
+            return contextlib.nullcontext(None)
+        return self._foreground.serving()
 
     async def _seconds_to_next(self) -> float:
         moment = await self._service.next_moment()

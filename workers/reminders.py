@@ -66,10 +66,7 @@ def reminders_consumer(
         # several reminder events share a task version, so `stale` means nothing here
         if event.event_type not in (EventType.REMINDER_SCHEDULED, EventType.REMINDER_CANCELLED):
             return Outcome.SUCCESS
-        if jobs is None:
-            if changed is not None:
-                _after_commit(session, changed)
-            return Outcome.SUCCESS
+        assert jobs is not None  # subscribed only to mirror the schedule into Dapr jobs
         reminder_id = (event.envelope["payload"].get("reminder") or {}).get("reminder_id")
         if not isinstance(reminder_id, str):
             log.warning("DROP: %s %s carries no reminder_id", event.event_type, event.event_id)
@@ -82,6 +79,9 @@ def reminders_consumer(
             await jobs.cancel(reminder_id)
         return Outcome.SUCCESS
 
+    if jobs is None:
+        # embedded, snoozes and dismissals wake the timer as they commit: nothing to mirror
+        return Consumer(name=NAME, handlers={TOPIC_TASK_EVENTS: on_task_event})
     return Consumer(
         name=NAME,
         handlers={TOPIC_TASK_EVENTS: on_task_event, TOPIC_REMINDERS: on_reminder_event},

@@ -34,7 +34,7 @@ from typing import Any
 import asyncpg
 import sqlalchemy as sa
 
-from domain.adapters.schema import downgrade, upgrade
+from domain.adapters.schema import upgrade
 from domain.adapters.sql import make_engine
 from domain.due import iso_utc
 from domain.service import NewTask
@@ -49,14 +49,13 @@ PG_BENCH = "dueflow_bench_reminders"
 async def reset_postgres() -> str:
     admin = await asyncpg.connect(PG_ADMIN)
     try:
-        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", PG_BENCH):
-            await admin.execute(f'CREATE DATABASE "{PG_BENCH}"')
+        await admin.execute(f'DROP DATABASE IF EXISTS "{PG_BENCH}"')
+        await admin.execute(f'CREATE DATABASE "{PG_BENCH}"')
     finally:
         await admin.close()
     url = f"{PG_ADMIN.rpartition('/')[0]}/{PG_BENCH}"
     engine = make_engine(url)
     try:
-        await downgrade(engine)
         await upgrade(engine)
     finally:
         await engine.dispose()
