@@ -201,6 +201,8 @@ class _Servicer(dapr_pb2_grpc.DaprServicer):
 
     async def ScheduleJob(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         await self._sidecar.refusal(context)
+        if self._sidecar.refuse_jobs:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "fake scheduler refuses on purpose")
         job = request.job
         if job.name in self._sidecar.jobs and not request.overwrite:
             await context.abort(grpc.StatusCode.ALREADY_EXISTS, f"job {job.name} exists")
@@ -283,6 +285,7 @@ class FakeDaprSidecar:
         self.states: dict[str, FakeStateStore] = {}  # state store name -> its entries
         self.state_requests: list[StateRequest] = []
         self.refuse = False  # every publish answers UNAVAILABLE while set
+        self.refuse_jobs = False  # ScheduleJob answers UNAVAILABLE while set (the rest works)
         self.healthy = True  # the health endpoint answers 204 while set, 500 otherwise
         self.health_probes = 0
         self.refused = 0
