@@ -82,6 +82,12 @@ class TaskRepository(Protocol):
 class ReminderRepository(Protocol):
     """The reminder schedule: one row per reminder of a task at one moment."""
 
+    @property
+    def transactional(self) -> bool:
+        """Whether writes commit and roll back with the unit of work (SQL), or are immediate
+        (a Dapr state store, which cannot join the database transaction)."""
+        ...
+
     async def get(self, reminder_id: str) -> ScheduledReminder | None: ...
 
     async def for_task(self, task_id: str) -> list[ScheduledReminder]: ...

@@ -3,14 +3,19 @@
 Firing is guarded by the schedule row itself: a reminder moves from `pending` to `fired` (or
 `stale`) in the same transaction that records REMINDER_TRIGGERED, and only if it is still
 pending, so two timers, two job callbacks or a sweep beside a job never fire it twice.
+
+A schedule that cannot join the transaction (a Dapr state store) is written before the commit:
+if the commit then fails, the reminders it moved are put back to pending (best effort), so the
+next job callback or sweep fires them instead of losing them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +49,9 @@ class ScheduleChange:
 
     scheduled: list[ScheduledReminder]
     withdrawn: list[ScheduledReminder]
+    # still pending at an unchanged moment: their jobs exist already, unless the delivery that
+    # scheduled them failed after a schedule outside the transaction had been written
+    kept: list[ScheduledReminder] = dataclasses.field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.scheduled or self.withdrawn)
@@ -72,11 +80,15 @@ async def reconcile(
     existing = {r.id: r for r in await uow.reminders.for_task(task_id)}
     scheduled: list[ScheduledReminder] = []
     withdrawn: list[ScheduledReminder] = []
+    kept: list[ScheduledReminder] = []
     for rid, (spec, moment) in planned.items():
         old = existing.get(rid)
         if old is not None and old.fire_at == moment and old.state is not ReminderState.CANCELLED:
             if old.task_version != version:  # same moment: fired, dismissed or pending stays so
-                await uow.reminders.put(dataclasses.replace(old, task_version=version), now)
+                old = dataclasses.replace(old, task_version=version)
+                await uow.reminders.put(old, now)
+            if old.state is _PENDING:
+                kept.append(old)
             continue
         state = _PENDING if moment >= event_time else ReminderState.PASSED
         new = ScheduledReminder(
@@ -96,7 +108,10 @@ async def reconcile(
             withdrawn.append(new)
     still_open = snapshot.get("status") == Status.OPEN.value
     for rid, old in existing.items():
-        if rid in planned or old.state is not _PENDING or (old.snoozed and still_open):
+        if rid in planned or old.state is not _PENDING:
+            continue
+        if old.snoozed and still_open:
+            kept.append(old)
             continue
         reason = (
             f"the task was {snapshot.get('status')}"
@@ -111,7 +126,7 @@ async def reconcile(
     for reminder in withdrawn:
         if reminder.state is ReminderState.CANCELLED:
             uow.record(_event(EventType.REMINDER_CANCELLED, reminder, snapshot, now, causation_id))
-    return ScheduleChange(scheduled, withdrawn)
+    return ScheduleChange(scheduled, withdrawn, kept)
 
 
 class ReminderService:
@@ -138,8 +153,9 @@ class ReminderService:
             now = self._clock.now()
             if reminder is None or reminder.state is not _PENDING or reminder.fire_at > now:
                 return None
-            done = await self._fire(uow, reminder, now)
-            await uow.commit()
+            async with _put_back_unless_committed(uow, now) as moved:
+                done = await self._fire(uow, reminder, now, moved)
+                await uow.commit()
         return done
 
     async def fire_due(self, limit: int = 500) -> list[ScheduledReminder]:
@@ -148,12 +164,17 @@ class ReminderService:
         async with self._uow() as uow:
             due = await uow.reminders.due(self._clock.now(), limit)
             now = self._clock.now()
-            fired = [await self._fire(uow, reminder, now) for reminder in due]
-            await uow.commit()
+            async with _put_back_unless_committed(uow, now) as moved:
+                fired = [await self._fire(uow, reminder, now, moved) for reminder in due]
+                await uow.commit()
         return [reminder for reminder in fired if reminder is not None]
 
     async def _fire(
-        self, uow: UnitOfWork, reminder: ScheduledReminder, now: dt.datetime
+        self,
+        uow: UnitOfWork,
+        reminder: ScheduledReminder,
+        now: dt.datetime,
+        moved: list[tuple[ScheduledReminder, ScheduledReminder]],
     ) -> ScheduledReminder | None:
         task = await uow.tasks.get(reminder.user_id, reminder.task_id)
         snapshot = task.snapshot() if task is not None else None
@@ -173,6 +194,7 @@ class ReminderService:
             )
         if not await uow.reminders.transition(done, _PENDING, now):
             return None  # another timer, job callback or sweep fired it first
+        moved.append((reminder, done))
         if snapshot is not None and why is None:
             uow.record(_event(EventType.REMINDER_TRIGGERED, done, snapshot, now, None))
         else:
@@ -329,6 +351,41 @@ class ReminderService:
         if moment - now > MAX_LEAD:
             raise ValidationFailed("until", "is more than 365 days away", "give a nearer moment")
         return moment
+
+
+@contextlib.asynccontextmanager
+async def _put_back_unless_committed(
+    uow: UnitOfWork, now: dt.datetime
+) -> AsyncIterator[list[tuple[ScheduledReminder, ScheduledReminder]]]:
+    """Collect (before, after) of each reminder moved out of pending; if the block fails and the
+    schedule is not part of the transaction, move them back to pending so they are not lost."""
+    moved: list[tuple[ScheduledReminder, ScheduledReminder]] = []
+    try:
+        yield moved
+    except BaseException:
+        if not uow.reminders.transactional:  # SQL: the rollback undoes the transitions already
+            for before, after in moved:
+                await _put_back(uow, before, after, now)
+        raise
+
+
+async def _put_back(
+    uow: UnitOfWork, before: ScheduledReminder, after: ScheduledReminder, now: dt.datetime
+) -> None:
+    try:
+        # conditional: only over our own write, never over a later change by someone else
+        restored = await uow.reminders.transition(before, after.state, now)
+    except Exception as exc:
+        log.error(
+            "reminder %s is %s in the schedule but its event was not committed, and putting it"
+            " back to pending failed (%s): it will not fire",
+            before.id,
+            after.state.value,
+            exc,
+        )
+        return
+    if restored:
+        log.warning("reminder %s put back to pending: its event was not committed", before.id)
 
 
 def _span(text: str, field: str, longest: dt.timedelta) -> dt.timedelta:

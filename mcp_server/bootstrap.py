@@ -15,8 +15,9 @@ from domain.adapters.dapr_history import DaprHistory
 from domain.adapters.foreground import Foreground
 from domain.adapters.history import SqlHistory
 from domain.adapters.outbox import OutboxRelay
+from domain.adapters.reminder_sql import SqlReminderRepository
 from domain.adapters.schema import current_revision, head_revision, upgrade
-from domain.adapters.sql import SqlUnitOfWork, make_engine
+from domain.adapters.sql import ReminderStore, SqlUnitOfWork, make_engine, shared_store
 from domain.clock import SystemClock
 from domain.history import HistoryPage, HistoryQuery, HistoryReader, HistoryUnavailable
 from domain.ports import Clock, EventPublisher
@@ -108,8 +109,9 @@ async def bootstrap(
             for wake in committed:
                 wake()
 
+        reminder_store = _reminder_store(settings, stack)
         reminders = ReminderService(
-            partial(SqlUnitOfWork, sessions, after_commit),
+            partial(SqlUnitOfWork, sessions, after_commit, reminder_store=reminder_store),
             clock,
             default_timezone=settings.timezone,
             source="dueflow.mcp_server",
@@ -129,6 +131,7 @@ async def bootstrap(
             reminders_changed=timer.wake,
             notifications=config,
             wake_dispatcher=notifications.notify,
+            reminder_store=reminder_store,
         ).values()
         embedded_bus = EmbeddedBus(sessions, consumers, clock)
         if publisher is None:
@@ -184,6 +187,23 @@ async def bootstrap(
         foreground,
         [stack],
     )
+
+
+def _reminder_store(settings: Settings, stack: contextlib.AsyncExitStack) -> ReminderStore:
+    """Embedded, the SQL table; with Dapr, the state store `dueflow worker reminders` keeps."""
+    if settings.event_bus != "dapr":
+        return SqlReminderRepository
+    from domain.adapters.dapr_state_reminders import DaprStateReminders
+
+    state = DaprStateReminders(
+        settings.dapr_statestore,
+        settings.dapr_grpc_address,
+        settings.dapr_http_endpoint,
+        timeout=settings.dapr_health_timeout,
+    )
+    stack.push_async_callback(state.aclose)
+    log.info("reminders: the schedule lives in the Dapr state store %r", state.store)
+    return shared_store(state)
 
 
 def _history_reader(

@@ -113,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     dapr_http_endpoint=settings.dapr_http_endpoint,
                     retention_days=settings.audit_retention_days,
                     notifications=settings.notification_config(mcp=False),
+                    statestore=settings.dapr_statestore,
                 )
             )
         elif args.command == "relay":

@@ -59,6 +59,11 @@ class Settings(BaseSettings):
         " before it publishes anyway (it publishes in the first 10 ms pause); 0: never waits",
     )
     dapr_pubsub: str = Field(default="pubsub", description="Dapr pub/sub component name")
+    dapr_statestore: str = Field(
+        default="statestore",
+        description="Dapr state store component of the reminder schedule (dapr); the API app and"
+        " `dueflow worker reminders` must name the same one",
+    )
     dapr_grpc_address: str | None = Field(
         default=None, description="Sidecar gRPC address host:port; default from DAPR_GRPC_PORT"
     )
@@ -157,6 +162,13 @@ class Settings(BaseSettings):
                 "DUEFLOW_INTERNAL_TOKEN is shorter than 16 characters; use a long random token"
                 " (e.g. `openssl rand -hex 24`)"
             )
+        return value.strip()
+
+    @field_validator("dapr_statestore")
+    @classmethod
+    def _statestore_named(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("DUEFLOW_DAPR_STATESTORE must not be empty")
         return value.strip()
 
     @field_validator("api_app_id")

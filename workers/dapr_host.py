@@ -15,8 +15,10 @@ from starlette.applications import Starlette
 from starlette.types import Lifespan
 
 from domain.adapters.dapr_jobs import DaprJobs
+from domain.adapters.dapr_state_reminders import DaprStateReminders
+from domain.adapters.reminder_sql import SqlReminderRepository
 from domain.adapters.schema import current_revision, head_revision
-from domain.adapters.sql import SqlUnitOfWork, make_engine
+from domain.adapters.sql import ReminderStore, SqlUnitOfWork, make_engine, shared_store
 from domain.clock import SystemClock
 from domain.ports import Clock, JobScheduler
 from domain.reminder_service import ReminderService
@@ -53,15 +55,18 @@ async def worker_app(
     internal_token: str | None = None,
     retention_days: int | None = None,
     notifications: NotificationConfig | None = None,
+    reminder_store: ReminderStore = SqlReminderRepository,
 ) -> AsyncIterator[Starlette]:
     """The Dapr app of worker `name` on `database_url`; the engine is disposed on leaving.
 
     With `invoke` the recurrence worker creates next occurrences through the task API (Dapr
     service invocation), called outside its inbox transaction (see InvokingRunner). The
-    reminders worker keeps a Dapr job per reminder through `jobs` and serves their callbacks; the
-    audit app also serves its history (with `internal_token`) and the retention cron route; the
-    notifications worker delivers through the channels of `notifications` (never mcp: no MCP
-    session lives in a worker), its dispatcher running for the app's lifespan."""
+    reminders worker keeps a Dapr job per reminder through `jobs` and its schedule in
+    `reminder_store` (`dueflow worker reminders`: the Dapr state store), and serves the job
+    callbacks and the sweep; the audit app also serves its history (with `internal_token`) and
+    the retention cron route; the notifications worker delivers through the channels of
+    `notifications` (never mcp: no MCP session lives in a worker), its dispatcher running for
+    the app's lifespan."""
     clock = clock or SystemClock()
     if name not in WORKER_NAMES:
         known = ", ".join(WORKER_NAMES) or "none"
@@ -77,6 +82,7 @@ async def worker_app(
             jobs=jobs,
             notifications=config,
             wake_dispatcher=dispatcher.notify,
+            reminder_store=reminder_store,
         )[name]
         current, head = await current_revision(engine), head_revision()
         if current != head:
@@ -92,7 +98,11 @@ async def worker_app(
         )
         routes = []
         if name == REMINDERS:
-            reminders = ReminderService(partial(SqlUnitOfWork, sessions), clock, default_timezone)
+            reminders = ReminderService(
+                partial(SqlUnitOfWork, sessions, reminder_store=reminder_store),
+                clock,
+                default_timezone,
+            )
             routes = reminder_routes(reminders, clock)
         if name == AUDIT:
             routes = audit_routes(sessions, clock, internal_token, retention_days)
@@ -132,13 +142,22 @@ async def serve_worker(
     dapr_http_endpoint: str | None = None,
     retention_days: int | None = None,
     notifications: NotificationConfig | None = None,
+    statestore: str = "statestore",
 ) -> None:
     """Serve worker `name` with uvicorn until SIGINT/SIGTERM; logs go to stderr.
 
     The recurrence worker invokes the API app `api_app_id` when `internal_token` is set too, and
-    otherwise calls the use case on the database directly."""
+    otherwise calls the use case on the database directly. The reminders worker keeps its
+    schedule in the Dapr state store `statestore`."""
     invoker = None
     jobs = DaprJobs(http_endpoint=dapr_http_endpoint) if name == REMINDERS else None
+    state = (
+        DaprStateReminders(statestore, http_endpoint=dapr_http_endpoint)
+        if name == REMINDERS
+        else None
+    )
+    if state is not None:
+        log.info("reminders: the schedule lives in the Dapr state store %r", state.store)
     if name == "recurrence":
         if api_app_id and internal_token:
             invoker = DaprInvoker(api_app_id, internal_token, dapr_http_endpoint)
@@ -164,6 +183,7 @@ async def serve_worker(
             internal_token=internal_token,
             retention_days=retention_days,
             notifications=notifications,
+            reminder_store=shared_store(state) if state is not None else SqlReminderRepository,
         ) as app:
             await _serve(app, name, pubsub_name, host, port)
     finally:
@@ -171,6 +191,8 @@ async def serve_worker(
             await invoker.aclose()
         if jobs is not None:
             await jobs.aclose()
+        if state is not None:
+            await state.aclose()
 
 
 async def _serve(app: Starlette, name: str, pubsub_name: str, host: str, port: int) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from domain.adapters.reminder_sql import SqlReminderRepository
+from domain.adapters.sql import ReminderStore
 from domain.clock import SystemClock
 from domain.ports import Clock, JobScheduler
 from workers.audit import audit_consumer
@@ -22,16 +24,18 @@ def build_consumers(
     reminders_changed: Callable[[], None] | None = None,
     notifications: NotificationConfig | None = None,
     wake_dispatcher: Callable[[], None] | None = None,
+    reminder_store: ReminderStore = SqlReminderRepository,
 ) -> dict[str, Consumer]:
     """The workers of one process, sharing its clock; with `invoke` the recurrence worker creates
     the next occurrence through the task API (Dapr mode) instead of the use case; with `jobs` the
-    reminders worker keeps a Dapr job per reminder; `reminders_changed` wakes an embedded timer.
+    reminders worker keeps a Dapr job per reminder and its schedule in `reminder_store` (the SQL
+    table, or a Dapr state store); `reminders_changed` wakes an embedded timer.
     The notifications worker writes a delivery per channel of `notifications` and calls
     `wake_dispatcher` once they are committed."""
     consumers = (
         audit_consumer(clock),
         recurrence_consumer(clock, default_timezone, invoke),
-        reminders_consumer(clock, jobs, reminders_changed),
+        reminders_consumer(clock, jobs, reminders_changed, reminder_store),
         notifications_consumer(clock, notifications, wake_dispatcher),
     )
     return {consumer.name: consumer for consumer in consumers}

@@ -5,6 +5,10 @@ inbox row (relative reminders follow the current due; completing or deleting a t
 them). In Dapr mode each pending reminder is also a Dapr job (`jobs`), and the app serves the
 job callback and the cron sweep; embedded, a ReminderTimer fires them. On `reminders` it keeps
 the jobs of reminders snoozed or dismissed through the API in line with the schedule.
+
+The schedule is `reminder_store`: the SQL table (embedded), or a Dapr state store (Dapr mode),
+which is written at once rather than with the inbox row; a redelivery then finds the schedule
+already planned, so it re-asserts (overwrites) the jobs of the task's pending reminders too.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from domain.adapters.reminder_sql import SqlReminderRepository
-from domain.adapters.sql import JoinedUnitOfWork
+from domain.adapters.sql import JoinedUnitOfWork, ReminderStore
 from domain.events import TOPIC_REMINDERS, TOPIC_TASK_EVENTS, EventType
 from domain.ports import Clock, JobScheduler
 from domain.reminder_schedule import ReminderState
@@ -37,14 +41,17 @@ EARLY_TOLERANCE = dt.timedelta(seconds=5)
 
 
 def reminders_consumer(
-    clock: Clock, jobs: JobScheduler | None = None, changed: Callable[[], None] | None = None
+    clock: Clock,
+    jobs: JobScheduler | None = None,
+    changed: Callable[[], None] | None = None,
+    reminder_store: ReminderStore = SqlReminderRepository,
 ) -> Consumer:
     """The consumer; `jobs` mirrors the schedule into Dapr jobs, `changed` wakes a timer."""
 
     async def on_task_event(event: Received, session: AsyncSession) -> Outcome:
         if event.stale:  # a later version of the task was planned already
             return Outcome.SUCCESS
-        async with JoinedUnitOfWork(session) as uow:
+        async with JoinedUnitOfWork(session, reminder_store=reminder_store) as uow:
             change = await reconcile(
                 uow,
                 event.envelope["payload"]["task"],
@@ -53,8 +60,10 @@ def reminders_consumer(
                 causation_id=event.event_id,
             )
             await uow.commit()
+            transactional = uow.reminders.transactional
         if jobs is not None:
-            for reminder in change.scheduled:
+            again = [] if transactional else change.kept
+            for reminder in [*change.scheduled, *again]:
                 await jobs.schedule(reminder)
             for reminder in change.withdrawn:
                 await jobs.cancel(reminder.id)
@@ -72,7 +81,7 @@ def reminders_consumer(
             log.warning("DROP: %s %s carries no reminder_id", event.event_type, event.event_id)
             return Outcome.DROP
         # the row, not the event, says what the job must be now: events may trail the schedule
-        current = await SqlReminderRepository(session).get(reminder_id)
+        current = await reminder_store(session).get(reminder_id)
         if current is not None and current.state is ReminderState.PENDING:
             await jobs.schedule(current)
         else:

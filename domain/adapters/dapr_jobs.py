@@ -12,18 +12,13 @@ import json
 import logging
 from typing import Self
 
-from dapr.aio.clients import DaprClient
 from dapr.clients import Job
 from dapr.clients.exceptions import DaprGrpcError
 from google.protobuf.any_pb2 import Any as GrpcAny
 from google.protobuf.wrappers_pb2 import StringValue
 
-from domain.adapters.dapr_publisher import (
-    default_grpc_address,
-    default_http_endpoint,
-    describe_error,
-    sdk_health_check,
-)
+from domain.adapters.dapr_client import SidecarClient
+from domain.adapters.dapr_publisher import describe_error
 from domain.due import iso_utc
 from domain.reminder_schedule import ScheduledReminder
 
@@ -44,11 +39,8 @@ class DaprJobs:
         *,
         timeout: float = 10.0,
     ) -> None:
-        self._grpc_address = grpc_address or default_grpc_address()
-        self._http_endpoint = (http_endpoint or default_http_endpoint()).rstrip("/")
+        self._sidecar = SidecarClient(grpc_address, http_endpoint, timeout, JobRequestFailed)
         self._timeout = timeout
-        self._client: DaprClient | None = None
-        self._lock = asyncio.Lock()
 
     async def __aenter__(self) -> Self:
         return self
@@ -60,15 +52,15 @@ class DaprJobs:
         data = GrpcAny()
         data.Pack(StringValue(value=json.dumps(job_data(reminder), separators=(",", ":"))))
         job = Job(name=reminder.id, due_time=iso_utc(reminder.fire_at), data=data)
-        client = await self._connected()
+        client = await self._sidecar.connected()
         try:
             await asyncio.wait_for(client.schedule_job(job, overwrite=True), self._timeout)
         except Exception as exc:
-            await self._forget(client, exc)
+            await self._sidecar.forget(client, exc)
             raise JobRequestFailed(f"scheduling job {reminder.id}: {describe_error(exc)}") from exc
 
     async def cancel(self, reminder_id: str) -> None:
-        client = await self._connected()
+        client = await self._sidecar.connected()
         try:
             await asyncio.wait_for(client.delete_job(reminder_id), self._timeout)
         except DaprGrpcError as exc:
@@ -76,33 +68,11 @@ class DaprJobs:
             # delete fires into a row that is no longer pending and does nothing
             log.info("deleting job %s: %s (ignored)", reminder_id, describe_error(exc))
         except Exception as exc:
-            await self._forget(client, exc)
+            await self._sidecar.forget(client, exc)
             log.warning("deleting job %s failed: %s (ignored)", reminder_id, describe_error(exc))
 
     async def aclose(self) -> None:
-        async with self._lock:
-            client, self._client = self._client, None
-        if client is not None:
-            await client.close()  # type: ignore[no-untyped-call]
-
-    async def _connected(self) -> DaprClient:
-        async with self._lock:
-            if self._client is None:
-                try:
-                    with sdk_health_check(self._http_endpoint, self._timeout):
-                        self._client = DaprClient(address=self._grpc_address)
-                except Exception as exc:
-                    raise JobRequestFailed(
-                        f"Dapr sidecar not reachable at {self._grpc_address}: {describe_error(exc)}"
-                    ) from exc
-            return self._client
-
-    async def _forget(self, client: DaprClient, exc: BaseException) -> None:
-        if isinstance(exc, DaprGrpcError) and describe_error(exc).startswith("gRPC UNAVAILABLE"):
-            async with self._lock:
-                if self._client is client:
-                    self._client = None
-            await client.close()  # type: ignore[no-untyped-call]
+        await self._sidecar.aclose()
 
 
 def job_data(reminder: ScheduledReminder) -> dict[str, str]:

@@ -19,6 +19,8 @@ _PENDING = ReminderState.PENDING.value
 class SqlReminderRepository:
     """Rows of one session; the unit of work (or the consumer's inbox transaction) commits."""
 
+    transactional = True
+
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 

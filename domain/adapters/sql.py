@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeAlias
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -31,7 +31,7 @@ from domain.due import Due
 from domain.errors import ConcurrentChange, IdempotencyRace
 from domain.events import TaskEvent
 from domain.model import Priority, Status, Task
-from domain.ports import IdempotencyRecord
+from domain.ports import IdempotencyRecord, ReminderRepository
 from domain.query import SortKey, TaskFilter
 from domain.recurrence import Recurrence, RecurrenceAnchor
 from domain.reminders import reminder_from_spec
@@ -44,6 +44,13 @@ T = TASKS.c
 TAG = TAGS.c
 # execution option of a read-only unit of work's connection
 READ_ONLY = "dueflow_read_only"
+# the reminder schedule of a unit of work's session: the SQL table, or a Dapr state store
+ReminderStore: TypeAlias = Callable[[AsyncSession], ReminderRepository]
+
+
+def shared_store(repository: ReminderRepository) -> ReminderStore:
+    """A ReminderStore handing every session the same repository (one that holds no session)."""
+    return lambda _session: repository
 
 
 def async_url(url: str) -> str:
@@ -94,7 +101,7 @@ class SqlUnitOfWork:
     """A transaction over one session; leaving without commit() rolls everything back."""
 
     tasks: SqlTaskRepository
-    reminders: SqlReminderRepository
+    reminders: ReminderRepository
 
     def __init__(
         self,
@@ -102,8 +109,10 @@ class SqlUnitOfWork:
         after_commit: Callable[[], None] | None = None,
         *,
         read_only: bool = False,
+        reminder_store: ReminderStore = SqlReminderRepository,
     ) -> None:
         self._sessions = sessions
+        self._reminder_store = reminder_store
         self._after_commit = after_commit
         self._read_only = read_only
         self._events: list[TaskEvent] = []
@@ -111,7 +120,7 @@ class SqlUnitOfWork:
     async def __aenter__(self) -> Self:
         self.session = self._sessions()
         self.tasks = SqlTaskRepository(self.session)
-        self.reminders = SqlReminderRepository(self.session)
+        self.reminders = self._reminder_store(self.session)
         self._events = []
         if self._read_only:
             await self.session.connection(execution_options={READ_ONLY: True})
@@ -166,8 +175,15 @@ class JoinedUnitOfWork(SqlUnitOfWork):
     commit() writes the outbox rows; the state, the events and the inbox row commit together
     when the caller commits, and nothing does if it rolls back."""
 
-    def __init__(self, session: AsyncSession, *, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        *,
+        read_only: bool = False,
+        reminder_store: ReminderStore = SqlReminderRepository,
+    ) -> None:
         self._joined = session
+        self._reminder_store = reminder_store
         self._events = []
         self._after_commit = None
         self._read_only = False  # the caller's transaction decides
@@ -175,7 +191,7 @@ class JoinedUnitOfWork(SqlUnitOfWork):
     async def __aenter__(self) -> Self:
         self.session = self._joined
         self.tasks = SqlTaskRepository(self.session)
-        self.reminders = SqlReminderRepository(self.session)
+        self.reminders = self._reminder_store(self.session)
         self._events = []
         return self
 

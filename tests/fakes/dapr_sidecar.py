@@ -10,6 +10,11 @@ API the SDK's DaprClient uses by default): each call is recorded and forwarded, 
 as they came, to the ASGI app registered for the app id (`route_app`), on the test's event loop;
 the callee's status, content type and body come back unchanged, as daprd passes them through. An
 unknown app id, or a sidecar told to refuse, answers 500 ERR_DIRECT_INVOKE.
+
+State stores (one dict per store name, see tests/fakes/state_store.py) answer GetState,
+SaveState, DeleteState and QueryStateAlpha1 as daprd does for a JSON-capable store such as
+state.postgresql v1: an etag per key, ABORTED on an etag mismatch, EQ/IN/AND/OR queries over
+the entries saved with contentType application/json.
 """
 
 from __future__ import annotations
@@ -26,9 +31,11 @@ from typing import Any
 import grpc
 import grpc.aio
 import httpx
-from dapr.proto.runtime.v1 import dapr_pb2_grpc, jobs_pb2, pubsub_pb2
+from dapr.proto.runtime.v1 import dapr_pb2_grpc, jobs_pb2, pubsub_pb2, state_pb2
 from google.protobuf import empty_pb2
 from google.protobuf.wrappers_pb2 import StringValue
+
+from tests.fakes.state_store import FakeStateStore, StateRefused, StateRequest
 
 HEALTH_PATHS = frozenset({"/v1.0/healthz", "/v1.0/healthz/outbound"})
 INVOKE_PATH = re.compile(r"^/v1\.0/invoke/(?P<app_id>[^/]+)/method/(?P<method>.+)$")
@@ -126,8 +133,76 @@ class _Servicer(dapr_pb2_grpc.DaprServicer):
             )
         return pubsub_pb2.BulkPublishResponse()
 
+    async def GetState(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        await self._sidecar.refusal(context)
+        store = self._sidecar.state_store(request.store_name)
+        asked = StateRequest("GetState", request.store_name, request.key)
+        self._sidecar.state_requests.append(asked)
+        entry = store.get(request.key)
+        if entry is None:
+            return state_pb2.GetStateResponse()
+        return state_pb2.GetStateResponse(data=entry.value, etag=entry.etag)
+
+    async def SaveState(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        await self._sidecar.refusal(context)
+        store = self._sidecar.state_store(request.store_name)
+        for item in request.states:
+            etag = item.etag.value if item.HasField("etag") else None
+            first_write = item.HasField("options") and item.options.concurrency == 1
+            self._sidecar.state_requests.append(
+                StateRequest(
+                    "SaveState",
+                    request.store_name,
+                    item.key,
+                    etag=etag,
+                    first_write=first_write,
+                    metadata=dict(item.metadata),
+                )
+            )
+            try:
+                store.save(item.key, bytes(item.value), etag, first_write, dict(item.metadata))
+            except StateRefused as refused:
+                await context.abort(refused.code, refused.message)
+        return empty_pb2.Empty()
+
+    async def DeleteState(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        await self._sidecar.refusal(context)
+        store = self._sidecar.state_store(request.store_name)
+        etag = request.etag.value if request.HasField("etag") else None
+        self._sidecar.state_requests.append(
+            StateRequest("DeleteState", request.store_name, request.key, etag=etag)
+        )
+        try:
+            store.delete(request.key, etag)
+        except StateRefused as refused:
+            await context.abort(refused.code, refused.message)
+        return empty_pb2.Empty()
+
+    async def QueryStateAlpha1(
+        self, request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> Any:
+        await self._sidecar.refusal(context)
+        store = self._sidecar.state_store(request.store_name)
+        query = json.loads(request.query)
+        self._sidecar.state_requests.append(
+            StateRequest("QueryStateAlpha1", request.store_name, query=query)
+        )
+        try:
+            found, token = store.query(query)
+        except StateRefused as refused:
+            await context.abort(refused.code, refused.message)
+        return state_pb2.QueryStateResponse(
+            results=[
+                state_pb2.QueryStateItem(key=key, data=entry.value, etag=entry.etag)
+                for key, entry in found
+            ],
+            token=token,
+        )
+
     async def ScheduleJob(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         await self._sidecar.refusal(context)
+        if self._sidecar.refuse_jobs:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "fake scheduler refuses on purpose")
         job = request.job
         if job.name in self._sidecar.jobs and not request.overwrite:
             await context.abort(grpc.StatusCode.ALREADY_EXISTS, f"job {job.name} exists")
@@ -207,7 +282,10 @@ class FakeDaprSidecar:
         self.jobs: dict[str, JobRequest] = {}  # the scheduler's jobs now, by name
         self.job_requests: list[JobRequest] = []
         self.apps: dict[str, Any] = {}  # app id -> ASGI app that invocations are forwarded to
+        self.states: dict[str, FakeStateStore] = {}  # state store name -> its entries
+        self.state_requests: list[StateRequest] = []
         self.refuse = False  # every publish answers UNAVAILABLE while set
+        self.refuse_jobs = False  # ScheduleJob answers UNAVAILABLE while set (the rest works)
         self.healthy = True  # the health endpoint answers 204 while set, 500 otherwise
         self.health_probes = 0
         self.refused = 0
@@ -229,8 +307,12 @@ class FakeDaprSidecar:
     def running(self) -> bool:
         return self._grpc is not None
 
+    def state_store(self, name: str) -> FakeStateStore:
+        """The entries of the state store `name` (created empty on first use)."""
+        return self.states.setdefault(name, FakeStateStore())
+
     def fail_next(self, count: int) -> None:
-        """Answer UNAVAILABLE to the next `count` publish requests."""
+        """Answer UNAVAILABLE to the next `count` requests (publish, jobs, state)."""
         self._fail_next = count
 
     async def refusal(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:

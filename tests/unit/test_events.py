@@ -103,7 +103,7 @@ def test_reminder_events_go_to_reminders_only(event_type: EventType) -> None:
     assert event_type.topics == ("reminders",)
 
 
-def test_the_event_types_are_the_ten_of_contract_v1() -> None:
+def test_the_event_types_are_the_ten_of_contract_v1_plus_reminder_delivered() -> None:
     assert {t.value for t in EventType} == {
         "TASK_CREATED",
         "TASK_UPDATED",
@@ -115,6 +115,7 @@ def test_the_event_types_are_the_ten_of_contract_v1() -> None:
         "REMINDER_SCHEDULED",
         "REMINDER_CANCELLED",
         "REMINDER_TRIGGERED",
+        "REMINDER_DELIVERED",
     }
 
 
