@@ -138,15 +138,18 @@ class ReminderService:
         clock: Clock,
         default_timezone: str = "UTC",
         source: str = SOURCE,
+        firing_unit_of_work: Callable[[], UnitOfWork] | None = None,
     ) -> None:
         self._uow = unit_of_work
+        # firing is time-critical: its transactions may jump the queue for the write lock
+        self._firing_uow = firing_unit_of_work or unit_of_work
         self._clock = clock
         self._zone = zone(default_timezone, "DUEFLOW_TIMEZONE")
         self._source = source
 
     async def fire(self, reminder_id: str) -> ScheduledReminder | None:
         """Fire one reminder if its moment has come and it is still pending; None otherwise."""
-        async with self._uow() as uow:
+        async with self._firing_uow() as uow:
             reminder = await uow.reminders.get(reminder_id)
             # read the clock after the first statement: on SQLite it waits for the write lock,
             # and the trigger's moment is when it is decided, not when it was asked for
@@ -161,7 +164,7 @@ class ReminderService:
     async def fire_due(self, limit: int = 500) -> list[ScheduledReminder]:
         """Fire every pending reminder whose moment has come, earliest first, in one transaction
         (a backlog costs one commit, so a busy moment does not make the next ones late)."""
-        async with self._uow() as uow:
+        async with self._firing_uow() as uow:
             due = await uow.reminders.due(self._clock.now(), limit)
             now = self._clock.now()
             async with _put_back_unless_committed(uow, now) as moved:

@@ -115,6 +115,9 @@ async def bootstrap(
             clock,
             default_timezone=settings.timezone,
             source="dueflow.mcp_server",
+            firing_unit_of_work=partial(
+                SqlUnitOfWork, sessions, after_commit, urgent=True, reminder_store=reminder_store
+            ),
         )
         foreground = Foreground()  # requests and imminent reminders: background work waits
         timer = ReminderTimer(reminders, clock, foreground=foreground)

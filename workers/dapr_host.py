@@ -102,6 +102,9 @@ async def worker_app(
                 partial(SqlUnitOfWork, sessions, reminder_store=reminder_store),
                 clock,
                 default_timezone,
+                firing_unit_of_work=partial(
+                    SqlUnitOfWork, sessions, urgent=True, reminder_store=reminder_store
+                ),
             )
             routes = reminder_routes(reminders, clock)
         if name == AUDIT:

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self, TypeAlias
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util import await_only
 from sqlmodel import SQLModel
 
 from domain.adapters.reminder_sql import SqlReminderRepository
@@ -44,6 +47,8 @@ T = TASKS.c
 TAG = TAGS.c
 # execution option of a read-only unit of work's connection
 READ_ONLY = "dueflow_read_only"
+URGENT = "dueflow_urgent"  # a time-critical writer (a reminder firing): it polls for the lock
+BUSY_TIMEOUT_MS = 10_000
 # the reminder schedule of a unit of work's session: the SQL table, or a Dapr state store
 ReminderStore: TypeAlias = Callable[[AsyncSession], ReminderRepository]
 
@@ -81,7 +86,7 @@ def make_engine(url: str) -> AsyncEngine:
                 "journal_mode=WAL",
                 "synchronous=FULL",
                 "foreign_keys=ON",
-                "busy_timeout=10000",
+                f"busy_timeout={BUSY_TIMEOUT_MS}",
             ):
                 cursor.execute(f"PRAGMA {pragma}")
             cursor.close()
@@ -91,10 +96,34 @@ def make_engine(url: str) -> AsyncEngine:
             # A deferred transaction that reads and then writes can fail to upgrade its lock;
             # taking the write lock up front makes writers queue behind busy_timeout instead.
             # A read-only one reads a WAL snapshot: it needs no lock and waits for no writer.
-            read_only = connection.get_execution_options().get(READ_ONLY, False)
-            connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+            options = connection.get_execution_options()
+            if options.get(READ_ONLY, False):
+                connection.exec_driver_sql("BEGIN")
+            elif options.get(URGENT, False):
+                _begin_urgently(connection)
+            else:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _begin_urgently(connection: Any) -> None:
+    """Take SQLite's write lock as soon as it is free: other writers wait in SQLite's busy
+    handler, which sleeps in steps of up to 100 ms; this one polls every half millisecond on the
+    event loop (await_only: SQLAlchemy's asyncio greenlet), so it goes first."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    connection.exec_driver_sql("PRAGMA busy_timeout=0")
+    try:
+        while True:
+            try:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+                return
+            except OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            await_only(asyncio.sleep(0.0005))
+    finally:
+        connection.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
 class SqlUnitOfWork:
@@ -109,9 +138,11 @@ class SqlUnitOfWork:
         after_commit: Callable[[], None] | None = None,
         *,
         read_only: bool = False,
+        urgent: bool = False,
         reminder_store: ReminderStore = SqlReminderRepository,
     ) -> None:
         self._sessions = sessions
+        self._urgent = urgent
         self._reminder_store = reminder_store
         self._after_commit = after_commit
         self._read_only = read_only
@@ -124,6 +155,8 @@ class SqlUnitOfWork:
         self._events = []
         if self._read_only:
             await self.session.connection(execution_options={READ_ONLY: True})
+        elif self._urgent:
+            await self.session.connection(execution_options={URGENT: True})
         return self
 
     async def __aexit__(

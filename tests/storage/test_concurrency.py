@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from domain.adapters.sql import BUSY_TIMEOUT_MS, SqlUnitOfWork
 from domain.errors import Conflict
 from domain.service import NewTask
 from mcp_server.bootstrap import Runtime
@@ -50,3 +55,33 @@ async def test_writers_that_name_no_version_all_get_through_in_turn(runtime: Run
     events = await rows(runtime, "SELECT sequence FROM outbox WHERE task_id = :t", t=task.id)
     assert sorted(e[0] for e in events) == list(range(1, stored.version + 1))
     assert stored.version == 6
+
+
+async def test_an_urgent_writer_waits_for_the_write_lock_and_then_takes_it(
+    runtime: Runtime,
+) -> None:
+    await runtime.service.add("alice", NewTask(title="contended"))  # a row both writers lock
+    sessions = async_sessionmaker(runtime.engine, expire_on_commit=False)
+    holding, release = asyncio.Event(), asyncio.Event()
+
+    async def hold_the_write_lock() -> None:
+        async with SqlUnitOfWork(sessions) as uow:
+            await uow.session.execute(sa.text("UPDATE tasks SET title = title"))
+            holding.set()
+            await release.wait()
+            await uow.commit()
+
+    async def urgent_write() -> float:
+        await holding.wait()
+        asyncio.get_running_loop().call_later(0.2, release.set)
+        started = time.monotonic()
+        async with SqlUnitOfWork(sessions, urgent=True) as uow:
+            await uow.session.execute(sa.text("UPDATE tasks SET title = title"))
+            await uow.commit()
+            if runtime.engine.dialect.name == "sqlite":  # its busy timeout is back afterwards
+                timeout = await uow.session.execute(sa.text("PRAGMA busy_timeout"))
+                assert timeout.scalar() == BUSY_TIMEOUT_MS
+        return time.monotonic() - started
+
+    _, waited = await asyncio.gather(hold_the_write_lock(), urgent_write())
+    assert waited >= 0.15  # it queued behind the holder instead of failing or writing past it
