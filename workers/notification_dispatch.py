@@ -99,6 +99,8 @@ class NotificationDispatcher:
         self._wake = asyncio.Event()
         self._locking = engine.dialect.name != "sqlite"
         self._foreground = foreground
+        # each pass's outcomes, by its claim token, until the pass records them at once
+        self._outcomes: dict[str, list[tuple[sa.Row[Any], dict[str, Any]]]] = {}
 
     @property
     def channel_names(self) -> tuple[str, ...]:
@@ -137,7 +139,10 @@ class NotificationDispatcher:
         """One pass: claim the rows due now, deliver each, record the outcome; answer how many."""
         token = str(uuid.uuid4())
         claimed = await self._claim(token)
-        await asyncio.gather(*(self._deliver(token, row) for row in claimed))
+        try:
+            await asyncio.gather(*(self._deliver(token, row) for row in claimed))
+        finally:
+            await self._record(token)
         return len(claimed)
 
     async def aclose(self) -> None:
@@ -273,20 +278,36 @@ class NotificationDispatcher:
         )
 
     async def _mark(self, token: str, row: sa.Row[Any], **values: Any) -> None:
-        """Record the attempt's outcome; a final one (delivered, skipped, dead) also records a
+        """Queue the attempt's outcome; the pass records all of them in one transaction."""
+        self._outcomes.setdefault(token, []).append((row, values))
+
+    async def _record(self, token: str) -> None:
+        """Record a pass's outcomes; a final one (delivered, skipped, dead) also records a
         REMINDER_DELIVERED event, so the task's history shows every channel's delivery."""
-        async with self._sessions() as session, session.begin():
-            result = await session.execute(
-                sa.update(DELIVERIES)
-                .where(COL.id == row.id, COL.claimed_by == token)
-                .values(claimed_by=None, claimed_until=None, **values)
-            )
-            if _rowcount(result) == 1 and values["status"] != PENDING:
-                async with JoinedUnitOfWork(session) as uow:
+        outcomes = self._outcomes.pop(token, [])
+        if not outcomes:
+            return
+        lost: list[int] = []
+        async with (
+            self._sessions() as session,
+            session.begin(),
+            JoinedUnitOfWork(session) as uow,
+        ):
+            for row, values in outcomes:
+                result = await session.execute(
+                    sa.update(DELIVERIES)
+                    .where(COL.id == row.id, COL.claimed_by == token)
+                    .values(claimed_by=None, claimed_until=None, **values)
+                )
+                if _rowcount(result) == 0:
+                    lost.append(row.id)
+                elif values["status"] != PENDING:
                     uow.record(self._delivered(row, values))
-                    await uow.commit()
-        if _rowcount(result) == 0:
-            log.warning("delivery %d: the lease ran out before its outcome was recorded", row.id)
+            await uow.commit()
+        for delivery_id in lost:
+            log.warning(
+                "delivery %d: the lease ran out before its outcome was recorded", delivery_id
+            )
 
     def _delivered(self, row: sa.Row[Any], values: Mapping[str, Any]) -> TaskEvent:
         message = dict(row.message)
