@@ -171,6 +171,12 @@ class ConsumerRunner:
         }
 
 
+def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
+    """Call `callback` once the handler's inbox transaction commits (never if it rolls back):
+    whatever it wakes then reads what the handler wrote."""
+    sa.event.listen(session.sync_session, "after_commit", lambda _session: callback(), once=True)
+
+
 def _with_stale(event: Received, stale: bool) -> Received:
     if stale == event.stale:
         return event

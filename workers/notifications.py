@@ -18,7 +18,7 @@ from sqlmodel import SQLModel
 from domain.adapters.tables import NotificationDeliveryRow
 from domain.events import TOPIC_REMINDERS, EventType
 from domain.ports import Clock
-from workers.consumer import Consumer, Outcome, Received
+from workers.consumer import Consumer, Outcome, Received, after_commit
 
 log = logging.getLogger("dueflow.notifications")
 DELIVERIES = SQLModel.metadata.tables[NotificationDeliveryRow.__tablename__]
@@ -118,7 +118,7 @@ def notifications_consumer(
         ]
         await session.execute(sa.insert(DELIVERIES), rows)
         if wake is not None:
-            sa.event.listen(session.sync_session, "after_commit", lambda _: wake(), once=True)
+            after_commit(session, wake)
         return Outcome.SUCCESS
 
     return Consumer(name=CONSUMER_NAME, handlers={TOPIC_REMINDERS: on_reminder})

@@ -18,7 +18,6 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -30,7 +29,7 @@ from domain.events import TOPIC_REMINDERS, TOPIC_TASK_EVENTS, EventType
 from domain.ports import Clock, JobScheduler
 from domain.reminder_schedule import ReminderState
 from domain.reminder_service import ReminderService, reconcile
-from workers.consumer import Consumer, Outcome, Received
+from workers.consumer import Consumer, Outcome, Received, after_commit
 
 log = logging.getLogger("dueflow.reminders")
 
@@ -68,7 +67,7 @@ def reminders_consumer(
             for reminder in change.withdrawn:
                 await jobs.cancel(reminder.id)
         if change and changed is not None:
-            _after_commit(session, changed)
+            after_commit(session, changed)
         return Outcome.SUCCESS
 
     async def on_reminder_event(event: Received, session: AsyncSession) -> Outcome:
@@ -138,12 +137,6 @@ async def _fire_job(service: ReminderService, clock: Clock, name: str) -> str:
     if fired is None:
         return "ignored"  # fired already, withdrawn, or not a reminder of ours
     return fired.state.value
-
-
-def _after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
-    """Call `callback` once the inbox transaction commits: a timer woken earlier would read the
-    schedule as it was before."""
-    sa.event.listen(session.sync_session, "after_commit", lambda _s: callback(), once=True)
 
 
 def _moment(text: str) -> dt.datetime:
