@@ -260,31 +260,12 @@ class ReminderService:
                 for r in await uow.reminders.for_task(task.id)
                 if r.state is _PENDING and not r.snoozed and r.fire_at < moment
             ]
-            await uow.reminders.put(snoozed, now)
-            uow.record(
-                _event(
-                    EventType.REMINDER_SCHEDULED,
-                    snoozed,
-                    snapshot,
-                    now,
-                    None,
-                    correlation_id,
-                    self._source,
-                )
+            await self._store(
+                uow, EventType.REMINDER_SCHEDULED, [snoozed], snapshot, now, correlation_id
             )
-            for reminder in silenced:
-                await uow.reminders.put(reminder, now)
-                uow.record(
-                    _event(
-                        EventType.REMINDER_CANCELLED,
-                        reminder,
-                        snapshot,
-                        now,
-                        None,
-                        correlation_id,
-                        self._source,
-                    )
-                )
+            await self._store(
+                uow, EventType.REMINDER_CANCELLED, silenced, snapshot, now, correlation_id
+            )
             await uow.commit()
         return snoozed, silenced
 
@@ -304,21 +285,25 @@ class ReminderService:
                 for r in await uow.reminders.for_task(task.id)
                 if r.state is _PENDING
             ]
-            for reminder in dismissed:
-                await uow.reminders.put(reminder, now)
-                uow.record(
-                    _event(
-                        EventType.REMINDER_CANCELLED,
-                        reminder,
-                        snapshot,
-                        now,
-                        None,
-                        correlation_id,
-                        self._source,
-                    )
-                )
+            await self._store(
+                uow, EventType.REMINDER_CANCELLED, dismissed, snapshot, now, correlation_id
+            )
             await uow.commit()
         return dismissed
+
+    async def _store(
+        self,
+        uow: UnitOfWork,
+        kind: EventType,
+        reminders: list[ScheduledReminder],
+        snapshot: Mapping[str, Any],
+        now: dt.datetime,
+        correlation_id: str | None,
+    ) -> None:
+        """Write each reminder's new state and record its `kind` event, in the caller's unit."""
+        for reminder in reminders:
+            await uow.reminders.put(reminder, now)
+            uow.record(_event(kind, reminder, snapshot, now, None, correlation_id, self._source))
 
     async def _open_task(self, uow: UnitOfWork, user_id: str, task_id: str, verb: str) -> Task:
         task = await uow.tasks.get(user_id, task_id)

@@ -41,9 +41,7 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 def recur_endpoint(service: TaskService, token: str) -> Endpoint:
     """The handler of POST /internal/recurrence/next, checking `token` first."""
-    if len(token) < MIN_TOKEN_LENGTH:
-        raise ValueError(f"the internal token must be at least {MIN_TOKEN_LENGTH} characters")
-    expected = token.encode()
+    expected = expected_token(token)
 
     async def next_occurrence(request: Request) -> Response:
         refusal = token_refusal(request, expected)
@@ -75,6 +73,13 @@ def recur_endpoint(service: TaskService, token: str) -> Endpoint:
         return JSONResponse({"next_task_id": created.id if created else None})
 
     return next_occurrence
+
+
+def expected_token(token: str) -> bytes:
+    """The internal token as token_refusal() compares it; a short one is refused at start-up."""
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise ValueError(f"the internal token must be at least {MIN_TOKEN_LENGTH} characters")
+    return token.encode()
 
 
 def token_refusal(request: Request, expected: bytes) -> Response | None:

@@ -34,7 +34,7 @@ from domain.due import parse_moment
 from domain.errors import ValidationFailed
 from domain.history import DEFAULT_HISTORY_LIMIT, HistoryQuery, HistoryReader
 from domain.ports import Clock
-from mcp_server.internal_api import MIN_TOKEN_LENGTH, token_refusal
+from mcp_server.internal_api import expected_token, token_refusal
 from workers.retention import AuditRetention
 
 log = logging.getLogger("dueflow.audit_api")
@@ -73,9 +73,7 @@ def audit_routes(
 
 def history_route(reader: HistoryReader, token: str) -> Route:
     """POST /history, answering from `reader` to callers that present `token`."""
-    if len(token) < MIN_TOKEN_LENGTH:
-        raise ValueError(f"the internal token must be at least {MIN_TOKEN_LENGTH} characters")
-    expected = token.encode()
+    expected = expected_token(token)
 
     async def history(request: Request) -> Response:
         refusal = token_refusal(request, expected)

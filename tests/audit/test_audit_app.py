@@ -24,7 +24,7 @@ from mcp_server.server import build_server
 from mcp_server.settings import Settings
 from tests.audit.conftest import TOKEN, call, history_of, refused
 from tests.conftest import NOW, rows
-from tests.dapr.conftest import PUBSUB, connect_publisher, deliver
+from tests.dapr.conftest import PUBSUB, connect_publisher, dapr_mode_runtime, deliver
 from tests.fakes.dapr_sidecar import FakeDaprSidecar
 from workers.dapr_host import worker_app
 
@@ -297,23 +297,10 @@ async def dapr_runtime(
     runtime: Runtime, database_url: str, clock: FixedClock, sidecar: FakeDaprSidecar, tmp_path: Path
 ) -> AsyncIterator[Runtime]:
     """The API app in Dapr mode: events to the fake sidecar, history from the audit app."""
-    settings = Settings.from_env(
-        {
-            "DUEFLOW_DATABASE_URL": database_url,
-            "DUEFLOW_TIMEZONE": "Europe/Berlin",
-            "DUEFLOW_DATA_DIR": str(tmp_path),
-            "DUEFLOW_EVENT_BUS": "dapr",
-            "DUEFLOW_INTERNAL_TOKEN": TOKEN,
-            "DUEFLOW_DAPR_HTTP_ENDPOINT": sidecar.http_endpoint,
-            "DUEFLOW_AUDIT_RETENTION_DAYS": "30",
-        }
-    )
-    async with connect_publisher(sidecar) as publisher:
-        wired = await bootstrap(settings, clock=clock, publisher=publisher)
-        try:
-            yield wired
-        finally:
-            await wired.close()
+    async with dapr_mode_runtime(
+        sidecar, database_url, tmp_path, clock, INTERNAL_TOKEN=TOKEN, AUDIT_RETENTION_DAYS="30"
+    ) as wired:
+        yield wired
 
 
 @pytest.fixture

@@ -5,11 +5,15 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from domain.adapters.dapr_publisher import DaprPublisher
+from domain.ports import Clock
+from mcp_server.bootstrap import Runtime, bootstrap
+from mcp_server.settings import Settings
 from tests.fakes.dapr_sidecar import FakeDaprSidecar, Published
 
 PUBSUB = "dueflow-pubsub"
@@ -64,3 +68,32 @@ def connect_publisher(
         http_endpoint=sidecar.http_endpoint,
         health_timeout=health_timeout,
     )
+
+
+@contextlib.asynccontextmanager
+async def dapr_mode_runtime(
+    sidecar: FakeDaprSidecar,
+    database_url: str,
+    data_dir: Path,
+    clock: Clock,
+    **extra: str,
+) -> AsyncIterator[Runtime]:
+    """The API app in Dapr mode on `database_url`, publishing to and invoking through `sidecar`;
+    `extra` adds DUEFLOW_* settings (names without the prefix, e.g. INTERNAL_TOKEN=...)."""
+    settings = Settings.from_env(
+        {
+            "DUEFLOW_DATABASE_URL": database_url,
+            "DUEFLOW_TIMEZONE": "Europe/Berlin",
+            "DUEFLOW_DATA_DIR": str(data_dir),
+            "DUEFLOW_EVENT_BUS": "dapr",
+            "DUEFLOW_DAPR_GRPC_ADDRESS": sidecar.grpc_address,
+            "DUEFLOW_DAPR_HTTP_ENDPOINT": sidecar.http_endpoint,
+            **{f"DUEFLOW_{name}": value for name, value in extra.items()},
+        }
+    )
+    async with connect_publisher(sidecar) as publisher:
+        wired = await bootstrap(settings, clock=clock, publisher=publisher)
+        try:
+            yield wired
+        finally:
+            await wired.close()

@@ -20,12 +20,11 @@ from domain.adapters.sql import SqlUnitOfWork, shared_store
 from domain.clock import FixedClock
 from domain.reminder_service import ReminderService, reconcile
 from domain.service import NewTask
-from mcp_server.bootstrap import Runtime, bootstrap
+from mcp_server.bootstrap import Runtime
 from mcp_server.server import build_server
-from mcp_server.settings import Settings
 from tests.audit.conftest import call
 from tests.conftest import NOW, rows
-from tests.dapr.conftest import connect_publisher
+from tests.dapr.conftest import dapr_mode_runtime
 from tests.fakes.dapr_sidecar import FakeDaprSidecar
 from tests.reminders.test_dapr_jobs import PUBSUB, deliver, deliver_all, envelopes, triggered
 from workers.dapr_host import worker_app
@@ -199,23 +198,10 @@ async def test_a_failed_commit_puts_fired_reminders_back_to_pending(
 async def dapr_runtime(
     runtime: Runtime, database_url: str, clock: FixedClock, sidecar: FakeDaprSidecar, tmp_path: Path
 ) -> AsyncIterator[Runtime]:
-    settings = Settings.from_env(
-        {
-            "DUEFLOW_DATABASE_URL": database_url,
-            "DUEFLOW_TIMEZONE": "Europe/Berlin",
-            "DUEFLOW_DATA_DIR": str(tmp_path),
-            "DUEFLOW_EVENT_BUS": "dapr",
-            "DUEFLOW_DAPR_GRPC_ADDRESS": sidecar.grpc_address,
-            "DUEFLOW_DAPR_HTTP_ENDPOINT": sidecar.http_endpoint,
-            "DUEFLOW_DAPR_STATESTORE": STORE,
-        }
-    )
-    async with connect_publisher(sidecar) as publisher:
-        wired = await bootstrap(settings, clock=clock, publisher=publisher)
-        try:
-            yield wired
-        finally:
-            await wired.close()
+    async with dapr_mode_runtime(
+        sidecar, database_url, tmp_path, clock, DAPR_STATESTORE=STORE
+    ) as wired:
+        yield wired
 
 
 @pytest.fixture
