@@ -37,6 +37,9 @@ def localize(wall: dt.datetime, tz: ZoneInfo) -> dt.datetime:
     return wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
 
 
+_ZERO = dt.timedelta(0)
+
+
 @dataclass(frozen=True, slots=True)
 class Due:
     """An all-day `date`, or a moment `at` (aware, UTC); either way with the task's zone."""
@@ -48,7 +51,7 @@ class Due:
     def __post_init__(self) -> None:
         if (self.date is None) == (self.at is None):
             raise ValueError("a Due is either all-day (date) or timed (at), not both or neither")
-        if self.at is not None and self.at.utcoffset() != dt.timedelta(0):
+        if self.at is not None and self.at.tzinfo is not UTC and self.at.utcoffset() != _ZERO:
             raise ValueError("Due.at must be UTC")
 
     @property

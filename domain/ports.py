@@ -30,6 +30,7 @@ class IdempotencyRecord:
 class Page:
     tasks: list[Task]
     next_cursor: str | None
+    now: dt.datetime  # the moment the listing was read at: its overdue and urgency are as of then
 
 
 class TaskRepository(Protocol):

@@ -538,7 +538,7 @@ class TaskService:
             next_cursor = encode_cursor(
                 "list", {"c": last.created_at.isoformat(), "i": last.id, "f": fingerprint}
             )
-        return Page(tasks, next_cursor)
+        return Page(tasks, next_cursor, now)
 
     async def sort_tasks(
         self,
@@ -573,7 +573,7 @@ class TaskService:
         if len(tasks) > limit:
             tasks = tasks[:limit]
             next_cursor = encode_cursor("sort", {"o": offset + limit, "f": fingerprint})
-        return Page(tasks, next_cursor)
+        return Page(tasks, next_cursor, now)
 
     def urgency(self, task: Task) -> float:
         return urgency(task, self._clock.now(), self.user_zone)

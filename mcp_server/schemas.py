@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 
 from domain.due import Due, iso_utc
 from domain.model import Task
+from domain.ports import Page
+from domain.query import urgency
 from domain.service import TaskService
 
 
@@ -113,24 +116,28 @@ class TaskSummary(BaseModel):
     version: int
 
     @classmethod
-    def of(cls, task: Task, service: TaskService) -> TaskSummary:
-        due = task.due
-        return cls(
-            id=task.id,
-            title=task.title,
-            status=task.status.value,
-            priority=task.priority.value,
-            tags=list(task.tags),
-            due=due.local.isoformat() if due else None,
-            timezone=due.timezone if due else None,
-            overdue=service.is_overdue(task),
-            urgency=service.urgency(task),
-            recurrence=task.recurrence.rule if task.recurrence else None,
-            has_description=bool(task.description),
-            created_at=iso_utc(task.created_at),
-            updated_at=iso_utc(task.updated_at),
-            version=task.version,
-        )
+    def page(cls, page: Page, user_zone: ZoneInfo) -> list[TaskSummary]:
+        """The page's tasks, overdue and urgency as of the moment it was read."""
+        now = page.now
+        return [
+            cls(
+                id=task.id,
+                title=task.title,
+                status=task.status.value,
+                priority=task.priority.value,
+                tags=list(task.tags),
+                due=task.due.local.isoformat() if task.due else None,
+                timezone=task.due.timezone if task.due else None,
+                overdue=task.is_overdue(now, user_zone),
+                urgency=urgency(task, now, user_zone),
+                recurrence=task.recurrence.rule if task.recurrence else None,
+                has_description=bool(task.description),
+                created_at=iso_utc(task.created_at),
+                updated_at=iso_utc(task.updated_at),
+                version=task.version,
+            )
+            for task in page.tasks
+        ]
 
 
 class OccurrenceOut(BaseModel):

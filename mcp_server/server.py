@@ -246,9 +246,6 @@ def build_server(
     def out(task: Task) -> TaskOut:
         return TaskOut.of(task, service)
 
-    def summary(task: Task) -> TaskSummary:
-        return TaskSummary.of(task, service)
-
     def listing(
         status: str,
         priority: PriorityName | list[PriorityName] | None,
@@ -443,7 +440,7 @@ def build_server(
         more = "; more with next_cursor" if page.next_cursor else ""
         return answer(
             f"{len(page.tasks)} task(s){more}",
-            TaskPage(tasks=[summary(t) for t in page.tasks], next_cursor=page.next_cursor),
+            TaskPage(tasks=TaskSummary.page(page, service.user_zone), next_cursor=page.next_cursor),
         )
 
     @mcp.tool(annotations=READ, output_schema=output_schema(SortedPage))
@@ -478,7 +475,9 @@ def build_server(
         return answer(
             f"{len(page.tasks)} task(s) by {', '.join(order)}{more}",
             SortedPage(
-                tasks=[summary(t) for t in page.tasks], order=order, next_cursor=page.next_cursor
+                tasks=TaskSummary.page(page, service.user_zone),
+                order=order,
+                next_cursor=page.next_cursor,
             ),
         )
 

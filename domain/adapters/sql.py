@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeAlias
 
@@ -21,9 +22,11 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.util import await_only
 from sqlmodel import SQLModel
 
+from domain.adapters import sqlite_driver
 from domain.adapters.reminder_sql import SqlReminderRepository
 from domain.adapters.tables import IdempotencyKeyRow, OutboxRow, TaskRow, TaskTagRow
 from domain.adapters.task_queries import (
+    RAW_TASK,
     FilterShape,
     list_statement,
     matching_statement,
@@ -75,7 +78,11 @@ def async_url(url: str) -> str:
 
 def make_engine(url: str) -> AsyncEngine:
     """An engine for `url`; SQLite gets WAL, foreign keys and write transactions that queue."""
-    engine = create_async_engine(async_url(url), pool_pre_ping=not url.startswith("sqlite"))
+    target = async_url(url)
+    if target.startswith("sqlite+aiosqlite:"):
+        engine = create_async_engine(target, module=sqlite_driver.dbapi())
+    else:
+        engine = create_async_engine(target, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -262,7 +269,7 @@ class SqlTaskRepository:
         row = (
             await self._execute(_SELECT_TASK, {"task_id": task_id, "user_id": user_id})
         ).one_or_none()
-        return _to_task(row) if row is not None else None
+        return task_from_row(row) if row is not None else None
 
     async def save(self, task: Task, expected_version: int) -> None:
         result = await self._execute(
@@ -296,7 +303,7 @@ class SqlTaskRepository:
         if after is not None:
             values["after_created"], values["after_id"] = after
         query = list_statement(FilterShape.of(where), after is not None)
-        return [_to_task(row) for row in (await self._execute(query, values)).all()]
+        return [task_from_row(row) for row in (await self._execute(query, values)).all()]
 
     async def sorted_page(
         self,
@@ -311,14 +318,14 @@ class SqlTaskRepository:
         values = parameters(user_id, where, now, today)
         values["offset"], values["limit"] = offset, limit
         query = sorted_statement(FilterShape.of(where), order)
-        return [_to_task(row) for row in (await self._execute(query, values)).all()]
+        return [task_from_row(row) for row in (await self._execute(query, values)).all()]
 
     async def all_matching(
         self, user_id: str, where: TaskFilter, now: dt.datetime, today: dt.date
     ) -> list[Task]:
         query = matching_statement(FilterShape.of(where))
         values = parameters(user_id, where, now, today)
-        return [_to_task(row) for row in (await self._execute(query, values)).all()]
+        return [task_from_row(row) for row in (await self._execute(query, values)).all()]
 
     async def find_idempotency(self, user_id: str, key: str) -> IdempotencyRecord | None:
         row = await self.session.get(IdempotencyKeyRow, (user_id, key))
@@ -346,7 +353,7 @@ class SqlTaskRepository:
 _INSERT_TASK = sa.insert(TASKS)
 _INSERT_TAGS = sa.insert(TAGS)
 _INSERT_OUTBOX = sa.insert(OUTBOX)
-_SELECT_TASK = sa.select(TASKS).where(
+_SELECT_TASK = sa.select(*RAW_TASK).where(
     T.id == sa.bindparam("task_id", type_=T.id.type),
     T.user_id == sa.bindparam("user_id", type_=T.user_id.type),
 )
@@ -385,45 +392,103 @@ def _row_values(task: Task) -> dict[str, Any]:
     }
 
 
-def _to_task(row: Any) -> Task:
-    """A task from a `tasks` row (anything with its columns as attributes)."""
+def task_from_row(row: Sequence[Any]) -> Task:
+    """A task from a row of RAW_TASK (the `tasks` columns in table order): the driver's values,
+    as SQLite or PostgreSQL gives them."""
+    (
+        task_id,
+        user_id,
+        title,
+        description,
+        status,
+        priority_rank,
+        tags,
+        due_at,
+        due_date,
+        due_all_day,
+        timezone,
+        reminders,
+        recurrence_rule,
+        recurrence_anchor,
+        series_id,
+        occurrence,
+        recurrence_start,
+        recurrence_exdates,
+        recurred_from,
+        recurred_to,
+        series_ended,
+        created_at,
+        updated_at,
+        completed_at,
+        deleted_at,
+        version,
+    ) = row
     due = None
-    if row.timezone is not None:
-        if row.due_all_day:
-            due = Due(timezone=row.timezone, date=row.due_date)
+    if timezone is not None:
+        if due_all_day:
+            due = Due(timezone=timezone, date=_date(due_date))
         else:
-            due = Due(timezone=row.timezone, at=row.due_at)
+            due = Due(timezone=timezone, at=_moment(due_at))
     recurrence = None
-    if row.recurrence_rule is not None:
+    if recurrence_rule is not None:
         recurrence = Recurrence(
-            rule=row.recurrence_rule,
-            anchor=RecurrenceAnchor(row.recurrence_anchor or "schedule"),
-            series_id=row.series_id or row.id,
-            start=_wall_value(row.recurrence_start),
-            exdates=tuple(_wall_value(day) for day in row.recurrence_exdates or ()),
+            rule=recurrence_rule,
+            anchor=RecurrenceAnchor(recurrence_anchor or "schedule"),
+            series_id=series_id or task_id,
+            start=_wall_value(recurrence_start),
+            exdates=tuple(_wall_value(day) for day in _json_list(recurrence_exdates)),
         )
-    reminders = row.reminders
+    specs = _json_list(reminders)
     return Task(
-        id=row.id,
-        user_id=row.user_id,
-        title=row.title,
-        description=row.description,
-        status=_STATUS[row.status],
-        priority=Priority.from_rank(row.priority_rank),
-        tags=tuple(row.tags),
+        id=task_id,
+        user_id=user_id,
+        title=title,
+        description=description,
+        status=_STATUS[status],
+        priority=Priority.from_rank(priority_rank),
+        tags=tuple(_json_list(tags)),
         due=due,
-        reminders=tuple(reminder_from_spec(spec) for spec in reminders) if reminders else (),
+        reminders=tuple(reminder_from_spec(spec) for spec in specs) if specs else (),
         recurrence=recurrence,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        completed_at=row.completed_at,
-        deleted_at=row.deleted_at,
-        version=row.version,
-        occurrence=row.occurrence,
-        recurred_from=row.recurred_from,
-        recurred_to=row.recurred_to,
-        series_ended=bool(row.series_ended),
+        created_at=_moment(created_at),
+        updated_at=_moment(updated_at),
+        completed_at=_moment(completed_at) if completed_at is not None else None,
+        deleted_at=_moment(deleted_at) if deleted_at is not None else None,
+        version=version,
+        occurrence=occurrence,
+        recurred_from=recurred_from,
+        recurred_to=recurred_to,
+        series_ended=bool(series_ended),
     )
+
+
+def _moment(value: Any) -> dt.datetime:
+    """A stored UTC moment: SQLite's text (no zone; see UTCDateTime) or PostgreSQL's datetime."""
+    if isinstance(value, str):
+        # appending the offset parses several times faster than .replace(tzinfo=...) after
+        return dt.datetime.fromisoformat(value + "+00:00")
+    moment: dt.datetime = value.astimezone(dt.UTC)
+    return moment
+
+
+def _date(value: Any) -> dt.date:
+    return dt.date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _json_list(value: Any) -> list[Any]:
+    """A JSON list column: SQLite's text, or the list PostgreSQL's driver already decoded."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        # raw_decode skips json.loads' checks, which cost more than parsing a short list; the
+        # values are SQLAlchemy's own json.dumps output
+        decoded: list[Any] = _JSON.raw_decode(value)[0]
+        return decoded
+    listed: list[Any] = value
+    return listed
+
+
+_JSON = json.JSONDecoder()
 
 
 # a dict lookup: calling the enum class costs several times as much, once per listed row
