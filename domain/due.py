@@ -78,12 +78,15 @@ class Due:
         assert self.date is not None
         return self.date
 
-    def is_overdue(self, now: dt.datetime, user_zone: ZoneInfo) -> bool:
-        """Past due: a moment before now, or a date before today in the user's zone."""
+    def is_overdue(
+        self, now: dt.datetime, user_zone: ZoneInfo, today: dt.date | None = None
+    ) -> bool:
+        """Past due: a moment before now, or a date before today in the user's zone (`today`,
+        when the caller has it already)."""
         if self.at is not None:
             return self.at < now
         assert self.date is not None
-        return self.date < now.astimezone(user_zone).date()
+        return self.date < (today or now.astimezone(user_zone).date())
 
     def to_json(self) -> dict[str, Any]:
         if self.date is not None:
@@ -98,7 +101,9 @@ class Due:
 
 def iso_utc(moment: dt.datetime) -> str:
     """RFC 3339 in UTC with a Z, as every event and tool output writes moments."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.isoformat()[:-6] + "Z"  # drop the "+00:00" a UTC moment always ends with
 
 
 def parse_moment(text: str, tz: ZoneInfo, field: str) -> dt.datetime:

@@ -118,28 +118,55 @@ URGENCY_PRIORITY = {
 
 
 def urgency(task: Task, now: dt.datetime, user_zone: ZoneInfo) -> float:
-    """How pressing an open task is (0 for the others).
+    """How pressing an open task is (0 for the others); see Outlook.urgency."""
+    return Outlook.at(now, user_zone).urgency(task)
 
-    Priority weight (none 0, low 2, medium 4, high 6, urgent 8)
-    + due: overdue 10 plus 0.5 a day late up to 7 days; due today 8; due in d days (1-7) 8 - d;
-      due later 0.5; no due 0
-    + age: 1 a month since creation, up to 2.
-    """
-    if task.status is not Status.OPEN:
-        return 0.0
-    score = URGENCY_PRIORITY[task.priority]
-    if task.due is not None:
-        today = now.astimezone(user_zone).date()
-        due_day = task.due.date or task.due.instant.astimezone(user_zone).date()
-        days = (due_day - today).days
-        if task.due.is_overdue(now, user_zone):
-            score += 10.0 + 0.5 * min(max(-days, 0), 7)
-        elif days <= 0:
-            score += 8.0
-        elif days <= 7:
-            score += 8.0 - days
-        else:
-            score += 0.5
-    age_days = (now - task.created_at).total_seconds() / 86400
-    score += min(max(age_days, 0.0) / 30.0, 2.0)
-    return round(score, 4)
+
+@dataclass(frozen=True, slots=True)
+class Outlook:
+    """How tasks stand at one moment in the user's zone: what is overdue, what is pressing.
+    A listing asks this of every task it shows, so the day is worked out once."""
+
+    now: dt.datetime
+    zone: ZoneInfo
+    today: dt.date
+
+    @classmethod
+    def at(cls, now: dt.datetime, user_zone: ZoneInfo) -> Outlook:
+        return cls(now, user_zone, now.astimezone(user_zone).date())
+
+    def overdue(self, task: Task) -> bool:
+        """Open and past due."""
+        due = task.due
+        return (
+            task.status is Status.OPEN
+            and due is not None
+            and due.is_overdue(self.now, self.zone, self.today)
+        )
+
+    def urgency(self, task: Task) -> float:
+        """How pressing an open task is (0 for the others).
+
+        Priority weight (none 0, low 2, medium 4, high 6, urgent 8)
+        + due: overdue 10 plus 0.5 a day late up to 7 days; due today 8; due in d days (1-7)
+          8 - d; due later 0.5; no due 0
+        + age: 1 a month since creation, up to 2.
+        """
+        if task.status is not Status.OPEN:
+            return 0.0
+        score = URGENCY_PRIORITY[task.priority]
+        due = task.due
+        if due is not None:
+            due_day = due.date or due.instant.astimezone(self.zone).date()
+            days = (due_day - self.today).days
+            if self.overdue(task):
+                score += 10.0 + 0.5 * min(max(-days, 0), 7)
+            elif days <= 0:
+                score += 8.0
+            elif days <= 7:
+                score += 8.0 - days
+            else:
+                score += 0.5
+        age_days = (self.now - task.created_at).total_seconds() / 86400
+        score += min(max(age_days, 0.0) / 30.0, 2.0)
+        return round(score, 4)

@@ -28,6 +28,7 @@ from domain.model import Priority, Status, Task, check_description, check_title,
 from domain.phrases import due_from_phrase, looks_like_rrule, rrule_from_phrase
 from domain.ports import Clock, IdempotencyRecord, Page, UnitOfWork, UnitOfWorkFactory
 from domain.query import (
+    Outlook,
     SortKey,
     StatusFilter,
     TaskFilter,
@@ -36,7 +37,6 @@ from domain.query import (
     decode_cursor,
     encode_cursor,
     parse_sort,
-    urgency,
 )
 from domain.recurrence import (
     Recurrence,
@@ -575,19 +575,18 @@ class TaskService:
             next_cursor = encode_cursor("sort", {"o": offset + limit, "f": fingerprint})
         return Page(tasks, next_cursor, now)
 
-    def urgency(self, task: Task) -> float:
-        return urgency(task, self._clock.now(), self.user_zone)
-
-    def is_overdue(self, task: Task) -> bool:
-        return task.is_overdue(self._clock.now(), self.user_zone)
+    def outlook(self) -> Outlook:
+        """How the user's tasks stand now: overdue, urgency."""
+        return Outlook.at(self._clock.now(), self.user_zone)
 
     def _sort_in_memory(
         self, tasks: list[Task], order: tuple[SortKey, ...], now: dt.datetime
     ) -> list[Task]:
         ordered = sorted(tasks, key=lambda t: (t.created_at, t.id))
+        outlook = Outlook.at(now, self.user_zone)
         for key in reversed(order):
             ordered.sort(
-                key=lambda t, k=key: _sort_value(t, k, now, self.user_zone),  # type: ignore[misc]
+                key=lambda t, k=key: _sort_value(t, k, outlook),  # type: ignore[misc]
                 reverse=key.descending,
             )
             if key.field == "due":
@@ -654,7 +653,7 @@ def reminder_times(task: Task) -> list[tuple[Reminder, dt.datetime | None]]:
     return [(r, r.fire_at(task.due)) for r in task.reminders]
 
 
-def _sort_value(task: Task, key: SortKey, now: dt.datetime, user_zone: Any) -> Any:
+def _sort_value(task: Task, key: SortKey, outlook: Outlook) -> Any:
     if key.field == "due":
         return task.due.instant if task.due else dt.datetime.max.replace(tzinfo=dt.UTC)
     if key.field == "priority":
@@ -665,7 +664,7 @@ def _sort_value(task: Task, key: SortKey, now: dt.datetime, user_zone: Any) -> A
         return task.updated_at
     if key.field == "title":
         return task.title.lower()
-    return urgency(task, now, user_zone)
+    return outlook.urgency(task)
 
 
 def _fingerprint(where: TaskFilter, order: tuple[SortKey, ...] = ()) -> str:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from domain.due import Due, iso_utc
 from domain.model import Task
 from domain.ports import Page
-from domain.query import urgency
+from domain.query import Outlook
 from domain.service import TaskService
 
 
@@ -62,6 +62,7 @@ class TaskOut(BaseModel):
     @classmethod
     def of(cls, task: Task, service: TaskService) -> TaskOut:
         snapshot = task.snapshot()
+        outlook = service.outlook()
         return cls(
             id=task.id,
             title=task.title,
@@ -71,8 +72,8 @@ class TaskOut(BaseModel):
             ical_priority=task.priority.ical,
             tags=list(task.tags),
             due=DueOut(**snapshot["due"]) if task.due else None,
-            overdue=service.is_overdue(task),
-            urgency=service.urgency(task),
+            overdue=outlook.overdue(task),
+            urgency=outlook.urgency(task),
             reminders=[
                 ReminderOut(
                     spec=r.spec, fires_at=iso_utc(at) if (at := r.fire_at(task.due)) else None
@@ -115,27 +116,31 @@ class TaskSummary(BaseModel):
     updated_at: str
     version: int
 
-    @classmethod
-    def page(cls, page: Page, user_zone: ZoneInfo) -> list[TaskSummary]:
-        """The page's tasks, overdue and urgency as of the moment it was read."""
-        now = page.now
+    @staticmethod
+    def page(page: Page, user_zone: ZoneInfo) -> list[dict[str, Any]]:
+        """The page's tasks as TaskSummary documents, overdue and urgency as of the page's moment.
+
+        Plain dicts: validating 50 models the server itself just built, then dumping them again,
+        cost about as much as reading the tasks. The tests check every answer against the
+        outputSchema (the MCP client does on each call), so the two cannot drift apart."""
+        outlook = Outlook.at(page.now, user_zone)
         return [
-            cls(
-                id=task.id,
-                title=task.title,
-                status=task.status.value,
-                priority=task.priority.value,
-                tags=list(task.tags),
-                due=task.due.local.isoformat() if task.due else None,
-                timezone=task.due.timezone if task.due else None,
-                overdue=task.is_overdue(now, user_zone),
-                urgency=urgency(task, now, user_zone),
-                recurrence=task.recurrence.rule if task.recurrence else None,
-                has_description=bool(task.description),
-                created_at=iso_utc(task.created_at),
-                updated_at=iso_utc(task.updated_at),
-                version=task.version,
-            )
+            {
+                "id": task.id,
+                "title": task.title,
+                "status": task.status.value,
+                "priority": task.priority.value,
+                "tags": list(task.tags),
+                "due": task.due.local.isoformat() if task.due else None,
+                "timezone": task.due.timezone if task.due else None,
+                "overdue": outlook.overdue(task),
+                "urgency": outlook.urgency(task),
+                "recurrence": task.recurrence.rule if task.recurrence else None,
+                "has_description": bool(task.description),
+                "created_at": iso_utc(task.created_at),
+                "updated_at": iso_utc(task.updated_at),
+                "version": task.version,
+            }
             for task in page.tasks
         ]
 
@@ -172,16 +177,20 @@ class SortedPage(BaseModel):
 
 
 def output_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """The model's JSON schema, inlined, with `X | None` written as `type: [X, "null"]`.
+    """The model's JSON schema, inlined, with `X | None` written as `type: [X, "null"]` and
+    without the `title` pydantic derives from each name.
 
-    Clients validate every answer against this schema; pydantic's `anyOf` form for nullable
-    fields makes a validator build and discard an error per null field, which dominated the
-    client-side cost of a 50-task page. The two forms accept exactly the same documents.
+    Clients validate every answer against this schema. Pydantic's `anyOf` form for nullable
+    fields makes a validator build and discard an error per null field, and every keyword of a
+    property costs a validator a lookup per value: on a 50-task page these dominated the
+    client's cost. The simplified schema accepts exactly the same documents; the titles
+    ("Id", "Created At") said nothing the names do not.
     """
     schema = model.model_json_schema()
     definitions = schema.pop("$defs", {})
 
-    def simplify(node: Any) -> Any:
+    def simplify(node: Any, names: bool = False) -> Any:
+        """`names`: node maps property names to schemas (its keys are not keywords)."""
         if isinstance(node, list):
             return [simplify(item) for item in node]
         if not isinstance(node, dict):
@@ -190,7 +199,11 @@ def output_schema(model: type[BaseModel]) -> dict[str, Any]:
             target = definitions[node["$ref"].rsplit("/", 1)[-1]]
             extra = {k: v for k, v in node.items() if k != "$ref"}
             return simplify({**target, **extra})
-        node = {key: simplify(value) for key, value in node.items()}
+        node = {
+            key: simplify(value, names=key == "properties" and not names)
+            for key, value in node.items()
+            if names or key != "title"
+        }
         options = node.get("anyOf")
         if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
             other = next(option for option in options if option != {"type": "null"})

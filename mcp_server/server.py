@@ -440,7 +440,7 @@ def build_server(
         more = "; more with next_cursor" if page.next_cursor else ""
         return answer(
             f"{len(page.tasks)} task(s){more}",
-            TaskPage(tasks=TaskSummary.page(page, service.user_zone), next_cursor=page.next_cursor),
+            {"tasks": TaskSummary.page(page, service.user_zone), "next_cursor": page.next_cursor},
         )
 
     @mcp.tool(annotations=READ, output_schema=output_schema(SortedPage))
@@ -474,11 +474,11 @@ def build_server(
         more = "; more with next_cursor" if page.next_cursor else ""
         return answer(
             f"{len(page.tasks)} task(s) by {', '.join(order)}{more}",
-            SortedPage(
-                tasks=TaskSummary.page(page, service.user_zone),
-                order=order,
-                next_cursor=page.next_cursor,
-            ),
+            {
+                "tasks": TaskSummary.page(page, service.user_zone),
+                "order": order,
+                "next_cursor": page.next_cursor,
+            },
         )
 
     if reminders is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import ParamSpec
+from typing import Any, ParamSpec
 
 import mcp_types as mt
 from fastmcp.exceptions import ToolError
@@ -37,7 +37,8 @@ def domain_errors(tool: Callable[P, Awaitable[ToolResult]]) -> Callable[P, Await
     return call
 
 
-def answer(summary: str, result: BaseModel) -> ToolResult:
+def answer(summary: str, result: BaseModel | dict[str, Any]) -> ToolResult:
+    """A one-line text summary plus the structured result (the tool's outputSchema)."""
     return ToolResult(content=summary, structured_content=result)
 
 

@@ -24,7 +24,7 @@ from sqlmodel import SQLModel
 
 from domain.adapters import sqlite_driver
 from domain.adapters.reminder_sql import SqlReminderRepository
-from domain.adapters.tables import IdempotencyKeyRow, OutboxRow, TaskRow, TaskTagRow
+from domain.adapters.tables import IdempotencyKeyRow, OutboxRow, TaskRow
 from domain.adapters.task_queries import (
     RAW_TASK,
     FilterShape,
@@ -44,10 +44,8 @@ from domain.reminders import reminder_from_spec
 
 # Core columns build the queries: typed expressions, where SQLModel attributes are values.
 TASKS = SQLModel.metadata.tables[TaskRow.__tablename__]
-TAGS = SQLModel.metadata.tables[TaskTagRow.__tablename__]
 OUTBOX = SQLModel.metadata.tables[OutboxRow.__tablename__]
 T = TASKS.c
-TAG = TAGS.c
 # execution option of a read-only unit of work's connection
 READ_ONLY = "dueflow_read_only"
 URGENT = "dueflow_urgent"  # a time-critical writer (a reminder firing): it polls for the lock
@@ -123,7 +121,8 @@ def _begin_urgently(connection: Any) -> None:
     try:
         while True:
             try:
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
+                # spelled out, this BEGIN runs at once (sqlite_driver defers the short form)
+                connection.exec_driver_sql("BEGIN IMMEDIATE TRANSACTION")
                 return
             except OperationalError as exc:
                 if "locked" not in str(exc) or time.monotonic() > deadline:
@@ -262,8 +261,7 @@ class SqlTaskRepository:
         return result
 
     async def add(self, task: Task) -> None:
-        await self._execute(_INSERT_TASK, _row_values(task))
-        await self._write_tags(task)
+        await self._execute(_INSERT_TASK, _row_values(task))  # task_tags follows by trigger
 
     async def get(self, user_id: str, task_id: str) -> Task | None:
         row = (
@@ -272,22 +270,11 @@ class SqlTaskRepository:
         return task_from_row(row) if row is not None else None
 
     async def save(self, task: Task, expected_version: int) -> None:
-        result = await self._execute(
-            sa.update(TASKS)
-            .where(T.id == task.id, T.user_id == task.user_id, T.version == expected_version)
-            .values(**_row_values(task))
-        )
+        values = _row_values(task)
+        values.update(match_id=task.id, match_user=task.user_id, match_version=expected_version)
+        result = await self._execute(_UPDATE_TASK, values)
         if result.rowcount != 1:
             raise ConcurrentChange()
-        await self._execute(sa.delete(TAGS).where(TAG.task_id == task.id))
-        await self._write_tags(task)
-
-    async def _write_tags(self, task: Task) -> None:
-        if task.tags:
-            await self._execute(
-                _INSERT_TAGS,
-                [{"task_id": task.id, "tag": tag, "user_id": task.user_id} for tag in task.tags],
-            )
 
     async def list_page(
         self,
@@ -351,8 +338,13 @@ class SqlTaskRepository:
 
 # statements built once: SQLAlchemy then finds their compiled form without rebuilding a cache key
 _INSERT_TASK = sa.insert(TASKS)
-_INSERT_TAGS = sa.insert(TAGS)
 _INSERT_OUTBOX = sa.insert(OUTBOX)
+# every column from the parameters of the same names; the match_* ones select the row
+_UPDATE_TASK = sa.update(TASKS).where(
+    T.id == sa.bindparam("match_id", type_=T.id.type),
+    T.user_id == sa.bindparam("match_user", type_=T.user_id.type),
+    T.version == sa.bindparam("match_version", type_=T.version.type),
+)
 _SELECT_TASK = sa.select(*RAW_TASK).where(
     T.id == sa.bindparam("task_id", type_=T.id.type),
     T.user_id == sa.bindparam("user_id", type_=T.user_id.type),

@@ -9,8 +9,11 @@ run a task listing.
 
 Here a statement is one hop that keeps everything the caller will ask of it (rows, description,
 rowcount, lastrowid); commit and rollback are skipped when SQLite has no transaction open; and a
-plain `BEGIN` (which takes no lock, so it cannot wait or fail for a lock) travels with the
-statement after it. `BEGIN IMMEDIATE` still runs at once: it is where a writer waits its turn.
+`BEGIN` or `BEGIN IMMEDIATE` travels with the statement after it, so the unit of work's first
+statement and its transaction start cost one hop. A writer waiting for the write lock waits in
+that hop, on the connection's thread, as it would have in its own; a failure to get the lock
+surfaces from that statement. `BEGIN IMMEDIATE TRANSACTION` (spelled out) runs at once, for a
+caller that must see the lock refused right there (sql.py's urgent writers).
 
 The rest is aiosqlite's (the connection, its thread) and SQLAlchemy's `sqlite+aiosqlite`
 dialect, handed this module in place of the `aiosqlite` one.
@@ -29,15 +32,16 @@ from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
 
 Row = tuple[Any, ...]
 Outcome = tuple[Any, list[Row], int, int | None]
-DEFERRED_BEGIN = "BEGIN"
+# the transaction starts that wait for the next statement and run with it
+DEFERRED_BEGINS = frozenset({"BEGIN", "BEGIN IMMEDIATE"})
 
 
 def _run(
-    connection: sqlite3.Connection, begin: bool, sql: str, parameters: Any, many: bool
+    connection: sqlite3.Connection, begin: str | None, sql: str, parameters: Any, many: bool
 ) -> Outcome:
     """One statement on the connection's thread (after a pending BEGIN): all it gave."""
-    if begin:
-        connection.execute(DEFERRED_BEGIN)
+    if begin is not None:
+        connection.execute(begin)
     cursor = connection.cursor()
     try:
         if many:
@@ -70,8 +74,8 @@ class OneHopCursor:
         return None
 
     async def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> OneHopCursor:
-        if sql == DEFERRED_BEGIN and not parameters and not self._connection.in_transaction:
-            self._connection.begin_pending = True
+        if sql in DEFERRED_BEGINS and not parameters and not self._connection.in_transaction:
+            self._connection.begin_pending = sql
             self.description, self._rows, self.rowcount, self.lastrowid = None, [], -1, None
             return self
         return await self._take(sql, () if parameters is None else parameters, many=False)
@@ -106,13 +110,13 @@ class OneHopConnection(aiosqlite.Connection):
     Reading `in_transaction` from the event loop is safe: SQLAlchemy runs one operation at a
     time on a connection, so the connection's thread is idle whenever this is asked."""
 
-    begin_pending = False
+    begin_pending: str | None = None
 
     def cursor(self) -> OneHopCursor:  # type: ignore[override]
         return OneHopCursor(self)
 
     async def statement(self, sql: str, parameters: Any, many: bool) -> Outcome:
-        begin, self.begin_pending = self.begin_pending, False
+        begin, self.begin_pending = self.begin_pending, None
         outcome: Outcome = await self._execute(  # type: ignore[no-untyped-call]
             _run, self._conn, begin, sql, parameters, many
         )
@@ -120,15 +124,15 @@ class OneHopConnection(aiosqlite.Connection):
 
     @property
     def in_transaction(self) -> bool:
-        return self.begin_pending or self._conn.in_transaction
+        return self.begin_pending is not None or self._conn.in_transaction
 
     async def commit(self) -> None:
-        self.begin_pending = False
+        self.begin_pending = None
         if self._connection is not None and self._connection.in_transaction:
             await super().commit()
 
     async def rollback(self) -> None:
-        self.begin_pending = False
+        self.begin_pending = None
         if self._connection is not None and self._connection.in_transaction:
             await super().rollback()
 

@@ -43,7 +43,14 @@ class TaskRow(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_tasks_user_status_created", "user_id", "status", "created_at", "id"),
         sa.Index("ix_tasks_user_status_due", "user_id", "status", "due_at"),
-        sa.Index("ix_tasks_user_status_priority", "user_id", "status", "priority_rank"),
+        sa.Index(
+            "ix_tasks_user_status_priority_created",
+            "user_id",
+            "status",
+            "priority_rank",
+            "created_at",
+            "id",
+        ),
         sa.Index("ix_tasks_user_status_updated", "user_id", "status", "updated_at"),
         sa.Index("ix_tasks_user_series", "user_id", "series_id"),
     )
@@ -77,6 +84,9 @@ class TaskRow(SQLModel, table=True):
 
 
 class TaskTagRow(SQLModel, table=True):
+    """One row per tag of a task, for the tag filters; triggers derive it from tasks.tags
+    (migration 0006), so nothing writes it directly."""
+
     __tablename__ = "task_tags"
     __table_args__ = (sa.Index("ix_task_tags_user_tag", "user_id", "tag", "task_id"),)
 

@@ -7,17 +7,25 @@ Extra variable (bench only):
   DUEFLOW_BENCH_RELAY=off        serve without the outbox relay (diagnosis: the relay's share)
   DUEFLOW_BENCH_CPROFILE=<path>  run the whole server under cProfile and dump the stats there
                                  when stdin closes (for `bench_stdio.py --profile`).
+  DUEFLOW_BENCH_TIMINGS=<path>   time each tools/call inside the server (the middleware chain
+                                 and the tool, without the transport) and write the samples
+                                 there as JSON when stdin closes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import sys
+import time
+from pathlib import Path
+from typing import Any
 
 import mcp_types as mt
 from fastmcp import FastMCP
+from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools import ToolResult
 from pydantic import BaseModel
 
@@ -46,10 +54,31 @@ def add_noop(mcp: FastMCP) -> None:
         return ToolResult(content="ok", structured_content=NoopResult(ok=True))
 
 
+class CallTimings(Middleware):
+    """Seconds each tools/call spent inside the server, by tool (outermost middleware)."""
+
+    def __init__(self) -> None:
+        self.samples: dict[str, list[float]] = {}
+
+    async def on_call_tool(
+        self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
+    ) -> Any:
+        started = time.perf_counter()
+        try:
+            return await call_next(context)
+        finally:
+            elapsed = time.perf_counter() - started
+            self.samples.setdefault(context.message.name, []).append(elapsed)
+
+
 async def serve(settings: Settings) -> None:
     runtime = await bootstrap(settings)
+    timings_to = os.environ.get("DUEFLOW_BENCH_TIMINGS")
+    timings = CallTimings()
     try:
         server = build_server(runtime.service, settings.user, foreground=runtime.foreground)
+        if timings_to:
+            server.middleware.insert(0, timings)
         add_noop(server)
         log.info("bench server on %s", runtime.engine.url.render_as_string())
         if os.environ.get("DUEFLOW_BENCH_RELAY", "on") == "off":
@@ -61,6 +90,8 @@ async def serve(settings: Settings) -> None:
             await server.run_async(transport="stdio", show_banner=False)
     finally:
         await runtime.close()
+        if timings_to:
+            Path(timings_to).write_text(json.dumps(timings.samples))
 
 
 def main() -> None:

@@ -125,7 +125,9 @@ async def main(args: argparse.Namespace) -> None:
                 if kind == "add_task":
                     AddResult(task=TaskOut.of(one, service), created=True)
                 elif kind == "list_tasks":
-                    TaskPage(tasks=[TaskSummary.of(t, service) for t in page.tasks], next_cursor=None)
+                    TaskPage(
+                        tasks=[TaskSummary.of(t, service) for t in page.tasks], next_cursor=None
+                    )
 
             async def server(kind: str) -> None:
                 await mcp.call_tool(kind, calls[kind]())

@@ -1,0 +1,109 @@
+"""The tag index the database keeps, and the transactions of SQLite's one-hop driver."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from domain.adapters.schema import downgrade, upgrade
+from domain.adapters.sql import SqlUnitOfWork, make_engine
+from domain.service import ListArguments, NewTask
+from mcp_server.bootstrap import Runtime
+from tests.conftest import rows
+
+
+async def tag_rows(runtime: Runtime, task_id: str) -> set[tuple[str, str]]:
+    found = await rows(runtime, "SELECT tag, user_id FROM task_tags WHERE task_id = :t", t=task_id)
+    return {(tag, user) for tag, user in found}
+
+
+async def listed_ids(runtime: Runtime, user: str, tags: list[str]) -> set[str]:
+    service = runtime.service
+    page = await service.list_tasks(user, service.make_filter(ListArguments(tags=tags)))
+    return {task.id for task in page.tasks}
+
+
+async def test_the_tag_index_follows_a_tasks_tags_through_add_update_and_clear(
+    runtime: Runtime,
+) -> None:
+    service = runtime.service
+    task = (await service.add("alice", NewTask(title="tagged", tags=["Home", "calls"]))).task
+    assert await tag_rows(runtime, task.id) == {("home", "alice"), ("calls", "alice")}
+    assert await listed_ids(runtime, "alice", ["home"]) == {task.id}
+
+    await service.update("alice", task.id, {"tags": ["errands", "calls"]})
+    assert await tag_rows(runtime, task.id) == {("errands", "alice"), ("calls", "alice")}
+    assert await listed_ids(runtime, "alice", ["home"]) == set()
+    assert await listed_ids(runtime, "alice", ["errands", "calls"]) == {task.id}
+
+    await service.update("alice", task.id, {"title": "renamed"})  # tags untouched
+    assert await tag_rows(runtime, task.id) == {("errands", "alice"), ("calls", "alice")}
+
+    await service.update("alice", task.id, {"tags": None})
+    assert await tag_rows(runtime, task.id) == set()
+    assert await listed_ids(runtime, "alice", ["calls"]) == set()
+
+
+async def test_the_tag_index_is_per_user(runtime: Runtime) -> None:
+    service = runtime.service
+    mine = (await service.add("alice", NewTask(title="mine", tags=["shared"]))).task
+    theirs = (await service.add("bob", NewTask(title="theirs", tags=["shared"]))).task
+    assert await listed_ids(runtime, "alice", ["shared"]) == {mine.id}
+    assert await listed_ids(runtime, "bob", ["shared"]) == {theirs.id}
+
+
+async def test_a_refused_write_leaves_no_tag_rows(runtime: Runtime) -> None:
+    service = runtime.service
+    task = (await service.add("alice", NewTask(title="t", tags=["a"]))).task
+    sessions = async_sessionmaker(runtime.engine, expire_on_commit=False)
+    async with SqlUnitOfWork(sessions) as uow:
+        await uow.session.execute(
+            sa.text("UPDATE tasks SET tags = :tags WHERE id = :id"),
+            {"tags": '["b", "c"]', "id": task.id},
+        )
+        # left without commit: everything, the trigger's rows included, rolls back
+    assert await tag_rows(runtime, task.id) == {("a", "alice")}
+
+
+async def test_a_read_only_unit_of_work_on_sqlite_reads_one_snapshot(tmp_path: Path) -> None:
+    """The driver sends a read-only BEGIN with the first read: the reads after it still share
+    one snapshot, whatever commits in between."""
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'snapshot.db'}")
+    await upgrade(engine)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    count = sa.text("SELECT count(*) FROM leases")
+    try:
+        async with SqlUnitOfWork(sessions, read_only=True) as reader:
+            before = (await reader.session.execute(count)).scalar_one()
+            async with SqlUnitOfWork(sessions) as writer:
+                await writer.session.execute(
+                    sa.text(
+                        "INSERT INTO leases (name, holder, expires_at)"
+                        " VALUES ('x', 'y', '2026-01-01 00:00:00.000000')"
+                    )
+                )
+                await writer.commit()
+            during = (await reader.session.execute(count)).scalar_one()
+        async with SqlUnitOfWork(sessions, read_only=True) as later:
+            after = (await later.session.execute(count)).scalar_one()
+    finally:
+        await engine.dispose()
+    assert (before, during, after) == (0, 0, 1)
+
+
+async def test_the_sqlite_schema_migrates_down_and_up_again(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'both-ways.db'}")
+    try:
+        await upgrade(engine)
+        await downgrade(engine)
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            triggers = await conn.execute(
+                sa.text("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name")
+            )
+            names = [name for (name,) in triggers]
+    finally:
+        await engine.dispose()
+    assert names == ["audit_log_no_update", "task_tags_on_insert", "task_tags_on_update"]

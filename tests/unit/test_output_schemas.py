@@ -1,0 +1,69 @@
+"""The tools' output schemas: simplified for validators, exactly as strict as the models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from jsonschema.validators import validator_for
+
+from mcp_server.schemas import AddResult, SortedPage, TaskPage, output_schema
+
+SUMMARY: dict[str, Any] = {
+    "id": "11ba81d0-8a69-44b1-9255-2a7391ee9d15",
+    "title": "Call the supplier",
+    "status": "open",
+    "priority": "high",
+    "tags": ["calls"],
+    "due": "2026-12-02T17:00:00+01:00",
+    "timezone": "Europe/Berlin",
+    "overdue": False,
+    "urgency": 13.0,
+    "recurrence": None,
+    "has_description": False,
+    "created_at": "2026-11-23T10:00:00Z",
+    "updated_at": "2026-11-23T10:00:00Z",
+    "version": 1,
+}
+
+
+def keywords(node: Any, names: bool = False) -> set[str]:
+    """Every schema keyword used anywhere in `node` (property names excluded)."""
+    if isinstance(node, list):
+        return set().union(*(keywords(item) for item in node))
+    if not isinstance(node, dict):
+        return set()
+    found = set() if names else set(node)
+    for key, value in node.items():
+        found |= keywords(value, names=key == "properties" and not names)
+    return found
+
+
+def errors(schema: dict[str, Any], document: Any) -> list[str]:
+    return [error.message for error in validator_for(schema)(schema).iter_errors(document)]
+
+
+@pytest.mark.parametrize("model", [TaskPage, SortedPage, AddResult])
+def test_output_schemas_are_inlined_and_carry_no_derived_titles(model: Any) -> None:
+    schema = output_schema(model)
+    assert not {"title", "$ref", "$defs", "anyOf"} & keywords(schema)
+
+
+def test_a_property_called_title_is_kept() -> None:
+    summary = output_schema(TaskPage)["properties"]["tasks"]["items"]
+    assert summary["properties"]["title"] == {"type": "string"}
+    assert "title" in summary["required"]
+
+
+def test_a_listing_page_validates_and_a_wrong_one_does_not() -> None:
+    schema = output_schema(TaskPage)
+    assert errors(schema, {"tasks": [SUMMARY], "next_cursor": None}) == []
+    assert errors(schema, {"tasks": [SUMMARY | {"due": None}], "next_cursor": "x"}) == []
+    missing = {key: value for key, value in SUMMARY.items() if key != "version"}
+    assert errors(schema, {"tasks": [missing], "next_cursor": None}) == [
+        "'version' is a required property"
+    ]
+    assert errors(schema, {"tasks": [SUMMARY | {"due": 5}], "next_cursor": None}) == [
+        "5 is not of type 'string', 'null'"
+    ]
+    assert errors(schema, {"tasks": [SUMMARY]}) == ["'next_cursor' is a required property"]
