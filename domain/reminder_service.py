@@ -23,7 +23,7 @@ from domain.due import iso_utc, parse_moment, zone
 from domain.errors import NotFound, ValidationFailed
 from domain.events import EventType, TaskEvent
 from domain.model import Status, Task
-from domain.ports import Clock, UnitOfWork
+from domain.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from domain.reminder_schedule import (
     SNOOZE,
     ReminderState,
@@ -134,7 +134,7 @@ class ReminderService:
 
     def __init__(
         self,
-        unit_of_work: Callable[[], UnitOfWork],
+        unit_of_work: UnitOfWorkFactory,
         clock: Clock,
         default_timezone: str = "UTC",
         source: str = SOURCE,
@@ -206,19 +206,19 @@ class ReminderService:
 
     async def pending_moment(self, reminder_id: str) -> dt.datetime | None:
         """When a pending reminder fires; None if it is not pending."""
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             reminder = await uow.reminders.get(reminder_id)
         return reminder.fire_at if reminder and reminder.state is _PENDING else None
 
     async def next_moment(self) -> dt.datetime | None:
         """When the earliest pending reminder fires."""
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             return await uow.reminders.next_moment()
 
     async def upcoming(self, user_id: str, within: str | None, limit: int = 200) -> list[Upcoming]:
         """The user's pending reminders within `within` (an ISO duration, default P7D)."""
         span = DEFAULT_WITHIN if within is None else _span(within, "within", MAX_WITHIN)
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             found = await uow.reminders.upcoming(user_id, self._clock.now() + span, limit)
             listed: list[Upcoming] = []
             for reminder in found:

@@ -136,7 +136,9 @@ async def bootstrap(
             wake_dispatcher=notifications.notify,
             reminder_store=reminder_store,
         ).values()
-        embedded_bus = EmbeddedBus(sessions, consumers, clock)
+        embedded_bus = EmbeddedBus(
+            sessions, consumers, clock, batch_limit=10 if engine.dialect.name == "sqlite" else 200
+        )
         if publisher is None:
             if settings.event_bus == "dapr":
                 from domain.adapters.dapr_publisher import DaprPublisher

@@ -22,6 +22,7 @@ from mcp_server.internal_api import RECUR_PATH, mount_internal_api
 from mcp_server.server import TokenUsers, build_server
 from mcp_server.settings import Settings, SettingsError
 from workers.dapr_host import DEFAULT_PORT, WorkerSetupError, serve_worker
+from workers.heap import settle_heap
 from workers.registry import WORKER_NAMES
 from workers.retention import AuditRetention
 
@@ -170,6 +171,7 @@ async def serve(
             else:
                 log.info("internal API not served (DUEFLOW_INTERNAL_TOKEN is unset)")
         log.info("serving over %s (database: %s)", transport, runtime.engine.url.render_as_string())
+        settle_heap()
         async with runtime.running(), runtime.retaining():
             if transport == "stdio":
                 await server.run_async(transport="stdio", show_banner=False)
@@ -198,6 +200,7 @@ async def relay(settings: Settings) -> None:
         loop.add_signal_handler(signum, stop.set)
     try:
         log.info("outbox relay running (bus: %s); stop with SIGTERM", settings.event_bus)
+        settle_heap()
         await runtime.relay.run(stop)
     finally:
         await runtime.close()

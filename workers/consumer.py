@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import SQLModel
 
+from domain.adapters.sql import reading
 from domain.adapters.tables import ProcessedEventRow
 from domain.ports import Clock
 
@@ -158,7 +159,7 @@ class ConsumerRunner:
         return Outcome.SUCCESS
 
     async def _seen_now(self, consumer: str, event_id: str) -> bool:
-        async with self._sessions() as session:
+        async with reading(self._sessions) as session:
             return await _seen(session, consumer, event_id)
 
     def _inbox_row(self, consumer: Consumer, event: Received) -> dict[str, Any]:

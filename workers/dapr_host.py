@@ -26,6 +26,7 @@ from workers.audit import NAME as AUDIT
 from workers.audit_api import audit_routes
 from workers.consumer import ConsumerRunner
 from workers.dapr_app import build_app
+from workers.heap import settle_heap
 from workers.notification_dispatch import NotificationDispatcher, build_dispatcher
 from workers.notifications import CONSUMER_NAME, NotificationConfig
 from workers.recurrence import DaprInvoker, InvokingRunner, RecurrenceInvoker
@@ -188,6 +189,7 @@ async def serve_worker(
             notifications=notifications,
             reminder_store=shared_store(state) if state is not None else SqlReminderRepository,
         ) as app:
+            settle_heap()
             await _serve(app, name, pubsub_name, host, port)
     finally:
         if invoker is not None:

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import SQLModel
 
+from domain.adapters.sql import reading
 from domain.adapters.tables import DeadLetterRow
 from domain.ports import Clock, OutboundMessage, PublishFailed
 from workers.consumer import Consumer, ConsumerRunner, MalformedEvent, Outcome, Received
@@ -58,29 +59,36 @@ class EmbeddedBus:
         consumers: Iterable[Consumer],
         clock: Clock,
         retry: HandlerRetry | None = None,
+        batch_limit: int = 200,
     ) -> None:
         self._sessions = sessions
         self._consumers = tuple(consumers)
         self._clock = clock
         self._runner = ConsumerRunner(sessions, clock)
         self._retry = retry or HandlerRetry()
+        self._batch_limit = batch_limit
 
     async def publish(self, messages: Sequence[OutboundMessage]) -> None:
         for consumer in self._consumers:
             events = [
                 Received.parse(m.topic, m.data) for m in messages if m.topic in consumer.handlers
             ]
-            if not events:
-                continue
-            try:
-                batch = await self._runner.process_batch(consumer, events)
-            except Exception as exc:
-                log.warning("batch for %s failed (%s); one by one", consumer.name, exc)
-                batch = Outcome.RETRY
-            if batch is Outcome.SUCCESS:
-                continue
-            for event in events:
-                await self._deliver(consumer, event)
+            # at most batch_limit events per transaction: on SQLite a transaction holds the one
+            # write lock, and a reminder due meanwhile waits for it
+            for start in range(0, len(events), self._batch_limit):
+                await self._apply(consumer, events[start : start + self._batch_limit])
+
+    async def _apply(self, consumer: Consumer, events: Sequence[Received]) -> None:
+        """Apply events in one transaction, or else one by one."""
+        try:
+            batch = await self._runner.process_batch(consumer, events)
+        except Exception as exc:
+            log.warning("batch for %s failed (%s); one by one", consumer.name, exc)
+            batch = Outcome.RETRY
+        if batch is Outcome.SUCCESS:
+            return
+        for event in events:
+            await self._deliver(consumer, event)
 
     async def _deliver(self, consumer: Consumer, event: Received) -> None:
         error = ""
@@ -134,7 +142,7 @@ class EmbeddedBus:
         query = sa.select(DEAD).order_by(DEAD.c.id)
         if not include_replayed:
             query = query.where(DEAD.c.replayed_at.is_(None))
-        async with self._sessions() as session:
+        async with reading(self._sessions) as session:
             rows = (await session.execute(query)).mappings().all()
         return [
             DeadLetter(
@@ -154,7 +162,7 @@ class EmbeddedBus:
 
     async def replay(self, dead_letter_id: int) -> Outcome:
         """Run a parked event through its consumer again; on success it is marked replayed."""
-        async with self._sessions() as session:
+        async with reading(self._sessions) as session:
             row = (
                 (await session.execute(sa.select(DEAD).where(DEAD.c.id == dead_letter_id)))
                 .mappings()

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from domain.adapters.foreground import Foreground
-from domain.adapters.sql import JoinedUnitOfWork
+from domain.adapters.sql import JoinedUnitOfWork, reading
 from domain.events import EventType, TaskEvent
 from domain.ports import Clock
 from workers.address_guard import AddressGuard
@@ -169,7 +169,7 @@ class NotificationDispatcher:
             .order_by(COL.id.desc())
             .limit(limit)
         )
-        async with self._sessions() as session:
+        async with reading(self._sessions) as session:
             return [DeliveryRecord(*row) for row in (await session.execute(query)).all()]
 
     async def _claim(self, token: str) -> list[sa.Row[Any]]:
@@ -283,31 +283,47 @@ class NotificationDispatcher:
 
     async def _record(self, token: str) -> None:
         """Record a pass's outcomes; a final one (delivered, skipped, dead) also records a
-        REMINDER_DELIVERED event, so the task's history shows every channel's delivery."""
+        REMINDER_DELIVERED event, so the task's history shows every channel's delivery.
+
+        Two statements whatever the pass's size: on SQLite this transaction holds the one write
+        lock, which a reminder coming due must not wait long for."""
         outcomes = self._outcomes.pop(token, [])
         if not outcomes:
             return
-        lost: list[int] = []
         async with (
             self._sessions() as session,
             session.begin(),
             JoinedUnitOfWork(session) as uow,
         ):
-            for row, values in outcomes:
-                result = await session.execute(
-                    sa.update(DELIVERIES)
-                    .where(COL.id == row.id, COL.claimed_by == token)
-                    .values(claimed_by=None, claimed_until=None, **values)
+            # still ours: a claim whose lease ran out may have gone to another dispatcher
+            held = set(
+                (
+                    await session.scalars(
+                        sa.select(COL.id)
+                        .where(COL.id.in_([row.id for row, _ in outcomes]), COL.claimed_by == token)
+                        .with_for_update()
+                    )
+                ).all()
+            )
+            mine = [(row, values) for row, values in outcomes if row.id in held]
+            if mine:
+                await session.execute(
+                    _RECORD_OUTCOME,
+                    [
+                        {"delivery_id": row.id, "to_delivered_at": None}
+                        | {f"to_{column}": value for column, value in values.items()}
+                        for row, values in mine
+                    ],
                 )
-                if _rowcount(result) == 0:
-                    lost.append(row.id)
-                elif values["status"] != PENDING:
+            for row, values in mine:
+                if values["status"] != PENDING:
                     uow.record(self._delivered(row, values))
             await uow.commit()
-        for delivery_id in lost:
-            log.warning(
-                "delivery %d: the lease ran out before its outcome was recorded", delivery_id
-            )
+        for row, _ in outcomes:
+            if row.id not in held:
+                log.warning(
+                    "delivery %d: the lease ran out before its outcome was recorded", row.id
+                )
 
     def _delivered(self, row: sa.Row[Any], values: Mapping[str, Any]) -> TaskEvent:
         message = dict(row.message)
@@ -334,8 +350,20 @@ class NotificationDispatcher:
         )
 
 
-def _rowcount(result: Any) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)
+# one attempt's outcome, releasing its claim (parameters: delivery_id, to_<column> for the rest)
+_RECORD_OUTCOME = (
+    sa.update(DELIVERIES)
+    .where(COL.id == sa.bindparam("delivery_id", type_=COL.id.type))
+    .values(
+        claimed_by=None,
+        claimed_until=None,
+        status=sa.bindparam("to_status", type_=COL.status.type),
+        attempts=sa.bindparam("to_attempts", type_=COL.attempts.type),
+        delivered_at=sa.bindparam("to_delivered_at", type_=COL.delivered_at.type),
+        last_error=sa.bindparam("to_last_error", type_=COL.last_error.type),
+        next_attempt_at=sa.bindparam("to_next_attempt_at", type_=COL.next_attempt_at.type),
+    )
+)
 
 
 def build_dispatcher(

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import SQLModel
 
+from domain.adapters.sql import reading
 from domain.adapters.tables import AuditEntryRow, UTCDateTime
 from domain.history import HistoryEntry, HistoryPage, HistoryQuery
 
@@ -39,7 +40,7 @@ class SqlHistory:
             statement = statement.where(sa.tuple_(A.occurred_at, A.id) < key)
         # newest first; entries of one moment in the order they were recorded, newest first
         statement = statement.order_by(A.occurred_at.desc(), A.id.desc()).limit(query.limit + 1)
-        async with self._sessions() as session:
+        async with reading(self._sessions) as session:
             found = [entry_of(row) for row in (await session.execute(statement)).all()]
         if len(found) <= query.limit:
             return HistoryPage(found, None)

@@ -29,6 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import SQLModel
 
+from domain.adapters.sql import reading
 from domain.adapters.tables import LeaseRow
 from domain.ports import Clock
 
@@ -79,7 +80,7 @@ class Leases:
 
     async def holder(self, name: str) -> str | None:
         """Who holds lease `name` now (None when free or expired)."""
-        async with self._sessions() as session:
+        async with reading(self._sessions) as session:
             row = (
                 await session.execute(
                     sa.select(L.holder).where(L.name == name, L.expires_at > self._clock.now())

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import SQLModel
 
 from domain.adapters.foreground import Foreground
+from domain.adapters.sql import READ_ONLY
 from domain.adapters.tables import OutboxRow
 from domain.events import EventType
 from domain.ports import Clock, EventPublisher, OutboundMessage
@@ -161,6 +162,7 @@ class OutboxRelay:
 
     async def backlog(self) -> Backlog:
         async with self._engine.connect() as conn:
+            await conn.execution_options(**{READ_ONLY: True})
             size, oldest = (
                 await conn.execute(
                     sa.select(sa.func.count(), sa.func.min(COL.created_at)).where(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeAlias
 
@@ -52,6 +53,15 @@ URGENT = "dueflow_urgent"  # a time-critical writer (a reminder firing): it poll
 BUSY_TIMEOUT_MS = 10_000
 # the reminder schedule of a unit of work's session: the SQL table, or a Dapr state store
 ReminderStore: TypeAlias = Callable[[AsyncSession], ReminderRepository]
+
+
+@contextlib.asynccontextmanager
+async def reading(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session that only reads: on SQLite it reads a snapshot and neither takes nor waits for
+    the write lock (a session's transaction otherwise starts as a writer's, BEGIN IMMEDIATE)."""
+    async with sessions() as session:
+        await session.connection(execution_options={READ_ONLY: True})
+        yield session
 
 
 def shared_store(repository: ReminderRepository) -> ReminderStore:

@@ -35,11 +35,12 @@ import asyncpg
 import sqlalchemy as sa
 
 from domain.adapters.schema import upgrade
-from domain.adapters.sql import make_engine
+from domain.adapters.sql import READ_ONLY, make_engine
 from domain.due import iso_utc
 from domain.service import NewTask
 from mcp_server.bootstrap import Runtime, bootstrap
 from mcp_server.settings import Settings
+from workers.heap import settle_heap
 
 RESULTS = Path(__file__).with_name("results")
 PG_ADMIN = os.environ.get("DUEFLOW_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -64,6 +65,8 @@ async def reset_postgres() -> str:
 
 async def scalar(runtime: Runtime, sql: str) -> Any:
     async with runtime.engine.connect() as conn:
+        # a reader's snapshot: on SQLite this watcher must not queue for the write lock itself
+        await conn.execution_options(**{READ_ONLY: True})
         return (await conn.execute(sa.text(sql))).scalar_one()
 
 
@@ -93,6 +96,7 @@ async def run_db(db: str, count: int, spread: float, lead: float, workdir: Path)
     else:
         env["DUEFLOW_DATABASE_URL"] = await reset_postgres()
     runtime = await bootstrap(Settings.from_env(env))
+    settle_heap()  # as `dueflow serve` does once it is wired
     try:
         async with runtime.running():
             # every reminder's moment in a `spread`-second window that opens `lead` seconds from

@@ -32,6 +32,7 @@ from pydantic import BaseModel
 from mcp_server.bootstrap import bootstrap
 from mcp_server.server import build_server
 from mcp_server.settings import Settings
+from workers.heap import settle_heap
 
 log = logging.getLogger("dueflow.bench")
 
@@ -80,6 +81,7 @@ async def serve(settings: Settings) -> None:
         if timings_to:
             server.middleware.insert(0, timings)
         add_noop(server)
+        settle_heap()  # as `dueflow serve` does once it is wired
         log.info("bench server on %s", runtime.engine.url.render_as_string())
         if os.environ.get("DUEFLOW_BENCH_RELAY", "on") == "off":
             # diagnosis only: how much of the figures is the relay's work beside the requests

@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from domain.clock import FixedClock
 from mcp_server.bootstrap import Runtime
@@ -23,7 +24,8 @@ from tests.notifications.conftest import (
     trigger,
     wire,
 )
-from workers.notification_dispatch import build_dispatcher
+from workers.channels import Notification, Sent
+from workers.notification_dispatch import NotificationDispatcher, build_dispatcher
 
 
 async def test_a_trigger_becomes_one_delivery_per_channel_each_recorded_with_its_status(
@@ -345,3 +347,48 @@ async def test_the_cli_lists_dead_deliveries_with_their_errors(
     assert "\twebhook\talice\t" in line
     assert envelope["event_id"] in line
     assert "HTTP 404" in line
+
+
+async def test_an_outcome_is_not_recorded_over_a_claim_that_passed_to_another_dispatcher(
+    hooked: Runtime, clock: FixedClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    taken_over: list[int] = []
+
+    class SlowLog:
+        """A log channel so slow that the delivery's lease runs out and another replica claims
+        it while this send is still under way."""
+
+        name = "log"
+
+        async def send(self, notification: Notification) -> Sent:
+            async with hooked.engine.begin() as conn:
+                await conn.execute(
+                    sa.text(
+                        "UPDATE notification_deliveries SET claimed_by = 'other',"
+                        " claimed_until = :until WHERE id = :id"
+                    ),
+                    {
+                        "until": clock.now() + dt.timedelta(minutes=5),
+                        "id": notification.delivery_id,
+                    },
+                )
+            taken_over.append(notification.delivery_id)
+            return Sent()
+
+    await publish(hooked, trigger())
+    dispatcher = NotificationDispatcher(hooked.engine, {"log": SlowLog()}, clock)
+    with caplog.at_level(logging.WARNING, logger="dueflow.notifications"):
+        await dispatcher.deliver_due()
+
+    [delivery_id] = taken_over
+    [log_row] = [d for d in await deliveries(hooked) if d["channel"] == "log"]
+    assert (log_row["status"], log_row["attempts"], log_row["claimed_by"]) == (
+        "pending",
+        0,
+        "other",
+    )
+    delivered_events = await rows(
+        hooked, "SELECT count(*) FROM outbox WHERE event_type = 'REMINDER_DELIVERED'"
+    )
+    assert delivered_events[0][0] == 0
+    assert f"delivery {delivery_id}: the lease ran out" in caplog.text
