@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -324,3 +325,32 @@ async def test_relays_side_by_side_on_postgres_publish_each_row_once_in_task_ord
     finally:
         for runtime in (producer, *relays):
             await runtime.close()
+
+
+async def test_a_large_batch_is_applied_in_transactions_of_at_most_the_limit(
+    runtime: Runtime,
+) -> None:
+    for n in range(7):
+        await runtime.service.add("alice", NewTask(title=f"t{n}"))
+    sessions_seen: list[AsyncSession] = []  # one per transaction (kept, so no id is reused)
+
+    async def note(event: Received, session: AsyncSession) -> Outcome:
+        if not any(seen is session for seen in sessions_seen):
+            sessions_seen.append(session)
+        return Outcome.SUCCESS
+
+    counted = Consumer(name="counted", handlers={"task-events": note})
+    sessions = async_sessionmaker(runtime.engine, expire_on_commit=False)
+    bus = EmbeddedBus(sessions, [counted], FixedClock(dt.datetime.now(dt.UTC)), batch_limit=3)
+    payloads = [row[0] for row in await rows(runtime, "SELECT payload FROM outbox ORDER BY id")]
+    envelopes = [p if isinstance(p, dict) else json.loads(p) for p in payloads]
+    await bus.publish(
+        [
+            OutboundMessage("task-events", e["event_id"], e["event_type"], e["task_id"], e)
+            for e in envelopes
+        ]
+    )
+
+    inbox = await rows(runtime, "SELECT count(*) FROM processed_events WHERE consumer = 'counted'")
+    assert inbox[0][0] == 7
+    assert len(sessions_seen) == 3  # 3 + 3 + 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -107,3 +108,20 @@ async def test_the_sqlite_schema_migrates_down_and_up_again(tmp_path: Path) -> N
     finally:
         await engine.dispose()
     assert names == ["audit_log_no_update", "task_tags_on_insert", "task_tags_on_update"]
+
+
+async def test_reading_the_reminder_schedule_does_not_wait_for_a_writer(runtime: Runtime) -> None:
+    """The reminder timer asks for the next moment between firings: on SQLite, a read that
+    queued for the write lock behind a long writer made reminders hundreds of ms late."""
+    await runtime.service.add(
+        "alice", NewTask(title="t", due="2026-11-24T09:00", reminders=["PT15M"])
+    )
+    await runtime.relay.drain()  # the reminders worker schedules it
+    sessions = async_sessionmaker(runtime.engine, expire_on_commit=False)
+    async with SqlUnitOfWork(sessions) as writer:
+        await writer.session.execute(sa.text("UPDATE tasks SET title = title"))  # holds the lock
+        async with asyncio.timeout(1):
+            moment = await runtime.reminders.next_moment()
+            upcoming = await runtime.reminders.upcoming("alice", "P7D")
+    assert moment is not None and moment.isoformat() == "2026-11-24T07:45:00+00:00"
+    assert [item.task.title for item in upcoming] == ["t"]
