@@ -188,11 +188,12 @@ class Task:
             self.updated_at = now
         return changes
 
-    def is_overdue(self, now: dt.datetime, user_zone: Any) -> bool:
+    def is_overdue(self, now: dt.datetime, user_zone: Any, today: dt.date | None = None) -> bool:
+        """Open and past due (`today`: the user's date now, when the caller has it already)."""
         return (
             self.status is Status.OPEN
             and self.due is not None
-            and self.due.is_overdue(now, user_zone)
+            and self.due.is_overdue(now, user_zone, today)
         )
 
     def snapshot(self) -> dict[str, Any]:

@@ -137,12 +137,7 @@ class Outlook:
 
     def overdue(self, task: Task) -> bool:
         """Open and past due."""
-        due = task.due
-        return (
-            task.status is Status.OPEN
-            and due is not None
-            and due.is_overdue(self.now, self.zone, self.today)
-        )
+        return task.is_overdue(self.now, self.zone, self.today)
 
     def urgency(self, task: Task) -> float:
         """How pressing an open task is (0 for the others).
