@@ -99,7 +99,12 @@ class AddResult(BaseModel):
 
 
 class TaskSummary(BaseModel):
-    """A task as listings show it; get_task has the rest (description, reminders, timestamps)."""
+    """A task as listings show it, to pick one and act on it; get_task has the rest
+    (description, due's zone and UTC moment, reminders, series, timestamps).
+
+    Ten fields on purpose: a page of 50 goes into an agent's context, and every client checks
+    each value against the outputSchema (the Python SDK's check of a 14-field page cost more
+    than the server took to answer it)."""
 
     id: str
     title: str
@@ -107,14 +112,10 @@ class TaskSummary(BaseModel):
     priority: str
     tags: list[str]
     due: str | None = Field(description="YYYY-MM-DD (all day) or local date-time with offset")
-    timezone: str | None
     overdue: bool
-    urgency: float
+    urgency: float = Field(description="The sort_tasks urgency score")
     recurrence: str | None = Field(description="The RRULE, for recurring tasks")
-    has_description: bool
-    created_at: str
-    updated_at: str
-    version: int
+    version: int = Field(description="Pass as expected_version to update_task")
 
     @staticmethod
     def page(page: Page, user_zone: ZoneInfo) -> list[dict[str, Any]]:
@@ -132,13 +133,9 @@ class TaskSummary(BaseModel):
                 "priority": task.priority.value,
                 "tags": list(task.tags),
                 "due": task.due.local.isoformat() if task.due else None,
-                "timezone": task.due.timezone if task.due else None,
                 "overdue": outlook.overdue(task),
                 "urgency": outlook.urgency(task),
                 "recurrence": task.recurrence.rule if task.recurrence else None,
-                "has_description": bool(task.description),
-                "created_at": iso_utc(task.created_at),
-                "updated_at": iso_utc(task.updated_at),
                 "version": task.version,
             }
             for task in page.tasks

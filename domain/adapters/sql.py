@@ -88,7 +88,7 @@ def make_engine(url: str) -> AsyncEngine:
     """An engine for `url`; SQLite gets WAL, foreign keys and write transactions that queue."""
     target = async_url(url)
     if target.startswith("sqlite+aiosqlite:"):
-        engine = create_async_engine(target, module=sqlite_driver.dbapi())
+        engine = create_async_engine(target, module=sqlite_driver.dbapi(), pool_use_lifo=True)
     else:
         engine = create_async_engine(target, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
@@ -100,6 +100,7 @@ def make_engine(url: str) -> AsyncEngine:
             for pragma in (
                 "journal_mode=WAL",
                 "synchronous=FULL",
+                "mmap_size=268435456",
                 "foreign_keys=ON",
                 f"busy_timeout={BUSY_TIMEOUT_MS}",
             ):

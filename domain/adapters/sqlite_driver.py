@@ -1,19 +1,23 @@
-"""aiosqlite with one thread hop per statement.
+"""aiosqlite that leaves the event loop only to wait.
 
 aiosqlite runs every sqlite3 call on the connection's own thread and wakes the event loop for
 each. SQLAlchemy's adapter makes four such hops per statement (open a cursor, execute, fetch,
-close), commits and rolls back even when no transaction is open (a pool check-in rolls back
-after every commit), and a read-only unit of work opens with a `BEGIN` of its own. Each hop
-costs a queue hand-off and an event-loop wake-up: on a small machine, more than SQLite takes to
-run a task listing.
+close), commits and rolls back even when no transaction is open, and a read-only unit of work
+opens with a `BEGIN` of its own. Each hop costs a queue hand-off and two thread wake-ups: on a
+small machine, more than SQLite takes to insert a task or read a page of them.
 
-Here a statement is one hop that keeps everything the caller will ask of it (rows, description,
-rowcount, lastrowid); commit and rollback are skipped when SQLite has no transaction open; and a
-`BEGIN` or `BEGIN IMMEDIATE` travels with the statement after it, so the unit of work's first
-statement and its transaction start cost one hop. A writer waiting for the write lock waits in
-that hop, on the connection's thread, as it would have in its own; a failure to get the lock
-surfaces from that statement. `BEGIN IMMEDIATE TRANSACTION` (spelled out) runs at once, for a
-caller that must see the lock refused right there (sql.py's urgent writers).
+SQLite itself is quick; what can be slow is waiting, for the write lock or for the disk. So
+here a statement runs on the event loop when it cannot wait for a lock: a read (WAL gives it a
+snapshot), or any statement of a transaction that holds the write lock. `BEGIN IMMEDIATE` is
+tried on the loop without waiting (busy_timeout 0); if another connection holds the lock, the
+BEGIN and its statement go to the connection's thread and wait there in SQLite's busy handler,
+so the loop keeps serving (the holder may need it to finish). A write transaction's commit
+waits for fsync on the loop while commits have been quick, on the thread once they have not
+(commit()). Whatever does go to the thread goes in one hop that keeps everything the caller will
+ask of it (rows, description, rowcount, lastrowid). Commit and rollback are skipped when SQLite
+has no transaction open, and a `BEGIN` or `BEGIN IMMEDIATE` travels with the statement after it.
+`BEGIN IMMEDIATE TRANSACTION` (spelled out) runs at once, for a caller that must see the lock
+refused right there (sql.py's urgent writers).
 
 The rest is aiosqlite's (the connection, its thread) and SQLAlchemy's `sqlite+aiosqlite`
 dialect, handed this module in place of the `aiosqlite` one.
@@ -22,6 +26,7 @@ dialect, handed this module in place of the `aiosqlite` one.
 from __future__ import annotations
 
 import sqlite3
+import time
 import types
 from collections.abc import Iterable, Sequence
 from functools import partial
@@ -33,6 +38,8 @@ from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
 Row = tuple[Any, ...]
 Outcome = tuple[Any, list[Row], int, int | None]
 # the transaction starts that wait for the next statement and run with it
+# a write commit this slow on average moves to the connection's thread (see commit())
+SLOW_COMMIT_SECONDS = 0.002
 DEFERRED_BEGINS = frozenset({"BEGIN", "BEGIN IMMEDIATE"})
 
 
@@ -105,40 +112,109 @@ class OneHopCursor:
 
 
 class OneHopConnection(aiosqlite.Connection):
-    """aiosqlite's connection with one-hop cursors and no hop for an empty commit/rollback.
+    """aiosqlite's connection with one-hop cursors and no hop for an empty commit/rollback;
+    statements that cannot wait for a lock run on the event loop itself (see `_inline`).
 
     Reading `in_transaction` from the event loop is safe: SQLAlchemy runs one operation at a
     time on a connection, so the connection's thread is idle whenever this is asked."""
 
     begin_pending: str | None = None
+    # recent write commits' duration (a moving average over all connections of the process)
+    commit_seconds = 0.0
+    # the open transaction holds SQLite's write lock (its BEGIN IMMEDIATE went through)
+    writing = False
 
     def cursor(self) -> OneHopCursor:  # type: ignore[override]
         return OneHopCursor(self)
 
     async def statement(self, sql: str, parameters: Any, many: bool) -> Outcome:
         begin, self.begin_pending = self.begin_pending, None
+        if self._inline(begin, sql):  # it ran `begin` itself
+            return _run(self._conn, None, sql, parameters, many)
         outcome: Outcome = await self._execute(  # type: ignore[no-untyped-call]
             _run, self._conn, begin, sql, parameters, many
         )
+        if self._conn.in_transaction and not _reads(sql):
+            self.writing = True  # it took the write lock (or its BEGIN IMMEDIATE did)
+        elif begin == "BEGIN IMMEDIATE":
+            self.writing = True
         return outcome
+
+    def _inline(self, begin: str | None, sql: str) -> bool:
+        """Whether the statement (after `begin`) can run on the event loop at once; if so,
+        `begin` has run.
+
+        Only a statement that cannot wait on SQLite's locks does: a read in a WAL snapshot,
+        or any statement of a transaction that already holds the write lock. A BEGIN IMMEDIATE
+        is tried here without waiting; if another connection holds the lock, the statement
+        goes to the connection's thread and waits there, as every statement used to."""
+        if begin == "BEGIN IMMEDIATE":
+            self.writing = _try_write_lock(self._conn)
+            return self.writing
+        reading = _reads(sql)
+        if begin == "BEGIN":
+            if reading:
+                self._conn.execute(begin)
+            return reading
+        return self._conn.in_transaction and (self.writing or reading)
 
     @property
     def in_transaction(self) -> bool:
         return self.begin_pending is not None or self._conn.in_transaction
 
     async def commit(self) -> None:
+        """A read transaction's commit only lets go of its snapshot. A write transaction's
+        waits for the disk (fsync, synchronous=FULL): on the event loop while the disk has been
+        quick, on the connection's thread once it has been slow, so a slow disk holds up this
+        writer and not every request the loop serves."""
         self.begin_pending = None
-        if self._connection is not None and self._connection.in_transaction:
+        writing, self.writing = self.writing, False
+        if self._connection is None or not self._connection.in_transaction:
+            return
+        if not writing:
+            self._connection.commit()
+            return
+        started = time.perf_counter()
+        if OneHopConnection.commit_seconds > SLOW_COMMIT_SECONDS:
             await super().commit()
+        else:
+            self._connection.commit()
+        elapsed = time.perf_counter() - started
+        OneHopConnection.commit_seconds += (elapsed - OneHopConnection.commit_seconds) / 8
 
     async def rollback(self) -> None:
+        """Nothing to wait for: WAL rolls back by forgetting the transaction's pages."""
         self.begin_pending = None
+        self.writing = False
         if self._connection is not None and self._connection.in_transaction:
-            await super().rollback()
+            self._connection.rollback()
+
+
+def _reads(sql: str) -> bool:
+    return sql.lstrip()[:6].upper() == "SELECT"
+
+
+def _try_write_lock(connection: sqlite3.Connection) -> bool:
+    """BEGIN IMMEDIATE if the write lock is free this instant; False (and no transaction) if
+    another connection holds it."""
+    (timeout,) = connection.execute("PRAGMA busy_timeout").fetchone()
+    connection.execute("PRAGMA busy_timeout=0")
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        return True
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            return False
+        raise
+    finally:
+        connection.execute(f"PRAGMA busy_timeout={int(timeout)}")
 
 
 def connect(database: str, *, iter_chunk_size: int = 64, **kwargs: Any) -> OneHopConnection:
     """aiosqlite.connect, making a OneHopConnection (awaiting it starts its thread)."""
+    # the event loop runs some statements itself (OneHopConnection._inline), never at the same
+    # time as the connection's thread
+    kwargs["check_same_thread"] = False
     connection = OneHopConnection(partial(sqlite3.connect, database, **kwargs), iter_chunk_size)
     connection._thread.daemon = True
     return connection

@@ -52,7 +52,7 @@ from referencing import Registry
 
 from domain.service import ListArguments, NewTask
 from mcp_server.bootstrap import bootstrap
-from mcp_server.schemas import AddResult, TaskOut, TaskPage, TaskSummary
+from mcp_server.schemas import AddResult, TaskOut, TaskSummary
 from mcp_server.server import build_server
 from mcp_server.settings import Settings
 
@@ -125,9 +125,7 @@ async def main(args: argparse.Namespace) -> None:
                 if kind == "add_task":
                     AddResult(task=TaskOut.of(one, service), created=True)
                 elif kind == "list_tasks":
-                    TaskPage(
-                        tasks=[TaskSummary.of(t, service) for t in page.tasks], next_cursor=None
-                    )
+                    TaskSummary.page(page, service.user_zone)
 
             async def server(kind: str) -> None:
                 await mcp.call_tool(kind, calls[kind]())

@@ -125,3 +125,41 @@ async def test_reading_the_reminder_schedule_does_not_wait_for_a_writer(runtime:
             upcoming = await runtime.reminders.upcoming("alice", "P7D")
     assert moment is not None and moment.isoformat() == "2026-11-24T07:45:00+00:00"
     assert [item.task.title for item in upcoming] == ["t"]
+
+
+async def test_a_writer_that_finds_the_write_lock_taken_waits_without_stopping_the_loop(
+    tmp_path: Path,
+) -> None:
+    """The driver runs a writer's statements on the event loop once it holds the lock; a writer
+    that finds the lock taken waits on its connection's thread. Waiting on the loop would stop
+    the holder from ever committing (it needs the loop) and fail after the busy timeout."""
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'queue.db'}")
+    await upgrade(engine)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    insert = sa.text(
+        "INSERT INTO leases (name, holder, expires_at) VALUES (:n, 'y', '2026-01-01 00:00:00')"
+    )
+
+    async def second_writer() -> None:
+        async with SqlUnitOfWork(sessions) as writer:
+            await writer.session.execute(insert, {"n": "second"})
+            await writer.commit()
+
+    ticks = 0
+    try:
+        async with SqlUnitOfWork(sessions) as holder:
+            await holder.session.execute(insert, {"n": "first"})  # holds the write lock
+            waiting = asyncio.create_task(second_writer())
+            for _ in range(20):
+                await asyncio.sleep(0.01)
+                ticks += 1
+            assert not waiting.done()
+            await holder.commit()
+        async with asyncio.timeout(5):
+            await waiting
+        async with engine.connect() as conn:
+            names = (await conn.execute(sa.text("SELECT name FROM leases ORDER BY name"))).all()
+    finally:
+        await engine.dispose()
+    assert ticks == 20
+    assert [name for (name,) in names] == ["first", "second"]

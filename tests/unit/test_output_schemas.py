@@ -16,13 +16,9 @@ SUMMARY: dict[str, Any] = {
     "priority": "high",
     "tags": ["calls"],
     "due": "2026-12-02T17:00:00+01:00",
-    "timezone": "Europe/Berlin",
     "overdue": False,
     "urgency": 13.0,
     "recurrence": None,
-    "has_description": False,
-    "created_at": "2026-11-23T10:00:00Z",
-    "updated_at": "2026-11-23T10:00:00Z",
     "version": 1,
 }
 
