@@ -88,6 +88,8 @@ def make_engine(url: str) -> AsyncEngine:
     """An engine for `url`; SQLite gets WAL, foreign keys and write transactions that queue."""
     target = async_url(url)
     if target.startswith("sqlite+aiosqlite:"):
+        # LIFO: the next request gets the connection the last one used, whose page cache is
+        # still warm (SQLite drops a connection's cache when another connection has written)
         engine = create_async_engine(target, module=sqlite_driver.dbapi(), pool_use_lifo=True)
     else:
         engine = create_async_engine(target, pool_pre_ping=True)
@@ -100,7 +102,7 @@ def make_engine(url: str) -> AsyncEngine:
             for pragma in (
                 "journal_mode=WAL",
                 "synchronous=FULL",
-                "mmap_size=268435456",
+                "mmap_size=268435456",  # a cold page cache refills from the map, not read()
                 "foreign_keys=ON",
                 f"busy_timeout={BUSY_TIMEOUT_MS}",
             ):
