@@ -1,4 +1,4 @@
-"""The tag index the database keeps, and the transactions of SQLite's one-hop driver."""
+"""The tag index the database keeps, and the transactions of SQLite's driver (sqlite_driver)."""
 
 from __future__ import annotations
 
