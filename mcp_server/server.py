@@ -243,8 +243,8 @@ def build_server(
             raise ToolError("Authentication required: send a bearer token from DUEFLOW_TOKENS.")
         return default_user
 
-    def out(task: Task) -> TaskOut:
-        return TaskOut.of(task, service)
+    def out(task: Task) -> dict[str, Any]:
+        return TaskOut.document(task, service.outlook())
 
     def listing(
         status: str,
@@ -302,7 +302,7 @@ def build_server(
         added = await service.add(user(), new, idempotency_key, correlation())
         verb = "Created" if added.created else "Already created (same idempotency_key)"
         return answer(
-            f"{verb} {describe(added.task)}", AddResult(task=out(added.task), created=added.created)
+            f"{verb} {describe(added.task)}", {"task": out(added.task), "created": added.created}
         )
 
     @mcp.tool(annotations=WRITE, output_schema=output_schema(TaskResult))
@@ -338,7 +338,7 @@ def build_server(
         sent = _SENT.get()
         patch = {name: value for name, value in given.items() if name in sent}
         task = await service.update(user(), task_id, patch, expected_version, correlation())
-        return answer(f"Updated {describe(task)}", TaskResult(task=out(task)))
+        return answer(f"Updated {describe(task)}", {"task": out(task)})
 
     def transition(
         name: str,
@@ -349,7 +349,7 @@ def build_server(
     ) -> None:
         async def tool(task_id: TaskId) -> ToolResult:
             task = await step(user(), task_id, correlation())
-            return answer(f"{verb} {describe(task)}", TaskResult(task=out(task)))
+            return answer(f"{verb} {describe(task)}", {"task": out(task)})
 
         tool.__name__ = name
         tool.__doc__ = doc
@@ -386,7 +386,7 @@ def build_server(
     async def skip_occurrence(task_id: TaskId) -> ToolResult:
         """Move a recurring task to its next occurrence without completing it."""
         task = await service.skip_occurrence(user(), task_id, correlation())
-        return answer(f"Skipped to {describe(task)}", TaskResult(task=out(task)))
+        return answer(f"Skipped to {describe(task)}", {"task": out(task)})
 
     @mcp.tool(annotations=READ, output_schema=output_schema(PreviewResult))
     @domain_errors
@@ -418,7 +418,7 @@ def build_server(
     async def get_task(task_id: TaskId) -> ToolResult:
         """Read one task."""
         task = await service.get(user(), task_id)
-        return answer(describe(task), TaskResult(task=out(task)))
+        return answer(describe(task), {"task": out(task)})
 
     @mcp.tool(annotations=READ, output_schema=output_schema(TaskPage))
     @domain_errors

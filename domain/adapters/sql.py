@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from types import TracebackType
@@ -145,6 +146,51 @@ def _begin_urgently(connection: Any) -> None:
         connection.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
+class Write:
+    """A write statement that, on SQLite, skips SQLAlchemy's per-execution work.
+
+    SQLAlchemy re-derives a statement's cache key, parameters and result on every execution:
+    for the one insert of an add that took longer than SQLite's own work (the insert, its
+    trigger, its index entries). Compiled once per column set, with the dialect's own bind
+    processors, the statement goes straight to the driver's connection, in the transaction
+    the session began; a failure is SQLAlchemy's error, as from execute(). Elsewhere
+    (PostgreSQL) it is an ordinary execute."""
+
+    def __init__(self, statement: Any) -> None:
+        self._statement = statement
+        self._compiled: dict[tuple[str, ...], tuple[str, tuple[str, ...], dict[str, Any]]] = {}
+
+    async def run(self, session: AsyncSession, rows: list[dict[str, Any]]) -> int:
+        """Run it for each of `rows` (all with the same keys); the rows it touched."""
+        connection = await session.connection()
+        if connection.dialect.name != "sqlite":
+            result = await connection.execute(self._statement, rows if len(rows) > 1 else rows[0])
+            return int(result.rowcount)
+        sql, order, processors = self._compile(connection.dialect, tuple(rows[0]))
+        values = [
+            tuple(processors[k](row[k]) if k in processors else row[k] for k in order)
+            for row in rows
+        ]
+        driver: Any = (await connection.get_raw_connection()).driver_connection
+        many = len(values) > 1
+        try:
+            outcome = await driver.statement(sql, values if many else values[0], many)
+        except sqlite3.Error as exc:
+            raise sa.exc.DBAPIError.instance(sql, values, exc, sqlite3.Error) from exc
+        return int(outcome[2])
+
+    def _compile(
+        self, dialect: Any, keys: tuple[str, ...]
+    ) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+        found = self._compiled.get(keys)
+        if found is None:
+            compiled = self._statement.compile(dialect=dialect, column_keys=list(keys))
+            order = tuple(compiled.positiontup or ())
+            found = (str(compiled), order, dict(compiled._bind_processors))
+            self._compiled[keys] = found
+        return found
+
+
 class SqlUnitOfWork:
     """A transaction over one session; leaving without commit() rolls everything back."""
 
@@ -203,9 +249,8 @@ class SqlUnitOfWork:
 
     async def _write_outbox(self) -> None:
         if self._events:
-            connection = await self.session.connection()
-            await connection.execute(
-                _INSERT_OUTBOX,
+            await _INSERT_OUTBOX.run(
+                self.session,
                 [
                     {
                         "event_id": item.event_id,
@@ -274,7 +319,7 @@ class SqlTaskRepository:
         return result
 
     async def add(self, task: Task) -> None:
-        await self._execute(_INSERT_TASK, _row_values(task))  # task_tags follows by trigger
+        await _INSERT_TASK.run(self.session, [_row_values(task)])  # task_tags: by trigger
 
     async def get(self, user_id: str, task_id: str) -> Task | None:
         row = (
@@ -285,8 +330,7 @@ class SqlTaskRepository:
     async def save(self, task: Task, expected_version: int) -> None:
         values = _row_values(task)
         values.update(match_id=task.id, match_user=task.user_id, match_version=expected_version)
-        result = await self._execute(_UPDATE_TASK, values)
-        if result.rowcount != 1:
+        if await _UPDATE_TASK.run(self.session, [values]) != 1:
             raise ConcurrentChange()
 
     async def list_page(
@@ -350,13 +394,15 @@ class SqlTaskRepository:
 
 
 # statements built once: SQLAlchemy then finds their compiled form without rebuilding a cache key
-_INSERT_TASK = sa.insert(TASKS)
-_INSERT_OUTBOX = sa.insert(OUTBOX)
+_INSERT_TASK = Write(sa.insert(TASKS))
+_INSERT_OUTBOX = Write(sa.insert(OUTBOX))
 # every column from the parameters of the same names; the match_* ones select the row
-_UPDATE_TASK = sa.update(TASKS).where(
-    T.id == sa.bindparam("match_id", type_=T.id.type),
-    T.user_id == sa.bindparam("match_user", type_=T.user_id.type),
-    T.version == sa.bindparam("match_version", type_=T.version.type),
+_UPDATE_TASK = Write(
+    sa.update(TASKS).where(
+        T.id == sa.bindparam("match_id", type_=T.id.type),
+        T.user_id == sa.bindparam("match_user", type_=T.user_id.type),
+        T.version == sa.bindparam("match_version", type_=T.version.type),
+    )
 )
 _SELECT_TASK = sa.select(*RAW_TASK).where(
     T.id == sa.bindparam("task_id", type_=T.id.type),

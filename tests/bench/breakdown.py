@@ -4,7 +4,7 @@
 
 Seeds like bench_stdio.py, then times, interleaved in --n rounds (p50, ms):
   service      TaskService.add / .list alone (database path)
-  shape        the tool body's shaping of the answer alone: TaskOut.of per task + the result model
+  shape        the tool body's shaping of the answer alone: TaskOut.document / TaskSummary.page
   server       FastMCP.call_tool in-process: middleware, argument validation, tool body, shaping
   in-memory    fastmcp Client(mcp).call_tool_mcp over in-memory streams: the whole MCP stack
                on both sides in one process, minus the stdio pipes and the second process;
@@ -52,7 +52,7 @@ from referencing import Registry
 
 from domain.service import ListArguments, NewTask
 from mcp_server.bootstrap import bootstrap
-from mcp_server.schemas import AddResult, TaskOut, TaskSummary
+from mcp_server.schemas import TaskOut, TaskSummary
 from mcp_server.server import build_server
 from mcp_server.settings import Settings
 
@@ -123,7 +123,7 @@ async def main(args: argparse.Namespace) -> None:
 
             async def shape(kind: str) -> None:
                 if kind == "add_task":
-                    AddResult(task=TaskOut.of(one, service), created=True)
+                    {"task": TaskOut.document(one, service.outlook()), "created": True}
                 elif kind == "list_tasks":
                     TaskSummary.page(page, service.user_zone)
 

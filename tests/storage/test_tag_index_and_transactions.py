@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from domain.adapters.schema import downgrade, upgrade
@@ -163,3 +166,22 @@ async def test_a_writer_that_finds_the_write_lock_taken_waits_without_stopping_t
         await engine.dispose()
     assert ticks == 20
     assert [name for (name,) in names] == ["first", "second"]
+
+
+async def test_a_refused_insert_is_sqlalchemys_integrity_error_and_writes_nothing(
+    runtime: Runtime,
+) -> None:
+    """The task and outbox writes skip SQLAlchemy's execution on SQLite (sql.Write); callers
+    (the recurrence worker's one-successor rule, the consumers' inbox) still see its errors."""
+    service = runtime.service
+    task = (await service.add("alice", NewTask(title="first", tags=["a"]))).task
+    sessions = async_sessionmaker(runtime.engine, expire_on_commit=False)
+    copy = replace(task, title="second", tags=("b",))
+    with pytest.raises(IntegrityError):
+        async with SqlUnitOfWork(sessions) as uow:
+            await uow.tasks.add(copy)  # the same id
+            await uow.commit()
+    assert await rows(runtime, "SELECT title FROM tasks") == [("first",)]
+    assert await tag_rows(runtime, task.id) == {("a", "alice")}
+    async with SqlUnitOfWork(sessions) as uow:  # the pool's connection is usable afterwards
+        assert (await uow.tasks.get("alice", task.id)) == task
