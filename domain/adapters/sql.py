@@ -115,13 +115,13 @@ def make_engine(url: str) -> AsyncEngine:
             # A deferred transaction that reads and then writes can fail to upgrade its lock;
             # taking the write lock up front makes writers queue behind busy_timeout instead.
             # A read-only one reads a WAL snapshot: it needs no lock and waits for no writer.
+            # The driver sends the BEGIN with the transaction's first statement.
             options = connection.get_execution_options()
-            if options.get(READ_ONLY, False):
-                connection.exec_driver_sql("BEGIN")
-            elif options.get(URGENT, False):
+            if options.get(URGENT, False):
                 _begin_urgently(connection)
             else:
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
+                driver = connection.connection.driver_connection
+                driver.begin("BEGIN" if options.get(READ_ONLY, False) else "BEGIN IMMEDIATE")
 
     return engine
 

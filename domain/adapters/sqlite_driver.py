@@ -82,7 +82,7 @@ class OneHopCursor:
 
     async def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> OneHopCursor:
         if sql in DEFERRED_BEGINS and not parameters and not self._connection.in_transaction:
-            self._connection.begin_pending = sql
+            self._connection.begin(sql)
             self.description, self._rows, self.rowcount, self.lastrowid = None, [], -1, None
             return self
         return await self._take(sql, () if parameters is None else parameters, many=False)
@@ -126,6 +126,12 @@ class OneHopConnection(aiosqlite.Connection):
 
     def cursor(self) -> OneHopCursor:  # type: ignore[override]
         return OneHopCursor(self)
+
+    def begin(self, sql: str) -> None:
+        """Start a transaction with `sql` (BEGIN or BEGIN IMMEDIATE) and the next statement:
+        what executing it does, without a statement's round through SQLAlchemy."""
+        if not self.in_transaction:
+            self.begin_pending = sql
 
     async def statement(self, sql: str, parameters: Any, many: bool) -> Outcome:
         begin, self.begin_pending = self.begin_pending, None
