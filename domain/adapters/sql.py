@@ -61,8 +61,19 @@ async def reading(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[A
     """A session that only reads: on SQLite it reads a snapshot and neither takes nor waits for
     the write lock (a session's transaction otherwise starts as a writer's, BEGIN IMMEDIATE)."""
     async with sessions() as session:
-        await session.connection(execution_options={READ_ONLY: True})
+        await start_reading(session)
         yield session
+
+
+async def start_reading(session: AsyncSession) -> None:
+    """Start `session` as a reader. On SQLite it reads one WAL snapshot and neither takes nor
+    waits for the write lock. On PostgreSQL it opens no transaction (autocommit): at READ
+    COMMITTED every statement reads a snapshot of its own, in a transaction or not, and BEGIN
+    and ROLLBACK would be two more round trips."""
+    options: dict[str, Any] = {READ_ONLY: True}
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        options["isolation_level"] = "AUTOCOMMIT"
+    await session.connection(execution_options=options)
 
 
 def shared_store(repository: ReminderRepository) -> ReminderStore:
@@ -219,7 +230,7 @@ class SqlUnitOfWork:
         self.reminders = self._reminder_store(self.session)
         self._events = []
         if self._read_only:
-            await self.session.connection(execution_options={READ_ONLY: True})
+            await start_reading(self.session)
         elif self._urgent:
             await self.session.connection(execution_options={URGENT: True})
         return self

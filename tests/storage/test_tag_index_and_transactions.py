@@ -185,3 +185,27 @@ async def test_a_refused_insert_is_sqlalchemys_integrity_error_and_writes_nothin
     assert await tag_rows(runtime, task.id) == {("a", "alice")}
     async with SqlUnitOfWork(sessions) as uow:  # the pool's connection is usable afterwards
         assert (await uow.tasks.get("alice", task.id)) == task
+
+
+async def test_a_write_after_a_read_on_the_same_connection_is_still_one_transaction(
+    runtime: Runtime, database_url: str
+) -> None:
+    """A reader on PostgreSQL runs without a transaction (autocommit); the connection must be
+    transactional again for the next unit of work, or a failed write would leave half of it."""
+    engine = make_engine(database_url)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    insert = sa.text(
+        "INSERT INTO leases (name, holder, expires_at) VALUES (:n, 'y', '2026-01-01 00:00:00')"
+    )
+    try:
+        async with SqlUnitOfWork(sessions, read_only=True) as reader:
+            await reader.session.execute(sa.text("SELECT count(*) FROM leases"))
+        with pytest.raises(IntegrityError):
+            async with SqlUnitOfWork(sessions) as writer:
+                await writer.session.execute(insert, {"n": "half"})
+                await writer.session.execute(insert, {"n": "half"})  # the same key: refused
+                await writer.commit()
+        assert engine.sync_engine.pool.checkedin() == 1  # one connection served both
+    finally:
+        await engine.dispose()
+    assert await rows(runtime, "SELECT name FROM leases WHERE name = 'half'") == []
