@@ -14,7 +14,7 @@ from typing import Any, Self, TypeAlias
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DisconnectionError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -104,7 +104,16 @@ def make_engine(url: str) -> AsyncEngine:
         # still warm (SQLite drops a connection's cache when another connection has written)
         engine = create_async_engine(target, module=sqlite_driver.dbapi(), pool_use_lifo=True)
     else:
-        engine = create_async_engine(target, pool_pre_ping=True)
+        engine = create_async_engine(target)
+
+        @event.listens_for(engine.sync_engine, "checkout")
+        def _closed_by_server(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+            # A restart or an idle timeout closes pooled connections under the server; asyncpg
+            # sees the socket close, and the pool swaps such a connection for a fresh one. (The
+            # pool's pre-ping would ask the server instead: BEGIN, a query and ROLLBACK, three
+            # round trips before every unit of work.)
+            if dbapi_connection.driver_connection.is_closed():
+                raise DisconnectionError("PostgreSQL closed this pooled connection")
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine.sync_engine, "connect")

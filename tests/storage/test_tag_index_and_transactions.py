@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import replace
 from pathlib import Path
 
+import asyncpg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -209,3 +210,25 @@ async def test_a_write_after_a_read_on_the_same_connection_is_still_one_transact
     finally:
         await engine.dispose()
     assert await rows(runtime, "SELECT name FROM leases WHERE name = 'half'") == []
+
+
+@pytest.mark.postgres
+async def test_a_pooled_connection_the_server_closed_is_replaced(postgres_url: str) -> None:
+    """A PostgreSQL restart (or an idle timeout) closes pooled connections under the server:
+    the next unit of work must get a fresh one, not an error."""
+    engine = make_engine(postgres_url)
+    try:
+        async with engine.connect() as conn:
+            pid = (await conn.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one()
+        killer = await asyncpg.connect(postgres_url)
+        try:
+            await killer.execute("SELECT pg_terminate_backend($1)", pid)
+        finally:
+            await killer.close()
+        await asyncio.sleep(0.2)  # the client notices the closed socket
+        sessions = async_sessionmaker(engine, expire_on_commit=False)
+        async with SqlUnitOfWork(sessions, read_only=True) as reader:
+            other = (await reader.session.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one()
+    finally:
+        await engine.dispose()
+    assert other != pid
