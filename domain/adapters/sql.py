@@ -114,6 +114,7 @@ def make_engine(url: str) -> AsyncEngine:
             # round trips before every unit of work.)
             if dbapi_connection.driver_connection.is_closed():
                 raise DisconnectionError("PostgreSQL closed this pooled connection")
+
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine.sync_engine, "connect")
