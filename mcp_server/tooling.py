@@ -37,9 +37,28 @@ def domain_errors(tool: Callable[P, Awaitable[ToolResult]]) -> Callable[P, Await
     return call
 
 
+class Answer(ToolResult):
+    """A ToolResult of a text summary and a document that is JSON already.
+
+    ToolResult's own constructor re-serializes structured content through pydantic, value by
+    value, whatever it is: for a 50-task page of plain strings, numbers and lists that was a
+    tenth of the call. Like fastmcp's InputRequiredToolResult, this sets the fields itself."""
+
+    def __init__(self, summary: str, document: dict[str, Any]) -> None:
+        BaseModel.__init__(
+            self,
+            content=[mt.TextContent(type="text", text=summary)],
+            structured_content=document,
+            meta=None,
+            is_error=False,
+        )
+
+
 def answer(summary: str, result: BaseModel | dict[str, Any]) -> ToolResult:
-    """A one-line text summary plus the structured result (the tool's outputSchema)."""
-    return ToolResult(content=summary, structured_content=result)
+    """A one-line text summary plus the structured result (the tool's outputSchema). A dict
+    must hold JSON values only (str, int, float, bool, None, lists and dicts of them)."""
+    document = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
+    return Answer(summary, document)
 
 
 def correlation() -> str:
