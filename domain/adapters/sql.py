@@ -414,7 +414,8 @@ class SqlTaskRepository:
             raise IdempotencyRace() from None
 
 
-# statements built once: SQLAlchemy then finds their compiled form without rebuilding a cache key
+# statements built once: the writes compile once per column set (Write); SQLAlchemy finds the
+# reads' compiled form without rebuilding a cache key
 _INSERT_TASK = Write(sa.insert(TASKS))
 _INSERT_OUTBOX = Write(sa.insert(OUTBOX))
 # every column from the parameters of the same names; the match_* ones select the row
