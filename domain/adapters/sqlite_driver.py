@@ -37,9 +37,9 @@ from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
 
 Row = tuple[Any, ...]
 Outcome = tuple[Any, list[Row], int, int | None]
-# the transaction starts that wait for the next statement and run with it
 # a write commit this slow on average moves to the connection's thread (see commit())
 SLOW_COMMIT_SECONDS = 0.002
+# the transaction starts that wait for the next statement and run with it
 DEFERRED_BEGINS = frozenset({"BEGIN", "BEGIN IMMEDIATE"})
 
 
@@ -140,10 +140,8 @@ class OneHopConnection(aiosqlite.Connection):
         outcome: Outcome = await self._execute(  # type: ignore[no-untyped-call]
             _run, self._conn, begin, sql, parameters, many
         )
-        if self._conn.in_transaction and not _reads(sql):
-            self.writing = True  # it took the write lock (or its BEGIN IMMEDIATE did)
-        elif begin == "BEGIN IMMEDIATE":
-            self.writing = True
+        if begin == "BEGIN IMMEDIATE" or (self._conn.in_transaction and not _reads(sql)):
+            self.writing = True  # its BEGIN IMMEDIATE, or the statement, took the write lock
         return outcome
 
     def _inline(self, begin: str | None, sql: str) -> bool:
