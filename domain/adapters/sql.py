@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from types import TracebackType
@@ -35,6 +34,7 @@ from domain.adapters.task_queries import (
     parameters,
     sorted_statement,
 )
+from domain.adapters.writes import PENDING, Pending, Write, insert, insert_together
 from domain.due import Due
 from domain.errors import ConcurrentChange, IdempotencyRace
 from domain.events import TaskEvent
@@ -167,51 +167,6 @@ def _begin_urgently(connection: Any) -> None:
         connection.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
-class Write:
-    """A write statement that, on SQLite, skips SQLAlchemy's per-execution work.
-
-    SQLAlchemy re-derives a statement's cache key, parameters and result on every execution:
-    for the one insert of an add that took longer than SQLite's own work (the insert, its
-    trigger, its index entries). Compiled once per column set, with the dialect's own bind
-    processors, the statement goes straight to the driver's connection, in the transaction
-    the session began; a failure is SQLAlchemy's error, as from execute(). Elsewhere
-    (PostgreSQL) it is an ordinary execute."""
-
-    def __init__(self, statement: Any) -> None:
-        self._statement = statement
-        self._compiled: dict[tuple[str, ...], tuple[str, tuple[str, ...], dict[str, Any]]] = {}
-
-    async def run(self, session: AsyncSession, rows: list[dict[str, Any]]) -> int:
-        """Run it for each of `rows` (all with the same keys); the rows it touched."""
-        connection = await session.connection()
-        if connection.dialect.name != "sqlite":
-            result = await connection.execute(self._statement, rows if len(rows) > 1 else rows[0])
-            return int(result.rowcount)
-        sql, order, processors = self._compile(connection.dialect, tuple(rows[0]))
-        values = [
-            tuple(processors[k](row[k]) if k in processors else row[k] for k in order)
-            for row in rows
-        ]
-        driver: Any = (await connection.get_raw_connection()).driver_connection
-        many = len(values) > 1
-        try:
-            outcome = await driver.statement(sql, values if many else values[0], many)
-        except sqlite3.Error as exc:
-            raise sa.exc.DBAPIError.instance(sql, values, exc, sqlite3.Error) from exc
-        return int(outcome[2])
-
-    def _compile(
-        self, dialect: Any, keys: tuple[str, ...]
-    ) -> tuple[str, tuple[str, ...], dict[str, Any]]:
-        found = self._compiled.get(keys)
-        if found is None:
-            compiled = self._statement.compile(dialect=dialect, column_keys=list(keys))
-            order = tuple(compiled.positiontup or ())
-            found = (str(compiled), order, dict(compiled._bind_processors))
-            self._compiled[keys] = found
-        return found
-
-
 class SqlUnitOfWork:
     """A transaction over one session; leaving without commit() rolls everything back."""
 
@@ -243,6 +198,8 @@ class SqlUnitOfWork:
             await start_reading(self.session)
         elif self._urgent:
             await self.session.connection(execution_options={URGENT: True})
+        elif self.session.bind is not None and self.session.bind.dialect.name == "postgresql":
+            self.session.info[PENDING] = []  # inserts wait for commit (domain/adapters/writes)
         return self
 
     async def __aexit__(
@@ -262,7 +219,16 @@ class SqlUnitOfWork:
     async def commit(self) -> None:
         if self._read_only:
             raise RuntimeError("commit() in a read-only unit of work")
-        await self._write_outbox()
+        pending: Pending = self.session.info.pop(PENDING, None) or []
+        if pending:
+            # nothing else ran: the inserts and their events are one statement, no transaction
+            pending += [(_INSERT_OUTBOX, row) for row in self._outbox_rows()]
+            connection = await self.session.connection(
+                execution_options={"isolation_level": "AUTOCOMMIT"}
+            )
+            await insert_together(connection, pending)
+        else:
+            await self._write_outbox()
         await self.session.commit()
         published, self._events = bool(self._events), []
         if published and self._after_commit is not None:
@@ -270,22 +236,22 @@ class SqlUnitOfWork:
 
     async def _write_outbox(self) -> None:
         if self._events:
-            await _INSERT_OUTBOX.run(
-                self.session,
-                [
-                    {
-                        "event_id": item.event_id,
-                        "event_type": item.event_type.value,
-                        "task_id": item.task_id,
-                        "user_id": item.user_id,
-                        "sequence": item.sequence,
-                        "payload": item.envelope(),
-                        "created_at": item.timestamp,
-                        "attempts": 0,
-                    }
-                    for item in self._events
-                ],
-            )
+            await _INSERT_OUTBOX.run(self.session, self._outbox_rows())
+
+    def _outbox_rows(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "event_id": item.event_id,
+                "event_type": item.event_type.value,
+                "task_id": item.task_id,
+                "user_id": item.user_id,
+                "sequence": item.sequence,
+                "payload": item.envelope(),
+                "created_at": item.timestamp,
+                "attempts": 0,
+            }
+            for item in self._events
+        ]
 
 
 class JoinedUnitOfWork(SqlUnitOfWork):
@@ -340,7 +306,7 @@ class SqlTaskRepository:
         return result
 
     async def add(self, task: Task) -> None:
-        await _INSERT_TASK.run(self.session, [_row_values(task)])  # task_tags: by trigger
+        await insert(self.session, _INSERT_TASK, _row_values(task))  # task_tags: by trigger
 
     async def get(self, user_id: str, task_id: str) -> Task | None:
         row = (

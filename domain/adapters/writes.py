@@ -1,0 +1,115 @@
+"""Write statements compiled once, and a unit of work's inserts sent as one statement.
+
+SQLAlchemy re-derives a statement's cache key, parameters and result on every execution; for
+the one insert of an add that took longer than the database's own work. Compiled once per
+column set, with the dialect's own bind processors, a statement goes to the database with its
+values in order, and a failure is still SQLAlchemy's error, as from execute().
+
+On PostgreSQL every statement is a round trip, and a unit of work that only adds rows (a new
+task and its event) would be four: BEGIN, two INSERTs and COMMIT. Its inserts wait instead
+(`defer`) and leave at commit as one statement, the earlier ones in WITH clauses
+(`insert_together`), which PostgreSQL runs atomically without a transaction block. Anything
+else the session runs first starts its transaction, and the waiting inserts go ahead of it
+(`_insert_pending`), so the unit of work reads its own writes in order.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import Session
+
+# session.info key: the inserts a PostgreSQL unit of work holds back until its commit
+PENDING = "dueflow_pending_inserts"
+
+Compiled = tuple[str, tuple[str, ...], dict[str, Any]]  # SQL, parameter order, bind processors
+Pending = list[tuple["Write", dict[str, Any]]]
+
+
+def _compile(statement: Any, dialect: Any, keys: list[str] | None = None) -> Compiled:
+    compiled = statement.compile(dialect=dialect, column_keys=keys)
+    return str(compiled), tuple(compiled.positiontup or ()), dict(compiled._bind_processors)
+
+
+def _ordered(compiled: Compiled, values: dict[str, Any]) -> tuple[Any, ...]:
+    _sql, order, processors = compiled
+    return tuple(processors[k](values[k]) if k in processors else values[k] for k in order)
+
+
+class Write:
+    """An INSERT or UPDATE run with its compiled form (see the module's docstring)."""
+
+    def __init__(self, statement: Any) -> None:
+        self.statement = statement
+        self.table: sa.Table = statement.table
+        self._compiled: dict[tuple[str, tuple[str, ...]], Compiled] = {}  # by dialect, keys
+
+    async def run(self, session: AsyncSession, rows: list[dict[str, Any]]) -> int:
+        """Run it for each of `rows` (all with the same keys); the rows it touched."""
+        connection = await session.connection()
+        compiled = self.compiled(connection.dialect, tuple(rows[0]))
+        values = [_ordered(compiled, row) for row in rows]
+        many = len(values) > 1
+        if connection.dialect.name != "sqlite":
+            result = await connection.exec_driver_sql(compiled[0], values if many else values[0])
+            return int(result.rowcount)
+        # on SQLite the statement goes to the driver's connection (domain/adapters/sqlite_driver)
+        # in the transaction the session began
+        driver: Any = (await connection.get_raw_connection()).driver_connection
+        try:
+            outcome = await driver.statement(compiled[0], values if many else values[0], many)
+        except sqlite3.Error as exc:
+            raise sa.exc.DBAPIError.instance(compiled[0], values, exc, sqlite3.Error) from exc
+        return int(outcome[2])
+
+    def compiled(self, dialect: Any, keys: tuple[str, ...]) -> Compiled:
+        found = self._compiled.get((dialect.name, keys))
+        if found is None:
+            compiled = _compile(self.statement, dialect, list(keys))
+            found = self._compiled[dialect.name, keys] = compiled
+        return found
+
+
+async def insert(session: AsyncSession, write: Write, row: dict[str, Any]) -> None:
+    """Insert `row` now, or at the unit of work's commit if it holds its inserts back."""
+    pending: Pending | None = session.info.get(PENDING)
+    if pending is not None and not session.in_transaction():
+        pending.append((write, row))
+    else:
+        await write.run(session, [row])
+
+
+_TOGETHER: dict[tuple[tuple[int, tuple[str, ...]], ...], Compiled] = {}
+
+
+async def insert_together(connection: AsyncConnection, rows: Pending) -> None:
+    """One statement inserting every (write, row) of `rows`, in order (PostgreSQL)."""
+    signature = tuple((id(write), tuple(row)) for write, row in rows)
+    compiled = _TOGETHER.get(signature)
+    if compiled is None:
+        statements = [
+            sa.insert(write.table).values(
+                {key: sa.bindparam(f"w{i}_{key}", type_=write.table.c[key].type) for key in row}
+            )
+            for i, (write, row) in enumerate(rows)
+        ]
+        *earlier, last = statements
+        together = last.add_cte(*(s.cte(f"w{i}") for i, s in enumerate(earlier)))
+        compiled = _TOGETHER[signature] = _compile(together, connection.dialect)
+    values = {f"w{i}_{key}": value for i, (_, row) in enumerate(rows) for key, value in row.items()}
+    await connection.exec_driver_sql(compiled[0], _ordered(compiled, values))
+
+
+@event.listens_for(Session, "after_begin")
+def _insert_pending(session: Session, _transaction: Any, connection: Any) -> None:
+    # Something else runs in the unit of work before its commit: the held-back inserts go first
+    pending: Pending | None = session.info.get(PENDING)
+    if pending:
+        held, pending[:] = list(pending), []
+        for write, row in held:
+            compiled = write.compiled(connection.dialect, tuple(row))
+            connection.exec_driver_sql(compiled[0], _ordered(compiled, row))
