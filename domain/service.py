@@ -157,8 +157,7 @@ class TaskService:
             if key is not None:
                 record = IdempotencyRecord(new.fingerprint(), task.id)
                 await uow.tasks.remember_idempotency(user_id, key, record, now)
-            created = {name: [None, value] for name, value in task.snapshot().items() if value}
-            uow.record(self._event(EventType.TASK_CREATED, task, created, now, correlation_id))
+            uow.record(self._created(task, now, correlation_id))
             await uow.commit()
             return Added(task, created=True)
 
@@ -362,18 +361,7 @@ class TaskService:
                 await uow.tasks.add(created)
                 task.recurred_to = created.id
                 changes["recurred_to"] = [None, created.id]
-                snapshot = created.snapshot()
-                uow.record(
-                    self._event(
-                        EventType.TASK_CREATED,
-                        created,
-                        {name: [None, value] for name, value in snapshot.items() if value},
-                        now,
-                        None,
-                        causation_id,
-                        source,
-                    )
-                )
+                uow.record(self._created(created, now, None, causation_id, source))
             if following.skipped:
                 changes["skipped_occurrences"] = [None, [d.to_json() for d in following.skipped]]
             task.version += 1
@@ -608,6 +596,20 @@ class TaskService:
             )
         return task
 
+    def _created(
+        self,
+        task: Task,
+        now: dt.datetime,
+        correlation_id: str | None,
+        causation_id: str | None = None,
+        source: str | None = None,
+    ) -> TaskEvent:
+        """The task.created event of a new task: every field set, as a change from nothing."""
+        snapshot = task.snapshot()
+        changes = {name: [None, value] for name, value in snapshot.items() if value}
+        kind = EventType.TASK_CREATED
+        return self._event(kind, task, changes, now, correlation_id, causation_id, source, snapshot)
+
     def _event(
         self,
         kind: EventType,
@@ -617,6 +619,7 @@ class TaskService:
         correlation_id: str | None,
         causation_id: str | None = None,
         source: str | None = None,
+        snapshot: dict[str, Any] | None = None,
     ) -> TaskEvent:
         return TaskEvent(
             event_type=kind,
@@ -624,7 +627,7 @@ class TaskService:
             user_id=task.user_id,
             sequence=task.version,
             timestamp=now,
-            task=task.snapshot(),
+            task=task.snapshot() if snapshot is None else snapshot,
             changes=changes,
             source=source or self._source,
             correlation_id=correlation_id,

@@ -198,7 +198,7 @@ class SqlUnitOfWork:
             await start_reading(self.session)
         elif self._urgent:
             await self.session.connection(execution_options={URGENT: True})
-        elif self.session.bind is not None and self.session.bind.dialect.name == "postgresql":
+        elif isinstance(self.session.bind, AsyncEngine):
             self.session.info[PENDING] = []  # inserts wait for commit (domain/adapters/writes)
         return self
 
@@ -208,6 +208,8 @@ class SqlUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if not self.session.in_transaction():
+            return  # it never used the database, or its commit bypassed the session
         try:
             await self.session.rollback()
         finally:
@@ -220,16 +222,13 @@ class SqlUnitOfWork:
         if self._read_only:
             raise RuntimeError("commit() in a read-only unit of work")
         pending: Pending = self.session.info.pop(PENDING, None) or []
-        if pending:
-            # nothing else ran: the inserts and their events are one statement, no transaction
+        if pending:  # nothing else ran: the inserts and their events go in one piece
             pending += [(_INSERT_OUTBOX, row) for row in self._outbox_rows()]
-            connection = await self.session.connection(
-                execution_options={"isolation_level": "AUTOCOMMIT"}
-            )
-            await insert_together(connection, pending)
+            assert isinstance(self.session.bind, AsyncEngine)
+            await insert_together(self.session.bind, pending)
         else:
             await self._write_outbox()
-        await self.session.commit()
+            await self.session.commit()
         published, self._events = bool(self._events), []
         if published and self._after_commit is not None:
             self._after_commit()

@@ -162,6 +162,17 @@ class OneHopConnection(aiosqlite.Connection):
             return reading
         return self._conn.in_transaction and (self.writing or reading)
 
+    async def write(self, statements: list[tuple[str, Any]]) -> None:
+        """BEGIN IMMEDIATE, each (sql, parameters), COMMIT: all or nothing."""
+        self.begin("BEGIN IMMEDIATE")
+        try:
+            for sql, parameters in statements:
+                await self.statement(sql, parameters, False)
+            await self.commit()
+        except BaseException:
+            await self.rollback()
+            raise
+
     @property
     def in_transaction(self) -> bool:
         return self.begin_pending is not None or self._conn.in_transaction

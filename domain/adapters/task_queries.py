@@ -124,16 +124,22 @@ def _conditions(shape: FilterShape) -> list[ColumnElement[bool]]:
                 sa.bindparam("priorities", expanding=True, type_=T.priority_rank.type)
             )
         )
+    # the tag rows' own user_id lets a rare tag be found through its index (user_id, tag,
+    # task_id) first, where the planner otherwise scanned task_tags for it across all users
+    owner = TAG.user_id == sa.bindparam("user_id", type_=TAG.user_id.type)
     for number in range(shape.all_tags):
         conditions.append(
             sa.exists().where(
-                TAG.task_id == T.id, TAG.tag == sa.bindparam(f"tag_{number}", type_=TAG.tag.type)
+                TAG.task_id == T.id,
+                owner,
+                TAG.tag == sa.bindparam(f"tag_{number}", type_=TAG.tag.type),
             )
         )
     if shape.any_tags:
         conditions.append(
             sa.exists().where(
                 TAG.task_id == T.id,
+                owner,
                 TAG.tag.in_(sa.bindparam("any_tags", expanding=True, type_=TAG.tag.type)),
             )
         )

@@ -5,12 +5,13 @@ the one insert of an add that took longer than the database's own work. Compiled
 column set, with the dialect's own bind processors, a statement goes to the database with its
 values in order, and a failure is still SQLAlchemy's error, as from execute().
 
-On PostgreSQL every statement is a round trip, and a unit of work that only adds rows (a new
-task and its event) would be four: BEGIN, two INSERTs and COMMIT. Its inserts wait instead
-(`defer`) and leave at commit as one statement, the earlier ones in WITH clauses
-(`insert_together`), which PostgreSQL runs atomically without a transaction block. Anything
-else the session runs first starts its transaction, and the waiting inserts go ahead of it
-(`_insert_pending`), so the unit of work reads its own writes in order.
+A unit of work that only adds rows (a new task and its event) holds its inserts back (`insert`)
+and writes them at commit without SQLAlchemy's session or transaction bookkeeping
+(`insert_together`): on PostgreSQL as one statement, the earlier inserts in WITH clauses, which
+PostgreSQL runs atomically outside a transaction block (one round trip, where BEGIN, two INSERTs
+and COMMIT were four); on SQLite as one transaction handed to the driver whole. Anything else
+the unit runs first starts its transaction, and the held-back inserts go ahead of it
+(`_insert_pending`), so a unit of work reads its own writes in order.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
 # session.info key: the inserts a PostgreSQL unit of work holds back until its commit
@@ -86,8 +87,28 @@ async def insert(session: AsyncSession, write: Write, row: dict[str, Any]) -> No
 _TOGETHER: dict[tuple[tuple[int, tuple[str, ...]], ...], Compiled] = {}
 
 
-async def insert_together(connection: AsyncConnection, rows: Pending) -> None:
-    """One statement inserting every (write, row) of `rows`, in order (PostgreSQL)."""
+async def insert_together(engine: AsyncEngine, rows: Pending) -> None:
+    """Insert every (write, row) of `rows`, in order, all or nothing (see the module's doc)."""
+    async with engine.connect() as connection:
+        if connection.dialect.name != "sqlite":
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            compiled = _together(connection, rows)
+            values = {f"w{i}_{k}": v for i, (_, row) in enumerate(rows) for k, v in row.items()}
+            await connection.exec_driver_sql(compiled[0], _ordered(compiled, values))
+            return
+        statements = []
+        for write, row in rows:
+            compiled = write.compiled(connection.dialect, tuple(row))
+            statements.append((compiled[0], _ordered(compiled, row)))
+        driver: Any = (await connection.get_raw_connection()).driver_connection
+        try:
+            await driver.write(statements)
+        except sqlite3.Error as exc:
+            raise sa.exc.DBAPIError.instance(None, None, exc, sqlite3.Error) from exc
+
+
+def _together(connection: AsyncConnection, rows: Pending) -> Compiled:
+    """One INSERT of the last row, the others' INSERTs in WITH clauses (PostgreSQL)."""
     signature = tuple((id(write), tuple(row)) for write, row in rows)
     compiled = _TOGETHER.get(signature)
     if compiled is None:
@@ -100,8 +121,7 @@ async def insert_together(connection: AsyncConnection, rows: Pending) -> None:
         *earlier, last = statements
         together = last.add_cte(*(s.cte(f"w{i}") for i, s in enumerate(earlier)))
         compiled = _TOGETHER[signature] = _compile(together, connection.dialect)
-    values = {f"w{i}_{key}": value for i, (_, row) in enumerate(rows) for key, value in row.items()}
-    await connection.exec_driver_sql(compiled[0], _ordered(compiled, values))
+    return compiled
 
 
 @event.listens_for(Session, "after_begin")

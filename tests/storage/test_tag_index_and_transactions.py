@@ -319,3 +319,28 @@ async def test_add_task_on_postgresql_is_one_statement_outside_a_transaction_blo
     assert seen == [("WITH", False)]
     assert await tag_rows(runtime, task.id) == {("a", "alice")}
     assert len(await rows(runtime, "SELECT id FROM outbox WHERE task_id = :t", t=task.id)) == 1
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_an_add_that_finds_the_write_lock_taken_waits_without_stopping_the_loop(
+    runtime: Runtime,
+) -> None:
+    """An add's transaction goes to SQLite's driver whole (BEGIN IMMEDIATE, the inserts,
+    COMMIT); it too must wait on the connection's thread while another writer holds the lock."""
+    sessions = async_sessionmaker(runtime.engine, expire_on_commit=False)
+    ticks = 0
+    async with SqlUnitOfWork(sessions) as holder:
+        await holder.session.execute(
+            sa.text("INSERT INTO leases (name, holder, expires_at) VALUES ('l', 'y', '2026-01-01')")
+        )
+        adding = asyncio.create_task(runtime.service.add("alice", NewTask(title="waits")))
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert not adding.done()
+        await holder.commit()
+    async with asyncio.timeout(5):
+        task = (await adding).task
+    assert ticks == 20
+    assert await rows(runtime, "SELECT title FROM tasks") == [("waits",)]
+    assert len(await rows(runtime, "SELECT id FROM outbox WHERE task_id = :t", t=task.id)) == 1
