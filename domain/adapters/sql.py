@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.util import await_only
+from sqlalchemy.util import await_only, greenlet_spawn
 from sqlmodel import SQLModel
 
 from domain.adapters import sqlite_driver
@@ -74,6 +74,39 @@ async def start_reading(session: AsyncSession) -> None:
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         options["isolation_level"] = "AUTOCOMMIT"
     await session.connection(execution_options=options)
+
+
+class Reading:
+    """A read-only unit of work's connection, without a session: it reads as start_reading's
+    session does, and each statement is one greenlet (checking the connection out, at the
+    first). The session's own bookkeeping (its transaction states, a greenlet for each of
+    connection(), execute, rollback and close) cost a 50-task listing more than its rows did.
+
+    Repositories use it as they use a session: `connection()` and `execute()`."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine.sync_engine
+        self._connection: sa.Connection | None = None
+
+    async def connection(self) -> Reading:
+        return self
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        return await greenlet_spawn(self._execute, statement, parameters)
+
+    def _execute(self, statement: Any, parameters: Any) -> Any:
+        if self._connection is None:
+            self._connection = self._engine.connect()
+            options: dict[str, Any] = {READ_ONLY: True}
+            if self._engine.dialect.name == "postgresql":
+                options["isolation_level"] = "AUTOCOMMIT"
+            self._connection.execution_options(**options)
+        return self._connection.execute(statement, parameters)
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            await greenlet_spawn(connection.close)
 
 
 def shared_store(repository: ReminderRepository) -> ReminderStore:
@@ -172,6 +205,7 @@ class SqlUnitOfWork:
 
     tasks: SqlTaskRepository
     reminders: ReminderRepository
+    session: AsyncSession  # a read-only unit's is a Reading, which reads as a session does
 
     def __init__(
         self,
@@ -188,18 +222,25 @@ class SqlUnitOfWork:
         self._after_commit = after_commit
         self._read_only = read_only
         self._events: list[TaskEvent] = []
+        self._reading: Reading | None = None
 
     async def __aenter__(self) -> Self:
-        self.session = self._sessions()
+        self._events = []
+        bind = self._sessions.kw.get("bind")
+        self._reading = None
+        if self._read_only and isinstance(bind, AsyncEngine):
+            self._reading = Reading(bind)
+            self.session = self._reading  # type: ignore[assignment]
+        else:
+            self.session = self._sessions()
+            if self._read_only:
+                await start_reading(self.session)
+            elif self._urgent:
+                await self.session.connection(execution_options={URGENT: True})
+            elif isinstance(bind, AsyncEngine):
+                self.session.info[PENDING] = []  # inserts wait for commit (domain/adapters/writes)
         self.tasks = SqlTaskRepository(self.session)
         self.reminders = self._reminder_store(self.session)
-        self._events = []
-        if self._read_only:
-            await start_reading(self.session)
-        elif self._urgent:
-            await self.session.connection(execution_options={URGENT: True})
-        elif isinstance(self.session.bind, AsyncEngine):
-            self.session.info[PENDING] = []  # inserts wait for commit (domain/adapters/writes)
         return self
 
     async def __aexit__(
@@ -208,12 +249,10 @@ class SqlUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if not self.session.in_transaction():
-            return  # it never used the database, or its commit bypassed the session
-        try:
-            await self.session.rollback()
-        finally:
-            await self.session.close()
+        if self._reading is not None:
+            await self._reading.close()
+        elif self.session.in_transaction():  # else it never used the database, or its commit
+            await self.session.close()  # bypassed the session; closing rolls back
 
     def record(self, event: TaskEvent) -> None:
         self._events.append(event)
@@ -224,8 +263,7 @@ class SqlUnitOfWork:
         pending: Pending = self.session.info.pop(PENDING, None) or []
         if pending:  # nothing else ran: the inserts and their events go in one piece
             pending += [(_INSERT_OUTBOX, row) for row in self._outbox_rows()]
-            assert isinstance(self.session.bind, AsyncEngine)
-            await insert_together(self.session.bind, pending)
+            await insert_together(self._sessions.kw["bind"], pending)
         else:
             await self._write_outbox()
             await self.session.commit()

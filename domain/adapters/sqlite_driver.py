@@ -123,6 +123,8 @@ class OneHopConnection(aiosqlite.Connection):
     commit_seconds = 0.0
     # the open transaction holds SQLite's write lock (its BEGIN IMMEDIATE went through)
     writing = False
+    # the connection's own busy timeout, which a BEGIN IMMEDIATE tried at once restores
+    busy_timeout_ms: int | None = None
 
     def cursor(self) -> OneHopCursor:  # type: ignore[override]
         return OneHopCursor(self)
@@ -153,7 +155,9 @@ class OneHopConnection(aiosqlite.Connection):
         is tried here without waiting; if another connection holds the lock, the statement
         goes to the connection's thread and waits there, as every statement used to."""
         if begin == "BEGIN IMMEDIATE":
-            self.writing = _try_write_lock(self._conn)
+            if self.busy_timeout_ms is None:
+                (self.busy_timeout_ms,) = self._conn.execute("PRAGMA busy_timeout").fetchone()
+            self.writing = _try_write_lock(self._conn, self.busy_timeout_ms)
             return self.writing
         reading = _reads(sql)
         if begin == "BEGIN":
@@ -209,10 +213,9 @@ def _reads(sql: str) -> bool:
     return sql.lstrip()[:6].upper() == "SELECT"
 
 
-def _try_write_lock(connection: sqlite3.Connection) -> bool:
+def _try_write_lock(connection: sqlite3.Connection, timeout: int) -> bool:
     """BEGIN IMMEDIATE if the write lock is free this instant; False (and no transaction) if
-    another connection holds it."""
-    (timeout,) = connection.execute("PRAGMA busy_timeout").fetchone()
+    another connection holds it. `timeout`: the busy timeout (ms) to restore after."""
     connection.execute("PRAGMA busy_timeout=0")
     try:
         connection.execute("BEGIN IMMEDIATE")

@@ -21,8 +21,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
+from sqlalchemy.util import await_only, greenlet_spawn
 
 # session.info key: the inserts a PostgreSQL unit of work holds back until its commit
 PENDING = "dueflow_pending_inserts"
@@ -89,25 +90,31 @@ _TOGETHER: dict[tuple[tuple[int, tuple[str, ...]], ...], Compiled] = {}
 
 async def insert_together(engine: AsyncEngine, rows: Pending) -> None:
     """Insert every (write, row) of `rows`, in order, all or nothing (see the module's doc)."""
-    async with engine.connect() as connection:
+    # one greenlet for the checkout, the write and the return to the pool, where the async
+    # connection's API would take three (and a task for its shielded close)
+    await greenlet_spawn(_insert_together, engine.sync_engine, rows)
+
+
+def _insert_together(engine: sa.Engine, rows: Pending) -> None:
+    with engine.connect() as connection:
         if connection.dialect.name != "sqlite":
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
-            compiled = _together(connection, rows)
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+            compiled = _together(connection.dialect, rows)
             values = {f"w{i}_{k}": v for i, (_, row) in enumerate(rows) for k, v in row.items()}
-            await connection.exec_driver_sql(compiled[0], _ordered(compiled, values))
+            connection.exec_driver_sql(compiled[0], _ordered(compiled, values))
             return
         statements = []
         for write, row in rows:
             compiled = write.compiled(connection.dialect, tuple(row))
             statements.append((compiled[0], _ordered(compiled, row)))
-        driver: Any = (await connection.get_raw_connection()).driver_connection
+        driver: Any = connection.connection.driver_connection
         try:
-            await driver.write(statements)
+            await_only(driver.write(statements))
         except sqlite3.Error as exc:
             raise sa.exc.DBAPIError.instance(None, None, exc, sqlite3.Error) from exc
 
 
-def _together(connection: AsyncConnection, rows: Pending) -> Compiled:
+def _together(dialect: Any, rows: Pending) -> Compiled:
     """One INSERT of the last row, the others' INSERTs in WITH clauses (PostgreSQL)."""
     signature = tuple((id(write), tuple(row)) for write, row in rows)
     compiled = _TOGETHER.get(signature)
@@ -120,7 +127,7 @@ def _together(connection: AsyncConnection, rows: Pending) -> Compiled:
         ]
         *earlier, last = statements
         together = last.add_cte(*(s.cte(f"w{i}") for i, s in enumerate(earlier)))
-        compiled = _TOGETHER[signature] = _compile(together, connection.dialect)
+        compiled = _TOGETHER[signature] = _compile(together, dialect)
     return compiled
 
 
