@@ -137,7 +137,7 @@ def make_engine(url: str) -> AsyncEngine:
         # still warm (SQLite drops a connection's cache when another connection has written)
         engine = create_async_engine(target, module=sqlite_driver.dbapi(), pool_use_lifo=True)
     else:
-        engine = create_async_engine(target)
+        engine = create_async_engine(target, json_deserializer=_json_value)
 
         @event.listens_for(engine.sync_engine, "checkout")
         def _closed_by_server(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
@@ -565,6 +565,12 @@ def _json_list(value: Any) -> list[Any]:
 
 
 _JSON = json.JSONDecoder()
+
+
+def _json_value(text: str) -> Any:
+    """A JSON value PostgreSQL sent: asyncpg decodes each as it arrives, three per listed task,
+    and most are an empty list (no reminders, no exdates)."""
+    return [] if text == "[]" else json.loads(text)
 
 
 # a dict lookup: calling the enum class costs several times as much, once per listed row
