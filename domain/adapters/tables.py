@@ -85,10 +85,21 @@ class TaskRow(SQLModel, table=True):
 
 class TaskTagRow(SQLModel, table=True):
     """One row per tag of a task, for the tag filters; triggers derive it from tasks.tags
-    (migration 0006), so nothing writes it directly."""
+    (migration 0006), so nothing writes it directly. It carries its task's status, priority
+    and creation time (0007): a listing by tag reads its page in creation order off one index."""
 
     __tablename__ = "task_tags"
-    __table_args__ = (sa.Index("ix_task_tags_user_tag", "user_id", "tag", "task_id"),)
+    __table_args__ = (
+        sa.Index(
+            "ix_task_tags_listing",
+            "user_id",
+            "tag",
+            "status",
+            "priority_rank",
+            "created_at",
+            "task_id",
+        ),
+    )
 
     task_id: str = Field(
         primary_key=True,
@@ -97,6 +108,9 @@ class TaskTagRow(SQLModel, table=True):
     )
     tag: str = Field(primary_key=True, max_length=64)
     user_id: str = Field(max_length=200)
+    status: str | None = Field(default=None, max_length=16)
+    priority_rank: int | None = None
+    created_at: dt.datetime | None = _utc(nullable=True)
 
 
 class OutboxRow(SQLModel, table=True):

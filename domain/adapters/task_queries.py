@@ -25,6 +25,9 @@ TASKS = SQLModel.metadata.tables[TaskRow.__tablename__]
 TAGS = SQLModel.metadata.tables[TaskTagRow.__tablename__]
 T = TASKS.c
 TAG = TAGS.c
+# the tag rows a tag listing reads its page from (the other tags' EXISTS read TAGS itself)
+LISTED_TAGS = TAGS.alias("listed")
+LISTED = LISTED_TAGS.c
 # The task columns as the driver gives them (text or native datetimes, JSON text or lists):
 # `sql.task_from_row` decodes a row in one pass, where SQLAlchemy's type processing would make
 # a call per value, the larger part of a 50-task listing's cost.
@@ -83,17 +86,31 @@ def parameters(user_id: str, where: TaskFilter, now: dt.datetime, today: dt.date
 
 @lru_cache(maxsize=256)
 def list_statement(shape: FilterShape, after: bool) -> Select[Any]:
-    """A page in creation order; with `after`, past the key (after_created, after_id)."""
-    query = sa.select(*RAW_TASK).where(*_conditions(shape))
+    """A page in creation order; with `after`, past the key (after_created, after_id).
+
+    Filtered by tags, the page is read off the first tag's rows, which carry the task's status,
+    priority and creation time (ix_task_tags_listing): in creation order there, where reading
+    the tasks in that order would look each one up among the tags."""
+    if shape.all_tags:
+        first = LISTED.tag == sa.bindparam("tag_0", type_=TAG.tag.type)
+        query = (
+            sa.select(*RAW_TASK)
+            .select_from(LISTED_TAGS.join(TASKS, T.id == LISTED.task_id))
+            .where(first, *_conditions(shape, LISTED, skip_tags=1))
+        )
+        key: tuple[Any, Any] = (LISTED.created_at, LISTED.task_id)
+    else:
+        query = sa.select(*RAW_TASK).where(*_conditions(shape))
+        key = (T.created_at, T.id)
     if after:
         query = query.where(
-            sa.tuple_(T.created_at, T.id)
+            sa.tuple_(*key)
             > sa.tuple_(
                 sa.bindparam("after_created", type_=T.created_at.type),
                 sa.bindparam("after_id", type_=T.id.type),
             )
         )
-    return query.order_by(T.created_at, T.id).limit(sa.bindparam("limit", type_=sa.Integer()))
+    return query.order_by(*key).limit(sa.bindparam("limit", type_=sa.Integer()))
 
 
 @lru_cache(maxsize=256)
@@ -113,25 +130,31 @@ def matching_statement(shape: FilterShape) -> Select[Any]:
     return sa.select(*RAW_TASK).where(*_conditions(shape))
 
 
-def _conditions(shape: FilterShape) -> list[ColumnElement[bool]]:
+def _conditions(
+    shape: FilterShape, listed: Any = None, skip_tags: int = 0
+) -> list[ColumnElement[bool]]:
+    """The filter's conditions: user, status and priority on `listed` (the tag rows that carry
+    them, or else the tasks), the tags from `skip_tags` on as EXISTS."""
     conditions: list[ColumnElement[bool]] = [
-        T.user_id == sa.bindparam("user_id", type_=T.user_id.type),
-        T.status.in_(sa.bindparam("statuses", expanding=True, type_=T.status.type)),
+        T.user_id == sa.bindparam("user_id", type_=T.user_id.type)
     ]
+    if listed is None:
+        listed = T
+    else:
+        conditions.append(listed.user_id == sa.bindparam("user_id", type_=T.user_id.type))
+    conditions.append(
+        listed.status.in_(sa.bindparam("statuses", expanding=True, type_=T.status.type))
+    )
     if shape.priorities:
         conditions.append(
-            T.priority_rank.in_(
+            listed.priority_rank.in_(
                 sa.bindparam("priorities", expanding=True, type_=T.priority_rank.type)
             )
         )
-    # the tag rows' own user_id lets a rare tag be found through its index (user_id, tag,
-    # task_id) first, where the planner otherwise scanned task_tags for it across all users
-    owner = TAG.user_id == sa.bindparam("user_id", type_=TAG.user_id.type)
-    for number in range(shape.all_tags):
+    for number in range(skip_tags, shape.all_tags):
         conditions.append(
             sa.exists().where(
                 TAG.task_id == T.id,
-                owner,
                 TAG.tag == sa.bindparam(f"tag_{number}", type_=TAG.tag.type),
             )
         )
@@ -139,7 +162,7 @@ def _conditions(shape: FilterShape) -> list[ColumnElement[bool]]:
         conditions.append(
             sa.exists().where(
                 TAG.task_id == T.id,
-                owner,
+                TAG.user_id == sa.bindparam("user_id", type_=TAG.user_id.type),
                 TAG.tag.in_(sa.bindparam("any_tags", expanding=True, type_=TAG.tag.type)),
             )
         )

@@ -129,7 +129,12 @@ async def test_the_sqlite_schema_migrates_down_and_up_again(tmp_path: Path) -> N
             names = [name for (name,) in triggers]
     finally:
         await engine.dispose()
-    assert names == ["audit_log_no_update", "task_tags_on_insert", "task_tags_on_update"]
+    assert names == [
+        "audit_log_no_update",
+        "task_tags_on_insert",
+        "task_tags_on_state",
+        "task_tags_on_update",
+    ]
 
 
 async def test_reading_the_reminder_schedule_does_not_wait_for_a_writer(runtime: Runtime) -> None:
