@@ -70,10 +70,15 @@ async def start_reading(session: AsyncSession) -> None:
     waits for the write lock. On PostgreSQL it opens no transaction (autocommit): at READ
     COMMITTED every statement reads a snapshot of its own, in a transaction or not, and BEGIN
     and ROLLBACK would be two more round trips."""
-    options: dict[str, Any] = {READ_ONLY: True}
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        options["isolation_level"] = "AUTOCOMMIT"
-    await session.connection(execution_options=options)
+    assert session.bind is not None
+    await session.connection(execution_options=_reader(session.bind.dialect.name))
+
+
+def _reader(dialect: str) -> dict[str, Any]:
+    """The execution options of a reader's connection (see start_reading)."""
+    if dialect == "postgresql":
+        return {READ_ONLY: True, "isolation_level": "AUTOCOMMIT"}
+    return {READ_ONLY: True}
 
 
 class Reading:
@@ -97,10 +102,7 @@ class Reading:
     def _execute(self, statement: Any, parameters: Any) -> Any:
         if self._connection is None:
             self._connection = self._engine.connect()
-            options: dict[str, Any] = {READ_ONLY: True}
-            if self._engine.dialect.name == "postgresql":
-                options["isolation_level"] = "AUTOCOMMIT"
-            self._connection.execution_options(**options)
+            self._connection.execution_options(**_reader(self._engine.dialect.name))
         return self._connection.execute(statement, parameters)
 
     async def close(self) -> None:
