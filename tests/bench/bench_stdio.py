@@ -658,7 +658,8 @@ def write_results(runs: list[DbRun], args: argparse.Namespace) -> None:
         f"- add_task: e.g. `{json.dumps(add_args(1))}`",
         f"- targets: add_task p50 <= {TARGETS['add_task']:.0f}x noop p50;"
         f" list_tasks p50 <= {TARGETS['list_tasks']:.0f}x noop p50",
-        f"- client APIs: raw = {API_LABEL['raw']}; full = {API_LABEL['full']}",
+        f"- client APIs: wire = {API_LABEL['wire']}, the figures the targets (and the exit"
+        f" status) judge; raw = {API_LABEL['raw']}; full = {API_LABEL['full']}",
         "",
         table(runs),
         "",
