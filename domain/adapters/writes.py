@@ -1,4 +1,4 @@
-"""Write statements compiled once, and a unit of work's inserts sent as one statement.
+"""Write statements compiled once, and a unit of work's inserts written in one piece.
 
 SQLAlchemy re-derives a statement's cache key, parameters and result on every execution; for
 the one insert of an add that took longer than the database's own work. Compiled once per
@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.util import await_only, greenlet_spawn
 
-# session.info key: the inserts a PostgreSQL unit of work holds back until its commit
+# session.info key: the inserts a unit of work holds back until its commit
 PENDING = "dueflow_pending_inserts"
 
 Compiled = tuple[str, tuple[str, ...], dict[str, Any]]  # SQL, parameter order, bind processors
@@ -85,6 +85,7 @@ async def insert(session: AsyncSession, write: Write, row: dict[str, Any]) -> No
         await write.run(session, [row])
 
 
+# PostgreSQL only: by the writes (their ids) and column sets of the rows
 _TOGETHER: dict[tuple[tuple[int, tuple[str, ...]], ...], Compiled] = {}
 
 
