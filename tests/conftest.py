@@ -7,6 +7,7 @@ import datetime as dt
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -145,6 +146,14 @@ async def alice(runtime: Runtime) -> AsyncIterator[Client]:
 async def bob(runtime: Runtime) -> AsyncIterator[Client]:
     async with Client(server_for(runtime, "bob")) as client:
         yield client
+
+
+async def call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
+    """Call a tool that must succeed; answer its structured content."""
+    result = await client.call_tool(tool, arguments)
+    assert not result.is_error, result.content
+    assert result.structured_content is not None
+    return result.structured_content
 
 
 async def rows(runtime: Runtime, sql: str, **params: object) -> list[sa.Row[tuple[object, ...]]]:

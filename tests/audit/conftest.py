@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from domain.adapters.history import SqlHistory
 from mcp_server.bootstrap import Runtime
 from mcp_server.server import build_server
+from tests.conftest import call
 
 TOKEN = "internal-token-0123456789"
 
@@ -37,14 +38,6 @@ async def alice(runtime: Runtime, history: SqlHistory) -> AsyncIterator[Client]:
 async def bob(runtime: Runtime, history: SqlHistory) -> AsyncIterator[Client]:
     async with Client(build_server(runtime.service, "bob", history=history)) as client:
         yield client
-
-
-async def call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
-    """Call a tool that must succeed; answer its structured content."""
-    result = await client.call_tool(tool, arguments)
-    assert not result.is_error, result.content
-    assert result.structured_content is not None
-    return result.structured_content
 
 
 async def refused(client: Client, tool: str, **arguments: Any) -> str:

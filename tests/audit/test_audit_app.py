@@ -22,8 +22,8 @@ from mcp_server.bootstrap import Runtime, UnconfiguredHistory, bootstrap
 from mcp_server.internal_api import TOKEN_HEADER
 from mcp_server.server import build_server
 from mcp_server.settings import Settings
-from tests.audit.conftest import TOKEN, call, history_of, refused
-from tests.conftest import NOW, rows
+from tests.audit.conftest import TOKEN, history_of, refused
+from tests.conftest import NOW, call, rows
 from tests.dapr.conftest import PUBSUB, connect_publisher, dapr_mode_runtime, deliver
 from tests.fakes.dapr_sidecar import FakeDaprSidecar
 from workers.dapr_host import worker_app

@@ -13,8 +13,8 @@ from fastmcp import Client
 from domain.clock import FixedClock
 from domain.ports import OutboundMessage
 from mcp_server.bootstrap import Runtime
-from tests.audit.conftest import call, diffs, history_of, refused
-from tests.conftest import NOW, rows
+from tests.audit.conftest import diffs, history_of, refused
+from tests.conftest import NOW, call, rows
 
 MINUTE = dt.timedelta(minutes=1)
 

@@ -22,8 +22,7 @@ from domain.reminder_service import ReminderService, reconcile
 from domain.service import NewTask
 from mcp_server.bootstrap import Runtime
 from mcp_server.server import build_server
-from tests.audit.conftest import call
-from tests.conftest import NOW, rows
+from tests.conftest import NOW, call, rows
 from tests.dapr.conftest import dapr_mode_runtime
 from tests.fakes.dapr_sidecar import FakeDaprSidecar
 from tests.reminders.test_dapr_jobs import PUBSUB, deliver, deliver_all, envelopes, triggered

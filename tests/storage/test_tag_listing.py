@@ -18,7 +18,7 @@ from domain.adapters.sql import make_engine
 from domain.adapters.tables import UTCDateTime
 from domain.clock import FixedClock
 from mcp_server.bootstrap import Runtime
-from tests.conftest import PG_ADMIN_URL, _admin, rows
+from tests.conftest import PG_ADMIN_URL, _admin, call, rows
 
 # every tag row beside its task: the copied columns must equal the task's own
 _MISMATCHED = """
@@ -32,13 +32,6 @@ def mismatched(dialect: str) -> str:
     if dialect == "postgresql":
         return _MISMATCHED.replace("IS NOT", "IS DISTINCT FROM")
     return _MISMATCHED
-
-
-async def call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
-    result = await client.call_tool(tool, arguments)
-    assert not result.is_error, result.content
-    assert result.structured_content is not None
-    return result.structured_content
 
 
 async def test_tag_rows_follow_their_tasks_status_and_priority(

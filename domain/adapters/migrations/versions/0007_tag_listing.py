@@ -13,6 +13,8 @@ lookups it serves as well.
 
 from __future__ import annotations
 
+import importlib
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -95,46 +97,8 @@ _SQLITE_TRIGGERS = (
         created_at = (SELECT created_at FROM tasks WHERE tasks.id = task_tags.task_id)
     """,
 )
-# 0006's triggers, restored by downgrade()
-_PG_TRIGGERS_0006 = (
-    """
-    CREATE OR REPLACE FUNCTION task_tags_follow_tasks() RETURNS trigger AS $$
-    BEGIN
-        IF TG_OP = 'UPDATE' THEN
-            IF OLD.tags::text = NEW.tags::text THEN
-                RETURN NULL;
-            END IF;
-            DELETE FROM task_tags WHERE task_id = OLD.id;
-        END IF;
-        INSERT INTO task_tags (task_id, tag, user_id)
-            SELECT NEW.id, tag, NEW.user_id FROM json_array_elements_text(NEW.tags) AS tag;
-        RETURN NULL;
-    END;
-    $$ LANGUAGE plpgsql
-    """,
-    """
-    CREATE TRIGGER task_tags_follow_tasks AFTER INSERT OR UPDATE OF tags ON tasks
-        FOR EACH ROW EXECUTE FUNCTION task_tags_follow_tasks()
-    """,
-)
-_SQLITE_TRIGGERS_0006 = (
-    """
-    CREATE TRIGGER task_tags_on_insert AFTER INSERT ON tasks
-    BEGIN
-        INSERT INTO task_tags (task_id, tag, user_id)
-            SELECT NEW.id, value, NEW.user_id FROM json_each(NEW.tags);
-    END
-    """,
-    """
-    CREATE TRIGGER task_tags_on_update AFTER UPDATE OF tags ON tasks
-        WHEN OLD.tags IS NOT NEW.tags
-    BEGIN
-        DELETE FROM task_tags WHERE task_id = OLD.id;
-        INSERT INTO task_tags (task_id, tag, user_id)
-            SELECT NEW.id, value, NEW.user_id FROM json_each(NEW.tags);
-    END
-    """,
-)
+# 0006's triggers, which downgrade() restores (a revision's file name starts with its number)
+_0006 = importlib.import_module("domain.adapters.migrations.versions.0006_listing")
 
 
 def _postgres() -> bool:
@@ -154,9 +118,12 @@ def upgrade() -> None:
 def downgrade() -> None:
     # the triggers go first: SQLite rebuilds task_tags to drop its columns, and a trigger that
     # names it would fail that rebuild
-    for statement in (
-        _PG_DROP if _postgres() else (*_SQLITE_DROP, "DROP TRIGGER task_tags_on_state")
-    ):
+    drops: tuple[str, ...]
+    if _postgres():
+        drops = (*_PG_DROP, "DROP FUNCTION task_tags_follow_tasks()")
+    else:
+        drops = (*_SQLITE_DROP, "DROP TRIGGER task_tags_on_state")
+    for statement in drops:
         op.execute(statement)
     op.create_index("ix_task_tags_user_tag", "task_tags", ["user_id", "tag", "task_id"])
     op.drop_index("ix_task_tags_listing", table_name="task_tags")
@@ -164,5 +131,5 @@ def downgrade() -> None:
         batch.drop_column("created_at")
         batch.drop_column("priority_rank")
         batch.drop_column("status")
-    for statement in _PG_TRIGGERS_0006 if _postgres() else _SQLITE_TRIGGERS_0006:
+    for statement in _0006._PG_TRIGGERS if _postgres() else _0006._SQLITE_TRIGGERS:
         op.execute(statement)
