@@ -19,7 +19,7 @@ import mcp_types as mt
 from fastmcp.server.dependencies import get_access_token
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 
-from workers.channels import Notification, Sent
+from domain.channels import Notification, Sent
 
 log = logging.getLogger("dueflow.mcp.sessions")
 LOGGER_NAME = "dueflow.reminders"

@@ -17,9 +17,9 @@ from fastmcp import Client, FastMCP
 from domain.adapters.schema import downgrade, upgrade
 from domain.adapters.sql import make_engine
 from domain.clock import FixedClock
-from mcp_server.bootstrap import Runtime, bootstrap
+from dueflow.bootstrap import Runtime, bootstrap
+from dueflow.settings import Settings
 from mcp_server.server import build_server
-from mcp_server.settings import Settings
 from tests.fakes.dapr_sidecar import FakeDaprSidecar
 
 PG_ADMIN_URL = os.environ.get("DUEFLOW_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -129,6 +129,17 @@ async def runtime(database_url: str, clock: FixedClock, tmp_path: Path) -> Async
     wired = await bootstrap(settings, clock=clock)
     yield wired
     await wired.close()
+
+
+def settings_for(database_url: str, **extra: str) -> Settings:
+    """The settings of a process on `database_url`; `extra` adds DUEFLOW_* variables by their
+    names without the prefix (e.g. INTERNAL_TOKEN=...)."""
+    return Settings.from_env(
+        {
+            "DUEFLOW_DATABASE_URL": database_url,
+            **{f"DUEFLOW_{name}": value for name, value in extra.items()},
+        }
+    )
 
 
 def server_for(runtime: Runtime, user: str) -> FastMCP:

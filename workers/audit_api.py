@@ -28,18 +28,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from domain.adapters.dapr_history import HISTORY_METHOD
 from domain.adapters.history import SqlHistory
+from domain.adapters.internal_api import HISTORY_PATH, guarded
 from domain.due import parse_moment
 from domain.errors import ValidationFailed
 from domain.history import DEFAULT_HISTORY_LIMIT, HistoryQuery, HistoryReader
 from domain.ports import Clock
-from mcp_server.internal_api import expected_token, token_refusal
 from workers.retention import AuditRetention
 
 log = logging.getLogger("dueflow.audit_api")
 
-HISTORY_PATH = f"/{HISTORY_METHOD}"
 RETENTION_BINDING = "audit-retention"  # the cron component's name is the route Dapr calls
 RETENTION_PATH = f"/{RETENTION_BINDING}"
 _QUERY_FIELDS = frozenset({"user_id", "task_id", "since", "until", "limit", "cursor"})
@@ -73,12 +71,8 @@ def audit_routes(
 
 def history_route(reader: HistoryReader, token: str) -> Route:
     """POST /history, answering from `reader` to callers that present `token`."""
-    expected = expected_token(token)
 
     async def history(request: Request) -> Response:
-        refusal = token_refusal(request, expected)
-        if refusal is not None:
-            return refusal
         try:
             body: Any = json.loads(await request.body())
         except (UnicodeDecodeError, ValueError):
@@ -98,7 +92,7 @@ def history_route(reader: HistoryReader, token: str) -> Route:
             }
         )
 
-    return Route(HISTORY_PATH, history, methods=["POST"])
+    return Route(HISTORY_PATH, guarded(history, token), methods=["POST"])
 
 
 def retention_route(retention: AuditRetention | None) -> Route:

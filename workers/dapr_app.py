@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,6 +33,24 @@ log = logging.getLogger("dueflow.dapr_app")
 # consumers that already applied the event ignore (their inbox has it).
 _RANK = {Outcome.SUCCESS: 0, Outcome.DROP: 1, Outcome.RETRY: 2}
 READY_TIMEOUT_SECONDS = 3.0  # a database that hangs is as unready as one that refuses
+
+
+def running_beside(
+    work: Callable[[asyncio.Event], Coroutine[Any, Any, None]], name: str
+) -> Lifespan[Starlette]:
+    """A lifespan that runs `work(stop)` as long as the app serves, and stops it after."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = asyncio.create_task(work(stop), name=name)
+        try:
+            yield
+        finally:
+            stop.set()
+            await task
+
+    return lifespan
 
 
 def dead_letter_topic(topic: str) -> str:

@@ -19,14 +19,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.adapters.foreground import Foreground
 from domain.adapters.sql import JoinedUnitOfWork, reading
+from domain.channels import Channel, DeliveryFailed, LogChannel, Notification, Sent
 from domain.events import EventType, TaskEvent
 from domain.ports import Clock
 from workers.address_guard import AddressGuard
-from workers.channels import Channel, DeliveryFailed, LogChannel, Notification, Sent
 from workers.notifications import (
     DEAD,
     DELIVERED,
@@ -153,24 +153,7 @@ class NotificationDispatcher:
 
     async def failed(self, limit: int = 100) -> list[DeliveryRecord]:
         """The dead deliveries, newest first, with their errors."""
-        query = (
-            sa.select(
-                COL.id,
-                COL.event_id,
-                COL.channel,
-                COL.user_id,
-                COL.task_id,
-                COL.status,
-                COL.attempts,
-                COL.last_error,
-                COL.created_at,
-            )
-            .where(COL.status == DEAD)
-            .order_by(COL.id.desc())
-            .limit(limit)
-        )
-        async with reading(self._sessions) as session:
-            return [DeliveryRecord(*row) for row in (await session.execute(query)).all()]
+        return await failed_deliveries(self._sessions, limit)
 
     async def _claim(self, token: str) -> list[sa.Row[Any]]:
         now = self._clock.now()
@@ -394,3 +377,27 @@ def build_dispatcher(
         poll_seconds=config.poll_seconds,
         foreground=foreground,
     )
+
+
+async def failed_deliveries(
+    sessions: async_sessionmaker[AsyncSession], limit: int = 100
+) -> list[DeliveryRecord]:
+    """The dead deliveries, newest first, with their errors (`dueflow notifications failed`)."""
+    query = (
+        sa.select(
+            COL.id,
+            COL.event_id,
+            COL.channel,
+            COL.user_id,
+            COL.task_id,
+            COL.status,
+            COL.attempts,
+            COL.last_error,
+            COL.created_at,
+        )
+        .where(COL.status == DEAD)
+        .order_by(COL.id.desc())
+        .limit(limit)
+    )
+    async with reading(sessions) as session:
+        return [DeliveryRecord(*row) for row in (await session.execute(query)).all()]

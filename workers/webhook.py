@@ -17,9 +17,9 @@ from typing import Any
 
 import httpx
 
+from domain.channels import DeliveryFailed, Notification, Sent
 from domain.ports import Clock
 from workers.address_guard import AddressGuard, Target, TargetRefused
-from workers.channels import DeliveryFailed, Notification, Sent
 
 log = logging.getLogger("dueflow.webhook")
 SIGNATURE_HEADER = "X-Dueflow-Signature"

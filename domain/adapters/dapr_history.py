@@ -10,17 +10,11 @@ from __future__ import annotations
 
 import httpx
 
-from domain.adapters.dapr_invocation import (
-    INTERNAL_TOKEN_HEADER,
-    ServiceInvocation,
-    response_error,
-    response_json,
-)
+from domain.adapters.dapr_invocation import ServiceInvocation, response_error, response_json
+from domain.adapters.internal_api import HISTORY_METHOD, TOKEN_HEADER
 from domain.due import iso_utc
 from domain.errors import ValidationFailed
 from domain.history import HistoryEntry, HistoryPage, HistoryQuery, HistoryUnavailable
-
-HISTORY_METHOD = "history"  # POST /history on the audit app
 
 
 class DaprHistory:
@@ -38,7 +32,7 @@ class DaprHistory:
         self.app_id = app_id
         self._calls = ServiceInvocation(
             app_id,
-            {INTERNAL_TOKEN_HEADER: token},
+            {TOKEN_HEADER: token},
             http_endpoint,
             timeout=timeout,
             api_token=api_token,

@@ -15,10 +15,6 @@ from typing import Any
 import httpx
 from dapr.conf import settings as dapr_settings
 
-# Dueflow's internal routes (task API, audit history) sit outside MCP's bearer auth: each call
-# carries the shared DUEFLOW_INTERNAL_TOKEN in this header, which daprd forwards to the callee.
-INTERNAL_TOKEN_HEADER = "x-dueflow-internal-token"
-
 
 class ServiceInvocation:
     """Calls the methods of Dapr app `app_id` through the local sidecar."""

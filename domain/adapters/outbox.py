@@ -161,17 +161,7 @@ class OutboxRelay:
             return _delivered(outcome)
 
     async def backlog(self) -> Backlog:
-        async with self._engine.connect() as conn:
-            await conn.execution_options(**{READ_ONLY: True})
-            size, oldest = (
-                await conn.execute(
-                    sa.select(sa.func.count(), sa.func.min(COL.created_at)).where(
-                        COL.published_at.is_(None)
-                    )
-                )
-            ).one()
-        age = (self._clock.now() - oldest).total_seconds() if oldest is not None else None
-        return Backlog(size=int(size), oldest_age_seconds=age)
+        return await outbox_backlog(self._engine, self._clock)
 
     async def _claim(self, session: AsyncSession, now: dt.datetime) -> list[_Claimed]:
         earlier = OUTBOX.alias("earlier")
@@ -260,3 +250,15 @@ def _delivered(outcome: dict[int, str | None]) -> int:
 
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:2000]
+
+
+async def outbox_backlog(engine: AsyncEngine, clock: Clock) -> Backlog:
+    """How many rows wait to be published, and how long the oldest has."""
+    async with engine.connect() as conn:
+        await conn.execution_options(**{READ_ONLY: True})
+        query = sa.select(sa.func.count(), sa.func.min(COL.created_at)).where(
+            COL.published_at.is_(None)
+        )
+        size, oldest = (await conn.execute(query)).one()
+    age = (clock.now() - oldest).total_seconds() if oldest is not None else None
+    return Backlog(size=int(size), oldest_age_seconds=age)

@@ -10,7 +10,7 @@ from fastmcp import Client
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.adapters.history import SqlHistory
-from mcp_server.bootstrap import Runtime
+from dueflow.bootstrap import Runtime
 from mcp_server.server import build_server
 from tests.conftest import call
 

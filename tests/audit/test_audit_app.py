@@ -16,17 +16,16 @@ from fastmcp import Client
 from starlette.applications import Starlette
 
 from domain.adapters.dapr_history import DaprHistory
+from domain.adapters.internal_api import TOKEN_HEADER
 from domain.clock import FixedClock
 from domain.service import NewTask
-from mcp_server.bootstrap import Runtime, UnconfiguredHistory, bootstrap
-from mcp_server.internal_api import TOKEN_HEADER
+from dueflow.bootstrap import Runtime, UnconfiguredHistory, bootstrap, worker_app
+from dueflow.settings import Settings
 from mcp_server.server import build_server
-from mcp_server.settings import Settings
 from tests.audit.conftest import TOKEN, history_of, refused
-from tests.conftest import NOW, call, rows
+from tests.conftest import NOW, call, rows, settings_for
 from tests.dapr.conftest import PUBSUB, connect_publisher, dapr_mode_runtime, deliver
 from tests.fakes.dapr_sidecar import FakeDaprSidecar
-from workers.dapr_host import worker_app
 
 AUDIT_APP = "dueflow-audit"
 CLOUDEVENTS = {"content-type": "application/cloudevents+json"}
@@ -41,9 +40,10 @@ async def audit_asgi(
     runtime: Runtime, database_url: str, clock: FixedClock
 ) -> AsyncIterator[Starlette]:
     """`dueflow worker audit` as its host builds it: the internal token, 30 days' retention."""
-    async with worker_app(
-        "audit", database_url, PUBSUB, clock=clock, internal_token=TOKEN, retention_days=30
-    ) as app:
+    settings = settings_for(
+        database_url, DAPR_PUBSUB=PUBSUB, INTERNAL_TOKEN=TOKEN, AUDIT_RETENTION_DAYS="30"
+    )
+    async with worker_app("audit", settings, clock) as app:
         yield app
 
 
@@ -275,7 +275,7 @@ async def test_without_retention_or_token_the_audit_app_prunes_nothing_and_hides
     runtime: Runtime, database_url: str, clock: FixedClock
 ) -> None:
     async with (
-        worker_app("audit", database_url, PUBSUB, clock=clock) as app,
+        worker_app("audit", settings_for(database_url, DAPR_PUBSUB=PUBSUB), clock) as app,
         client_for(app) as bare,
     ):
         clock.advance(-dt.timedelta(days=400))
@@ -328,7 +328,7 @@ async def test_in_dapr_mode_task_history_comes_from_the_audit_app_by_service_inv
     entries = await history_of(dapr_alice, task_id=task["id"])
 
     assert isinstance(dapr_runtime.history, DaprHistory)
-    assert dapr_runtime.retention is None  # with Dapr the audit app's cron binding runs it
+    assert dapr_runtime.workers is None  # with Dapr the audit app's cron binding runs it
     assert [(e["event_type"], e["summary"]) for e in entries] == [
         ("TASK_UPDATED", "priority: 'none' -> 'high'; ical_priority: 0 -> 3"),
         ("TASK_CREATED", "created 'Through Dapr'"),
@@ -394,12 +394,12 @@ async def test_in_dapr_mode_a_token_mismatch_or_a_tokenless_audit_app_says_what_
     clock: FixedClock,
 ) -> None:
     other_token = "another-token-0123456789"
-    async with worker_app(
-        "audit", database_url, PUBSUB, clock=clock, internal_token=other_token
-    ) as mismatched:
+    mismatched_settings = settings_for(database_url, DAPR_PUBSUB=PUBSUB, INTERNAL_TOKEN=other_token)
+    async with worker_app("audit", mismatched_settings, clock) as mismatched:
         sidecar.route_app(AUDIT_APP, mismatched)
         wrong = await refused(dapr_alice, "task_history")
-    async with worker_app("audit", database_url, PUBSUB, clock=clock) as tokenless:
+    tokenless_settings = settings_for(database_url, DAPR_PUBSUB=PUBSUB)
+    async with worker_app("audit", tokenless_settings, clock) as tokenless:
         sidecar.route_app(AUDIT_APP, tokenless)
         unserved = await refused(dapr_alice, "task_history")
 

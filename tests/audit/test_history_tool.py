@@ -12,7 +12,7 @@ from fastmcp import Client
 
 from domain.clock import FixedClock
 from domain.ports import OutboundMessage
-from mcp_server.bootstrap import Runtime
+from dueflow.bootstrap import Runtime
 from tests.audit.conftest import diffs, history_of, refused
 from tests.conftest import NOW, call, rows
 
@@ -167,8 +167,8 @@ async def test_a_redelivered_event_adds_nothing_to_the_history(
     await runtime.relay.drain()
     before = await history_of(alice)
 
-    await runtime.embedded_bus.publish(await outbox_messages(runtime))
-    await runtime.embedded_bus.publish(await outbox_messages(runtime))
+    await runtime.workers.bus.publish(await outbox_messages(runtime))
+    await runtime.workers.bus.publish(await outbox_messages(runtime))
 
     assert await history_of(alice) == before
     assert len(before) == 2
@@ -302,7 +302,7 @@ async def test_reminder_events_and_unknown_event_types_are_kept_and_shown(
     delivered = envelope(
         "REMINDER_DELIVERED", reminder=reminder, delivery={"channel": "email", "attempt": 1}
     )
-    await runtime.embedded_bus.publish(
+    await runtime.workers.bus.publish(
         [
             OutboundMessage("reminders", e["event_id"], e["event_type"], e["task_id"], e)
             for e in (triggered, delivered)

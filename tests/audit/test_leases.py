@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.adapters.leases import Leases, new_holder
 from domain.clock import FixedClock
-from mcp_server.bootstrap import Runtime
+from dueflow.bootstrap import Runtime
 from tests.conftest import rows
 
 TTL = dt.timedelta(minutes=5)

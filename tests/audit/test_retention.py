@@ -18,8 +18,8 @@ from domain.adapters.schema import downgrade, upgrade
 from domain.adapters.sql import make_engine
 from domain.clock import FixedClock
 from domain.service import NewTask
-from mcp_server.bootstrap import Runtime, bootstrap
-from mcp_server.settings import Settings
+from dueflow.bootstrap import Runtime, bootstrap
+from dueflow.settings import Settings
 from tests.conftest import NOW, rows
 from tests.transports.conftest import STARTUP_SECONDS, child_env, dueflow_command
 from workers.retention import LEASE, AuditRetention
@@ -151,8 +151,8 @@ async def test_the_serving_process_runs_retention_on_its_timer_when_embedded(
     )
     retaining = await bootstrap(settings, clock=clock)
     try:
-        assert retaining.retention is not None and retaining.retention.days == 7
-        async with retaining.retaining():  # the timer's first run is at start
+        assert retaining.workers.retention is not None and retaining.workers.retention.days == 7
+        async with retaining.workers.running():  # the timer's first run is at start
             for _ in range(500):
                 if len(await titles(runtime)) == 1:
                     break
@@ -161,7 +161,7 @@ async def test_the_serving_process_runs_retention_on_its_timer_when_embedded(
         await retaining.close()
 
     assert await titles(runtime) == [f"aged {DAY}"]
-    assert runtime.retention is None  # the fixture's runtime has no retention configured
+    assert runtime.workers.retention is None  # the fixture's runtime has no retention configured
 
 
 def test_dueflow_audit_prune_deletes_what_is_older_than_the_window(tmp_path: Path) -> None:

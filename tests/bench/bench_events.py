@@ -36,8 +36,8 @@ import sqlalchemy as sa
 from domain.adapters.schema import downgrade, upgrade
 from domain.adapters.sql import make_engine
 from domain.service import NewTask
-from mcp_server.bootstrap import Runtime, bootstrap
-from mcp_server.settings import Settings
+from dueflow.bootstrap import Runtime, bootstrap
+from dueflow.settings import Settings
 
 RESULTS = Path(__file__).with_name("results")
 PG_ADMIN = os.environ.get("DUEFLOW_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -38,8 +38,8 @@ from domain.adapters.schema import upgrade
 from domain.adapters.sql import READ_ONLY, make_engine
 from domain.due import iso_utc
 from domain.service import NewTask
-from mcp_server.bootstrap import Runtime, bootstrap
-from mcp_server.settings import Settings
+from dueflow.bootstrap import Runtime, bootstrap
+from dueflow.settings import Settings
 from workers.heap import settle_heap
 
 RESULTS = Path(__file__).with_name("results")

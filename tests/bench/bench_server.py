@@ -29,9 +29,9 @@ from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools import ToolResult
 from pydantic import BaseModel
 
-from mcp_server.bootstrap import bootstrap
+from dueflow.bootstrap import bootstrap
+from dueflow.settings import Settings
 from mcp_server.server import build_server
-from mcp_server.settings import Settings
 from workers.heap import settle_heap
 
 log = logging.getLogger("dueflow.bench")

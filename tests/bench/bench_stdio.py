@@ -44,8 +44,8 @@ from domain.events import EventType
 from domain.model import Task
 from domain.query import TaskFilter
 from domain.service import ListArguments, NewTask, TaskService
-from mcp_server.bootstrap import bootstrap
-from mcp_server.settings import Settings
+from dueflow.bootstrap import bootstrap
+from dueflow.settings import Settings
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]

@@ -51,10 +51,10 @@ from mcp.client.session import ClientSession
 from referencing import Registry
 
 from domain.service import ListArguments, NewTask
-from mcp_server.bootstrap import bootstrap
+from dueflow.bootstrap import bootstrap
+from dueflow.settings import Settings
 from mcp_server.schemas import TaskOut, TaskSummary
 from mcp_server.server import build_server
-from mcp_server.settings import Settings
 
 
 async def skip_validation(self: Any, name: str, result: Any) -> None:

@@ -12,8 +12,8 @@ import pytest
 
 from domain.adapters.dapr_publisher import DaprPublisher
 from domain.ports import Clock
-from mcp_server.bootstrap import Runtime, bootstrap
-from mcp_server.settings import Settings
+from dueflow.bootstrap import Runtime, bootstrap
+from dueflow.settings import Settings
 from tests.fakes.dapr_sidecar import FakeDaprSidecar, Published
 
 PUBSUB = "dueflow-pubsub"

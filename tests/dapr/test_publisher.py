@@ -19,8 +19,8 @@ from domain.adapters.sql import make_engine
 from domain.clock import FixedClock
 from domain.ports import OutboundMessage, PublishFailed
 from domain.service import NewTask
-from mcp_server.bootstrap import Runtime, bootstrap
-from mcp_server.settings import Settings
+from dueflow.bootstrap import Runtime, bootstrap
+from dueflow.settings import Settings
 from tests.conftest import rows
 from tests.dapr.conftest import PUBSUB, connect_publisher, deliver
 from tests.fakes.dapr_sidecar import FakeDaprSidecar

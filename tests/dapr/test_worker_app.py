@@ -15,14 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from domain.adapters.sql import make_engine
 from domain.clock import FixedClock
 from domain.service import NewTask
-from mcp_server.bootstrap import Runtime
-from tests.conftest import rows
+from dueflow.bootstrap import Runtime, WorkerSetupError, worker_app
+from tests.conftest import rows, settings_for
 from tests.dapr.conftest import PUBSUB
 from tests.fakes.dapr_sidecar import free_port
 from workers.audit import AUDIT_CONSUMER
 from workers.consumer import Consumer, ConsumerRunner, Outcome, Received
 from workers.dapr_app import build_app
-from workers.dapr_host import WorkerSetupError, worker_app
 
 CLOUDEVENTS = {"content-type": "application/cloudevents+json"}
 
@@ -302,7 +301,8 @@ async def test_readiness_is_503_while_the_database_is_unreachable(clock: FixedCl
 async def test_the_worker_host_serves_a_registered_worker_on_a_migrated_database(
     runtime: Runtime, database_url: str
 ) -> None:
-    async with worker_app("audit", database_url, PUBSUB) as app, client_for(app) as client:
+    settings = settings_for(database_url, DAPR_PUBSUB=PUBSUB)
+    async with worker_app("audit", settings) as app, client_for(app) as client:
         subscribed = (await client.get("/dapr/subscribe")).json()
         ready = await client.get("/readyz")
 
@@ -312,5 +312,5 @@ async def test_the_worker_host_serves_a_registered_worker_on_a_migrated_database
 
 async def test_the_worker_host_names_the_known_workers_when_asked_for_an_unknown_one() -> None:
     with pytest.raises(WorkerSetupError, match="use one of: audit"):
-        async with worker_app("nope", "sqlite+aiosqlite:///unused.db", PUBSUB):
+        async with worker_app("nope", settings_for("sqlite+aiosqlite:///unused.db")):
             pass

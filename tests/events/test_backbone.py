@@ -15,11 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from domain.clock import FixedClock
 from domain.ports import OutboundMessage, PublishFailed
 from domain.service import NewTask
-from mcp_server.bootstrap import Runtime, bootstrap
-from mcp_server.settings import Settings
+from dueflow.bootstrap import Runtime, bootstrap
+from dueflow.settings import Settings
 from tests.conftest import _truncate, rows
 from workers.audit import AUDIT_CONSUMER
 from workers.consumer import Consumer, Outcome, Received
+from workers.dead_letters import DeadLetters
 from workers.embedded import EmbeddedBus, HandlerRetry
 
 LATER = dt.timedelta(minutes=5)  # past any relay backoff
@@ -66,10 +67,13 @@ async def wired(
     """A runtime whose relay publishes through a switchable bus to audit and a recorder."""
     recorder = Recorder()
     sessions = async_sessionmaker(runtime.engine, expire_on_commit=False)
-    bus = EmbeddedBus(sessions, [AUDIT_CONSUMER, recorder.consumer], clock, HandlerRetry(3, 0.001))
+    consumers = [AUDIT_CONSUMER, recorder.consumer]
+    letters = DeadLetters(sessions, consumers, clock)
+    bus = EmbeddedBus(sessions, consumers, clock, letters, HandlerRetry(3, 0.001))
     switch = Switchable(bus)
     wired_runtime = await bootstrap(_settings(database_url, tmp_path), clock, switch)
-    wired_runtime.embedded_bus = bus
+    assert wired_runtime.workers is not None
+    wired_runtime.workers.dead_letters = letters  # the letters of the bus it publishes to
     yield wired_runtime, switch, recorder
     await wired_runtime.close()
 
@@ -195,7 +199,7 @@ async def test_a_poison_event_is_parked_and_the_others_go_through(
     good = [(await runtime.service.add("alice", NewTask(title=f"g{i}"))).task for i in range(3)]
     assert await runtime.relay.drain() == 4
     assert [task_id for task_id, _ in recorder.seen] == [t.id for t in good]
-    letters = await runtime.embedded_bus.dead_letters()
+    letters = await runtime.workers.dead_letters.listed()
     assert [(d.consumer, d.task_id, d.event_type) for d in letters] == [
         ("recorder", bad.id, "TASK_CREATED")
     ]
@@ -204,10 +208,10 @@ async def test_a_poison_event_is_parked_and_the_others_go_through(
     assert await scalar(runtime, "SELECT count(*) FROM audit_log") == 4
 
     recorder.poison.clear()
-    assert await runtime.embedded_bus.replay(letters[0].id) == Outcome.SUCCESS
+    assert await runtime.workers.dead_letters.replay(letters[0].id) == Outcome.SUCCESS
     assert recorder.seen[-1] == (bad.id, 1)
-    assert await runtime.embedded_bus.dead_letters() == []
-    assert len(await runtime.embedded_bus.dead_letters(include_replayed=True)) == 1
+    assert await runtime.workers.dead_letters.listed() == []
+    assert len(await runtime.workers.dead_letters.listed(include_replayed=True)) == 1
 
 
 async def test_a_consumer_sees_an_older_version_as_stale(
@@ -225,7 +229,8 @@ async def test_a_consumer_sees_an_older_version_as_stale(
 
     late = Consumer(name="late", handlers={"task-events": note})
     sessions = async_sessionmaker(runtime.engine, expire_on_commit=False)
-    bus = EmbeddedBus(sessions, [late], FixedClock(dt.datetime.now(dt.UTC)))
+    clock = FixedClock(dt.datetime.now(dt.UTC))
+    bus = EmbeddedBus(sessions, [late], clock, DeadLetters(sessions, [late], clock))
     envelopes = await rows(runtime, "SELECT payload FROM outbox ORDER BY id DESC")
     for (payload,) in envelopes:  # newest first: the older one arrives late
         data = payload if isinstance(payload, dict) else __import__("json").loads(payload)
@@ -341,7 +346,9 @@ async def test_a_large_batch_is_applied_in_transactions_of_at_most_the_limit(
 
     counted = Consumer(name="counted", handlers={"task-events": note})
     sessions = async_sessionmaker(runtime.engine, expire_on_commit=False)
-    bus = EmbeddedBus(sessions, [counted], FixedClock(dt.datetime.now(dt.UTC)), batch_limit=3)
+    clock = FixedClock(dt.datetime.now(dt.UTC))
+    letters = DeadLetters(sessions, [counted], clock)
+    bus = EmbeddedBus(sessions, [counted], clock, letters, batch_limit=3)
     payloads = [row[0] for row in await rows(runtime, "SELECT payload FROM outbox ORDER BY id")]
     envelopes = [p if isinstance(p, dict) else json.loads(p) for p in payloads]
     await bus.publish(

@@ -10,7 +10,7 @@ import pytest
 from fastmcp import Client
 
 from domain.clock import FixedClock
-from mcp_server.bootstrap import Runtime
+from dueflow.bootstrap import Runtime
 from tests.conftest import rows
 
 TOOLS = {

@@ -25,8 +25,8 @@ from domain.adapters.schema import upgrade
 from domain.adapters.sql import make_engine
 from domain.clock import FixedClock
 from domain.ports import OutboundMessage
-from mcp_server.bootstrap import Runtime, bootstrap
-from mcp_server.settings import Settings
+from dueflow.bootstrap import Runtime, bootstrap
+from dueflow.settings import Settings
 from tests.transports.conftest import serving
 from workers.notifications import DELIVERIES
 
@@ -93,7 +93,7 @@ def trigger(
 
 async def publish(runtime: Runtime, *envelopes: dict[str, Any]) -> None:
     """Hand envelopes to the runtime's embedded bus, as the relay does."""
-    await runtime.embedded_bus.publish(
+    await runtime.workers.bus.publish(
         [
             OutboundMessage("reminders", e["event_id"], e["event_type"], e["task_id"], e)
             for e in envelopes

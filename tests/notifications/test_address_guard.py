@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from mcp_server.settings import Settings
+from dueflow.settings import Settings
 from workers.address_guard import AddressGuard, TargetRefused
 
 SECRET = "whsec-0123456789abcdef"

@@ -6,27 +6,27 @@ from __future__ import annotations
 import asyncio
 
 from domain.clock import FixedClock
-from mcp_server.bootstrap import Runtime
+from dueflow.bootstrap import Runtime, worker_app
+from tests.conftest import settings_for
 from tests.dapr.conftest import PUBSUB
 from tests.dapr.test_worker_app import CLOUDEVENTS, client_for, cloudevent
 from tests.notifications.conftest import SECRET, Receiver, deliveries, trigger
-from workers.dapr_host import worker_app
-from workers.notifications import NotificationConfig
 
 
 async def test_the_notifications_app_subscribes_to_reminders_and_delivers_a_trigger(
     runtime: Runtime, database_url: str, clock: FixedClock, receiver: Receiver
 ) -> None:
-    config = NotificationConfig(
-        webhooks={"alice": receiver.url},
-        webhook_secret=SECRET,
-        webhook_allow_private=True,
-        mcp=True,  # asked for, but a worker has no MCP sessions: it stays off
+    settings = settings_for(
+        database_url,
+        DAPR_PUBSUB=PUBSUB,
+        WEBHOOKS=f"alice={receiver.url}",
+        WEBHOOK_SECRET=SECRET,
+        WEBHOOK_ALLOW_PRIVATE="true",
     )
     envelope = trigger()
 
     async with (
-        worker_app("notifications", database_url, PUBSUB, clock=clock, notifications=config) as app,
+        worker_app("notifications", settings, clock) as app,
         app.router.lifespan_context(app),
         client_for(app) as client,
     ):
@@ -58,7 +58,7 @@ async def test_a_trigger_the_app_cannot_read_is_dropped_to_the_dead_letter_topic
     broken["payload"]["reminder"] = "not an object"
 
     async with (
-        worker_app("notifications", database_url, PUBSUB, clock=clock) as app,
+        worker_app("notifications", settings_for(database_url, DAPR_PUBSUB=PUBSUB), clock) as app,
         client_for(app) as client,
     ):
         answer = await client.post(

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from domain.channels import Notification, Sent
 from domain.clock import FixedClock
-from mcp_server.bootstrap import Runtime
-from mcp_server.cli import failed_notifications
+from dueflow.bootstrap import Runtime
+from dueflow.cli import failed_notifications
 from tests.conftest import rows
 from tests.notifications.conftest import (
     LATER,
@@ -24,7 +25,6 @@ from tests.notifications.conftest import (
     trigger,
     wire,
 )
-from workers.channels import Notification, Sent
 from workers.notification_dispatch import NotificationDispatcher, build_dispatcher
 
 
@@ -34,7 +34,7 @@ async def test_a_trigger_becomes_one_delivery_per_channel_each_recorded_with_its
     envelope = trigger()
 
     await publish(hooked, envelope)
-    handled = await hooked.notifications.deliver_due()
+    handled = await hooked.workers.dispatcher.deliver_due()
 
     assert handled == 3
     found = {d["channel"]: d for d in await deliveries(hooked)}
@@ -64,10 +64,10 @@ async def test_a_redelivered_trigger_adds_nothing_and_is_posted_once(
     envelope = trigger()
 
     await publish(hooked, envelope)
-    await hooked.notifications.deliver_due()
+    await hooked.workers.dispatcher.deliver_due()
     await publish(hooked, envelope)
     await publish(hooked, envelope)
-    again = await hooked.notifications.deliver_due()
+    again = await hooked.workers.dispatcher.deliver_due()
 
     assert again == 0
     assert len(await deliveries(hooked)) == 3
@@ -81,14 +81,14 @@ async def test_only_triggers_notify_scheduled_and_cancelled_reminders_are_acknow
     cancelled = trigger(event_type="REMINDER_CANCELLED")
 
     await publish(hooked, scheduled, cancelled)
-    await hooked.notifications.deliver_due()
+    await hooked.workers.dispatcher.deliver_due()
 
     assert await deliveries(hooked) == []
     inbox = await rows(
         hooked, "SELECT event_id FROM processed_events WHERE consumer = 'notifications'"
     )
     assert {row[0] for row in inbox} == {scheduled["event_id"], cancelled["event_id"]}
-    assert await hooked.embedded_bus.dead_letters() == []
+    assert await hooked.workers.dead_letters.listed() == []
 
 
 async def test_triggers_of_one_task_version_are_each_delivered_despite_sharing_a_sequence(
@@ -99,7 +99,7 @@ async def test_triggers_of_one_task_version_are_each_delivered_despite_sharing_a
 
     await publish(hooked, first)
     await publish(hooked, second)
-    await hooked.notifications.deliver_due()
+    await hooked.workers.dispatcher.deliver_due()
 
     found = await deliveries(hooked)
     assert {(d["event_id"], d["channel"]) for d in found if d["status"] == "delivered"} == {
@@ -119,7 +119,7 @@ async def test_a_trigger_without_its_reminder_is_dead_lettered_not_dropped_silen
     await publish(hooked, broken)
 
     assert await deliveries(hooked) == []
-    [letter] = await hooked.embedded_bus.dead_letters()
+    [letter] = await hooked.workers.dead_letters.listed()
     assert (letter.consumer, letter.event_id) == ("notifications", broken["event_id"])
 
 
@@ -129,14 +129,14 @@ async def test_a_failing_webhook_is_retried_with_backoff_and_delivered_once_it_r
     receiver.statuses = [503, 502]
     await publish(hooked, trigger())
 
-    await hooked.notifications.deliver_due()
+    await hooked.workers.dispatcher.deliver_due()
     [first] = [d for d in await deliveries(hooked) if d["channel"] == "webhook"]
-    not_yet = await hooked.notifications.deliver_due()
+    not_yet = await hooked.workers.dispatcher.deliver_due()
     clock.advance(first["next_attempt_at"] - clock.now())
-    await hooked.notifications.deliver_due()
+    await hooked.workers.dispatcher.deliver_due()
     [second] = [d for d in await deliveries(hooked) if d["channel"] == "webhook"]
     clock.advance(second["next_attempt_at"] - clock.now())
-    await hooked.notifications.deliver_due()
+    await hooked.workers.dispatcher.deliver_due()
     [last] = [d for d in await deliveries(hooked) if d["channel"] == "webhook"]
 
     assert (first["status"], first["attempts"]) == ("pending", 1)
@@ -165,7 +165,7 @@ async def test_a_webhook_failing_every_time_becomes_dead_with_its_error_and_an_e
 
     with caplog.at_level(logging.WARNING, logger="dueflow.notifications"):
         for _ in range(5):
-            await hooked.notifications.deliver_due()
+            await hooked.workers.dispatcher.deliver_due()
             clock.advance(LATER)
 
     [hook] = [d for d in await deliveries(hooked) if d["channel"] == "webhook"]
@@ -176,7 +176,7 @@ async def test_a_webhook_failing_every_time_becomes_dead_with_its_error_and_an_e
     assert len(errors) == 1
     assert envelope["event_id"] in errors[0].getMessage()
     assert "dead after 3 attempt(s)" in errors[0].getMessage()
-    [failed] = await hooked.notifications.failed()
+    [failed] = await hooked.workers.dispatcher.failed()
     assert (failed.channel, failed.event_id, failed.attempts) == (
         "webhook",
         envelope["event_id"],
@@ -191,7 +191,7 @@ async def test_a_client_error_or_redirect_is_dead_at_once_since_retrying_cannot_
     receiver.statuses = [status]
     await publish(hooked, trigger())
 
-    await hooked.notifications.deliver_due()
+    await hooked.workers.dispatcher.deliver_due()
 
     [hook] = [d for d in await deliveries(hooked) if d["channel"] == "webhook"]
     assert (hook["status"], hook["attempts"]) == ("dead", 1)
@@ -205,7 +205,7 @@ async def test_throttling_and_server_errors_are_retried(
     receiver.statuses = [status]
     await publish(hooked, trigger())
 
-    await hooked.notifications.deliver_due()
+    await hooked.workers.dispatcher.deliver_due()
 
     [hook] = [d for d in await deliveries(hooked) if d["channel"] == "webhook"]
     assert (hook["status"], hook["attempts"]) == ("pending", 1)
@@ -217,7 +217,7 @@ async def test_a_webhook_slower_than_the_timeout_is_retried(
     receiver.delay_seconds = 2.0
     await publish(hooked, trigger())
 
-    await hooked.notifications.deliver_due()
+    await hooked.workers.dispatcher.deliver_due()
 
     [hook] = [d for d in await deliveries(hooked) if d["channel"] == "webhook"]
     assert (hook["status"], hook["attempts"]) == ("pending", 1)
@@ -239,7 +239,7 @@ async def test_a_webhook_nobody_listens_on_is_retried_as_a_connection_error(
     )
     try:
         await publish(runtime, trigger())
-        await runtime.notifications.deliver_due()
+        await runtime.workers.dispatcher.deliver_due()
         [hook] = [d for d in await deliveries(runtime) if d["channel"] == "webhook"]
     finally:
         await runtime.close()
@@ -262,7 +262,7 @@ async def test_a_loopback_webhook_without_the_allow_flag_is_refused_and_never_ca
     )
     try:
         await publish(runtime, trigger())
-        await runtime.notifications.deliver_due()
+        await runtime.workers.dispatcher.deliver_due()
         [hook] = [d for d in await deliveries(runtime) if d["channel"] == "webhook"]
     finally:
         await runtime.close()
@@ -284,7 +284,7 @@ async def test_two_dispatchers_on_one_database_deliver_each_row_exactly_once(
 
     try:
         counts = await asyncio.gather(
-            hooked.notifications.deliver_due(), *(d.deliver_due() for d in others)
+            hooked.workers.dispatcher.deliver_due(), *(d.deliver_due() for d in others)
         )
     finally:
         for other in others:
@@ -311,9 +311,9 @@ async def test_a_row_leased_by_a_live_dispatcher_waits_until_its_lease_runs_out(
             {"until": clock.now() + dt.timedelta(minutes=5)},
         )
 
-    while_leased = await hooked.notifications.deliver_due()
+    while_leased = await hooked.workers.dispatcher.deliver_due()
     clock.advance(dt.timedelta(minutes=5))
-    after = await hooked.notifications.deliver_due()
+    after = await hooked.workers.dispatcher.deliver_due()
 
     assert while_leased == 0
     assert after == 3
@@ -338,7 +338,7 @@ async def test_the_cli_lists_dead_deliveries_with_their_errors(
     receiver.statuses = [404]
     envelope = trigger()
     await publish(hooked, envelope)
-    await hooked.notifications.deliver_due()
+    await hooked.workers.dispatcher.deliver_due()
 
     await failed_notifications(hooked.settings, 10)
 

@@ -10,7 +10,7 @@ import pytest
 from fastmcp import Client
 from fastmcp.client.logging import LogMessage
 
-from mcp_server.bootstrap import Runtime
+from dueflow.bootstrap import Runtime
 from mcp_server.server import build_server
 from tests.notifications.conftest import deliveries, publish, trigger
 
@@ -46,7 +46,7 @@ async def test_a_connected_client_of_the_user_receives_the_reminder_and_another_
         await alice.call_tool("list_tasks", {})
         await bob.call_tool("list_tasks", {})
         await publish(runtime, envelope)
-        await runtime.notifications.deliver_due()
+        await runtime.workers.dispatcher.deliver_due()
         async with asyncio.timeout(5):
             while not alice_inbox.messages:
                 await asyncio.sleep(0.01)
@@ -70,7 +70,7 @@ async def test_connecting_is_enough_the_handshake_registers_the_session(
 
     async with client(runtime, "alice", inbox, mode):
         await publish(runtime, trigger())
-        await runtime.notifications.deliver_due()
+        await runtime.workers.dispatcher.deliver_due()
         async with asyncio.timeout(5):
             while not inbox.messages:
                 await asyncio.sleep(0.01)
@@ -86,7 +86,7 @@ async def test_with_no_session_of_the_user_connected_the_delivery_is_skipped(
     async with client(runtime, "bob", bob_inbox, "auto") as bob:
         await bob.call_tool("list_tasks", {})
         await publish(runtime, trigger(user_id="alice"))
-        await runtime.notifications.deliver_due()
+        await runtime.workers.dispatcher.deliver_due()
 
     [mcp] = [d for d in await deliveries(runtime) if d["channel"] == "mcp"]
     assert (mcp["status"], mcp["attempts"]) == ("skipped", 1)
@@ -103,7 +103,7 @@ async def test_a_session_that_closed_is_forgotten(runtime: Runtime, mode: str) -
     # (e.g. a pooled database connection's copied context) still holds a reference to it
 
     await publish(runtime, trigger())
-    await runtime.notifications.deliver_due()
+    await runtime.workers.dispatcher.deliver_due()
 
     assert runtime.mcp_sessions.connected("alice") == []
     [mcp] = [d for d in await deliveries(runtime) if d["channel"] == "mcp"]

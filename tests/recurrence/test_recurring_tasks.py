@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from domain.adapters.outbox import OutboxRelay
 from domain.clock import FixedClock
-from mcp_server.bootstrap import Runtime
+from dueflow.bootstrap import Runtime
 from tests.conftest import rows
 from tests.dapr.conftest import PUBSUB, connect_publisher, deliver
 from tests.fakes.dapr_sidecar import FakeDaprSidecar

@@ -11,12 +11,13 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from domain.adapters.internal_api import RECUR_PATH, TOKEN_HEADER
 from domain.clock import FixedClock
 from domain.service import NewTask
-from mcp_server.bootstrap import Runtime
-from mcp_server.internal_api import RECUR_PATH, TOKEN_HEADER, internal_app, mount_internal_api
+from dueflow.bootstrap import Runtime
+from dueflow.settings import Settings
+from mcp_server.internal_api import internal_app, mount_internal_api
 from mcp_server.server import build_server
-from mcp_server.settings import Settings
 from tests.conftest import rows
 from tests.fakes.dapr_sidecar import FakeDaprSidecar
 from workers.dapr_app import build_app

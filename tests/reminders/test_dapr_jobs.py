@@ -16,10 +16,9 @@ import pytest
 from domain.adapters.dapr_jobs import DaprJobs
 from domain.clock import FixedClock
 from domain.service import NewTask
-from mcp_server.bootstrap import Runtime
-from tests.conftest import rows
+from dueflow.bootstrap import Runtime, WorkerAdapters, worker_app
+from tests.conftest import rows, settings_for
 from tests.fakes.dapr_sidecar import FakeDaprSidecar, JobRequest
-from workers.dapr_host import worker_app
 from workers.reminders import SWEEP_BINDING
 
 PUBSUB = "pubsub"
@@ -36,7 +35,8 @@ async def jobs(sidecar: FakeDaprSidecar) -> AsyncIterator[DaprJobs]:
 async def app(
     runtime: Runtime, database_url: str, clock: FixedClock, jobs: DaprJobs
 ) -> AsyncIterator[httpx.AsyncClient]:
-    async with worker_app("reminders", database_url, PUBSUB, clock=clock, jobs=jobs) as worker:
+    settings = settings_for(database_url, DAPR_PUBSUB=PUBSUB)
+    async with worker_app("reminders", settings, clock, WorkerAdapters(jobs=jobs)) as worker:
         transport = httpx.ASGITransport(app=worker)
         async with httpx.AsyncClient(transport=transport, base_url="http://reminders") as client:
             yield client

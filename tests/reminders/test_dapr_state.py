@@ -20,13 +20,12 @@ from domain.adapters.sql import SqlUnitOfWork, shared_store
 from domain.clock import FixedClock
 from domain.reminder_service import ReminderService, reconcile
 from domain.service import NewTask
-from mcp_server.bootstrap import Runtime
+from dueflow.bootstrap import Runtime, WorkerAdapters, worker_app
 from mcp_server.server import build_server
-from tests.conftest import NOW, call, rows
+from tests.conftest import NOW, call, rows, settings_for
 from tests.dapr.conftest import dapr_mode_runtime
 from tests.fakes.dapr_sidecar import FakeDaprSidecar
 from tests.reminders.test_dapr_jobs import PUBSUB, deliver, deliver_all, envelopes, triggered
-from workers.dapr_host import worker_app
 from workers.reminders import SWEEP_BINDING
 
 STORE = "statestore"
@@ -55,11 +54,9 @@ async def app(
         DaprJobs(sidecar.grpc_address, sidecar.http_endpoint, timeout=5.0) as jobs,
         worker_app(
             "reminders",
-            database_url,
-            PUBSUB,
-            clock=clock,
-            jobs=jobs,
-            reminder_store=shared_store(state),
+            settings_for(database_url, DAPR_PUBSUB=PUBSUB),
+            clock,
+            WorkerAdapters(jobs=jobs, reminder_store=shared_store(state)),
         ) as worker,
     ):
         transport = httpx.ASGITransport(app=worker)

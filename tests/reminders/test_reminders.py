@@ -17,8 +17,8 @@ from fastmcp import Client
 
 from domain.clock import FixedClock
 from domain.service import NewTask
-from mcp_server.bootstrap import Runtime, bootstrap
-from mcp_server.settings import Settings
+from dueflow.bootstrap import Runtime, bootstrap
+from dueflow.settings import Settings
 from tests.conftest import rows
 from tests.mcp.test_task_tools import add, call, refused
 
@@ -197,7 +197,7 @@ async def test_reminders_missed_while_down_fire_once_on_start_marked_late(
     )
     try:
         stop = asyncio.Event()
-        timer = asyncio.create_task(again.reminder_timer.run(stop))
+        timer = asyncio.create_task(again.workers.timer.run(stop))
         for _ in range(200):
             if len(await triggers(again)) == 2:
                 break
@@ -349,7 +349,7 @@ async def test_a_fired_reminder_is_delivered_and_every_delivery_shows_in_the_his
     await runtime.relay.drain()
     assert await fire_at(runtime, clock, "2026-11-23T11:45:00Z") == ["PT15M"]
     await runtime.relay.drain()  # the notifications worker records one delivery per channel
-    assert await runtime.notifications.deliver_due() >= 1
+    assert await runtime.workers.dispatcher.deliver_due() >= 1
     await runtime.relay.drain()  # the deliveries' outcomes reach the audit log
 
     deliveries = await rows(

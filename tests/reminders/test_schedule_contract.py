@@ -15,7 +15,7 @@ from domain.adapters.dapr_state_reminders import PAGE, DaprStateReminders
 from domain.adapters.reminder_sql import SqlReminderRepository
 from domain.adapters.sql import SqlUnitOfWork, shared_store
 from domain.reminder_schedule import ReminderState, ScheduledReminder
-from mcp_server.bootstrap import Runtime
+from dueflow.bootstrap import Runtime
 from tests.conftest import NOW
 from tests.fakes.dapr_sidecar import FakeDaprSidecar
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from domain.adapters.sql import BUSY_TIMEOUT_MS, SqlUnitOfWork
 from domain.errors import Conflict
 from domain.service import NewTask
-from mcp_server.bootstrap import Runtime
+from dueflow.bootstrap import Runtime
 from tests.conftest import rows
 
 

@@ -20,7 +20,7 @@ from domain.adapters.sql import SqlUnitOfWork, make_engine
 from domain.events import EventType, TaskEvent
 from domain.model import Task
 from domain.service import ListArguments, NewTask
-from mcp_server.bootstrap import Runtime
+from dueflow.bootstrap import Runtime
 from tests.conftest import NOW, rows
 
 

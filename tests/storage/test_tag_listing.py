@@ -17,7 +17,7 @@ from domain.adapters.schema import upgrade
 from domain.adapters.sql import make_engine
 from domain.adapters.tables import UTCDateTime
 from domain.clock import FixedClock
-from mcp_server.bootstrap import Runtime
+from dueflow.bootstrap import Runtime
 from tests.conftest import PG_ADMIN_URL, _admin, call, rows
 
 # every tag row beside its task: the copied columns must equal the task's own

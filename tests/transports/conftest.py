@@ -15,7 +15,7 @@ import uvicorn
 from fastmcp import FastMCP
 from starlette.types import ASGIApp
 
-from mcp_server.bootstrap import Runtime
+from dueflow.bootstrap import Runtime
 from mcp_server.server import TokenUsers, build_server
 
 ALICE_TOKEN = "alice-token-0123456789abcdef"
@@ -28,7 +28,7 @@ def dueflow_command(*args: str) -> list[str]:
     script = Path(sys.executable).with_name("dueflow")
     if script.exists():
         return [str(script), *args]
-    return [sys.executable, "-m", "mcp_server.cli", *args]
+    return [sys.executable, "-m", "dueflow.cli", *args]
 
 
 def child_env(home: Path, **dueflow: str) -> dict[str, str]:

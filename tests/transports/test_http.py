@@ -9,7 +9,7 @@ import pytest
 from fastmcp import Client
 from mcp.shared.exceptions import MCPError
 
-from mcp_server.bootstrap import Runtime
+from dueflow.bootstrap import Runtime
 from tests.conftest import rows
 from tests.transports.conftest import ALICE_TOKEN, BOB_TOKEN
 

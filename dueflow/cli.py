@@ -12,19 +12,17 @@ from typing import Literal
 
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from domain.adapters.schema import current_revision, head_revision, upgrade
-from domain.adapters.sql import make_engine
-from domain.clock import SystemClock
-from mcp_server.bootstrap import bootstrap
-from mcp_server.internal_api import RECUR_PATH, mount_internal_api
-from mcp_server.server import TokenUsers, build_server
-from mcp_server.settings import Settings, SettingsError
-from workers.dapr_host import DEFAULT_PORT, WorkerSetupError, serve_worker
-from workers.heap import settle_heap
+from dueflow.bootstrap import (
+    DEFAULT_WORKER_PORT,
+    WorkerSetupError,
+    bootstrap,
+    dead_letters,
+    open_database,
+    serve_worker,
+)
+from dueflow.settings import Settings, SettingsError
 from workers.registry import WORKER_NAMES
-from workers.retention import AuditRetention
 
 log = logging.getLogger("dueflow")
 
@@ -50,7 +48,7 @@ def parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("name", help=f"the worker: {', '.join(WORKER_NAMES)}")
     worker.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    worker.add_argument("--port", type=int, default=DEFAULT_PORT, help="the Dapr app port")
+    worker.add_argument("--port", type=int, default=DEFAULT_WORKER_PORT, help="the Dapr app port")
     commands.add_parser(
         "relay", help="run the outbox relay alone (publishes to DUEFLOW_EVENT_BUS) until stopped"
     )
@@ -101,22 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             asyncio.run(serve(settings, args.transport, args.host, args.port))
         elif args.command == "worker":
-            asyncio.run(
-                serve_worker(
-                    args.name,
-                    settings.resolved_database_url(),
-                    settings.dapr_pubsub,
-                    args.host,
-                    args.port,
-                    settings.timezone,
-                    api_app_id=settings.api_app_id,
-                    internal_token=settings.internal_token,
-                    dapr_http_endpoint=settings.dapr_http_endpoint,
-                    retention_days=settings.audit_retention_days,
-                    notifications=settings.notification_config(mcp=False),
-                    statestore=settings.dapr_statestore,
-                )
-            )
+            asyncio.run(serve_worker(args.name, settings, args.host, args.port))
         elif args.command == "relay":
             asyncio.run(relay(settings))
         elif args.command == "events":
@@ -143,22 +126,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 async def serve(
     settings: Settings, transport: Literal["stdio", "http", "sse"], host: str, port: int
 ) -> None:
-    auth = None
-    default_user: str | None = settings.user
-    if transport != "stdio":
-        users = settings.token_users()
-        if not users:
-            raise SettingsError(
-                "HTTP transports need DUEFLOW_TOKENS (e.g. 'tok1=alice'); refusing to serve"
-                " tasks to anyone who can reach the port."
-            )
-        auth, default_user = TokenUsers(users), None
+    users = settings.token_users() if transport != "stdio" else {}
+    if transport != "stdio" and not users:
+        raise SettingsError(
+            "HTTP transports need DUEFLOW_TOKENS (e.g. 'tok1=alice'); refusing to serve"
+            " tasks to anyone who can reach the port."
+        )
+    from domain.adapters.internal_api import RECUR_PATH
+    from mcp_server.internal_api import mount_internal_api
+    from mcp_server.server import TokenUsers, build_server
+    from workers.heap import settle_heap
+
     runtime = await bootstrap(settings)
     try:
         server = build_server(
             runtime.service,
-            default_user,
-            auth,
+            settings.user if transport == "stdio" else None,
+            TokenUsers(users) if transport != "stdio" else None,
             reminders=runtime.reminders,
             history=runtime.history,
             sessions=runtime.mcp_sessions,
@@ -172,7 +156,7 @@ async def serve(
                 log.info("internal API not served (DUEFLOW_INTERNAL_TOKEN is unset)")
         log.info("serving over %s (database: %s)", transport, runtime.engine.url.render_as_string())
         settle_heap()
-        async with runtime.running(), runtime.retaining():
+        async with runtime.running():
             if transport == "stdio":
                 await server.run_async(transport="stdio", show_banner=False)
             else:
@@ -193,6 +177,8 @@ def _log_termination(signum: int, _frame: object) -> None:
 
 
 async def relay(settings: Settings) -> None:
+    from workers.heap import settle_heap
+
     runtime = await bootstrap(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -207,18 +193,20 @@ async def relay(settings: Settings) -> None:
 
 
 async def events(settings: Settings, args: argparse.Namespace) -> int:
-    runtime = await bootstrap(settings)
-    try:
-        bus = runtime.embedded_bus
-        if args.events_command == "backlog":
-            backlog = await runtime.relay.backlog()
-            age = (
-                "-" if backlog.oldest_age_seconds is None else f"{backlog.oldest_age_seconds:.1f}s"
-            )
-            print(f"undelivered: {backlog.size}  oldest: {age}")  # noqa: T201
-        elif args.events_command == "dead-letters":
-            letters = await bus.dead_letters(include_replayed=args.all)
-            for letter in letters:
+    if args.events_command == "backlog":
+        from domain.adapters.outbox import outbox_backlog
+        from domain.clock import SystemClock
+
+        async with open_database(settings) as database:
+            backlog = await outbox_backlog(database.engine, SystemClock())
+        age = "-" if backlog.oldest_age_seconds is None else f"{backlog.oldest_age_seconds:.1f}s"
+        print(f"undelivered: {backlog.size}  oldest: {age}")  # noqa: T201
+        return 0
+    async with open_database(settings) as database:
+        letters = dead_letters(database, settings)
+        if args.events_command == "dead-letters":
+            listed = await letters.listed(include_replayed=args.all)
+            for letter in listed:
                 state = (
                     f"replayed {letter.replayed_at:%Y-%m-%d %H:%M:%S}"
                     if letter.replayed_at
@@ -228,34 +216,30 @@ async def events(settings: Settings, args: argparse.Namespace) -> int:
                     f"{letter.id}\t{letter.created_at:%Y-%m-%d %H:%M:%S}\t{letter.consumer}"
                     f"\t{letter.event_type}\ttask {letter.task_id}\t{state}\t{letter.error}"
                 )
-            if not letters:
+            if not listed:
                 print("no dead letters")  # noqa: T201
-        else:
-            try:
-                outcome = await bus.replay(args.id)
-            except LookupError as exc:
-                log.error("%s", exc)
-                return 1
-            print(f"dead letter {args.id}: {outcome}")  # noqa: T201
-            return 0 if outcome == "SUCCESS" else 1
-    finally:
-        await runtime.close()
-    return 0
+            return 0
+        try:
+            outcome = await letters.replay(args.id)
+        except LookupError as exc:
+            log.error("%s", exc)
+            return 1
+    print(f"dead letter {args.id}: {outcome}")  # noqa: T201
+    return 0 if outcome == "SUCCESS" else 1
 
 
 async def audit_prune(settings: Settings) -> int:
+    from domain.clock import SystemClock
+    from workers.retention import AuditRetention
+
     days = settings.audit_retention_days
     if days is None:
         raise SettingsError(
             "DUEFLOW_AUDIT_RETENTION_DAYS is unset, so history is kept forever and nothing is"
             " pruned. Fix: set it to the number of days to keep (e.g. 365)."
         )
-    runtime = await bootstrap(settings)
-    try:
-        sessions = async_sessionmaker(runtime.engine, expire_on_commit=False)
-        run = await AuditRetention(sessions, SystemClock(), days).run()
-    finally:
-        await runtime.close()
+    async with open_database(settings) as database:
+        run = await AuditRetention(database.sessions, SystemClock(), days).run()
     if not run.ran:
         log.error("another retention run holds the lease; nothing done, try again later")
         return 1
@@ -267,11 +251,10 @@ async def audit_prune(settings: Settings) -> int:
 
 
 async def failed_notifications(settings: Settings, limit: int) -> int:
-    runtime = await bootstrap(settings)
-    try:
-        dead = await runtime.notifications.failed(limit)
-    finally:
-        await runtime.close()
+    from workers.notification_dispatch import failed_deliveries
+
+    async with open_database(settings) as database:
+        dead = await failed_deliveries(database.sessions, limit)
     for delivery in dead:
         print(  # noqa: T201
             f"{delivery.id}\t{delivery.created_at:%Y-%m-%d %H:%M:%S}\t{delivery.channel}"
@@ -284,17 +267,16 @@ async def failed_notifications(settings: Settings, limit: int) -> int:
 
 
 async def db_upgrade(settings: Settings) -> None:
-    if settings.embedded:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.resolved_database_url())
-    try:
-        await upgrade(engine)
-        log.info("schema at %s", await current_revision(engine))
-    finally:
-        await engine.dispose()
+    from domain.adapters.schema import current_revision
+
+    async with open_database(settings, upgrade_schema=True) as database:
+        log.info("schema at %s", await current_revision(database.engine))
 
 
 async def db_current(settings: Settings) -> None:
+    from domain.adapters.schema import current_revision, head_revision
+    from domain.adapters.sql import make_engine
+
     if settings.embedded and not (settings.data_dir / "dueflow.db").exists():
         print(f"current: none  head: {head_revision()}")  # noqa: T201
         return

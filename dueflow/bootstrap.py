@@ -1,0 +1,480 @@
+"""The composition root: every Dueflow process is wired here from its settings, and only here.
+
+- `bootstrap()` builds the API process (`dueflow serve`, `dueflow relay`): the use cases, the
+  outbox relay and its publisher, and, embedded, the workers in-process (`InProcessWorkers`).
+- `worker_app()` / `serve_worker()` build one worker as a Dapr app (`dueflow worker <name>`).
+- `open_database()` is all a maintenance command needs (`db`, `audit prune`, `events`, ...).
+
+Nothing here is chosen by looking at an object: the mode is `settings.event_bus`, and what a
+process runs follows from it. Dapr adapters are imported only by the processes that use them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from domain.adapters.foreground import Foreground
+from domain.adapters.history import SqlHistory
+from domain.adapters.outbox import OutboxRelay
+from domain.adapters.reminder_sql import SqlReminderRepository
+from domain.adapters.schema import current_revision, head_revision, upgrade
+from domain.adapters.sql import ReminderStore, SqlUnitOfWork, make_engine, shared_store
+from domain.channels import Channel
+from domain.clock import SystemClock
+from domain.history import HistoryPage, HistoryQuery, HistoryReader, HistoryUnavailable
+from domain.ports import Clock, EventPublisher, JobScheduler
+from domain.reminder_service import SOURCE as REMINDERS_SOURCE
+from domain.reminder_service import ReminderService
+from domain.service import TaskService
+from dueflow.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from mcp_server.sessions import SessionRegistry
+from workers.audit import NAME as AUDIT
+from workers.audit_api import audit_routes
+from workers.consumer import ConsumerRunner
+from workers.dapr_app import build_app, running_beside
+from workers.dead_letters import DeadLetters
+from workers.embedded import EmbeddedBus
+from workers.notification_dispatch import NotificationDispatcher, build_dispatcher
+from workers.notifications import CONSUMER_NAME as NOTIFICATIONS
+from workers.recurrence import NAME as RECURRENCE
+from workers.recurrence import InvokingRunner, RecurrenceInvoker
+from workers.registry import WORKER_NAMES, build_consumers
+from workers.reminder_timer import ReminderTimer
+from workers.reminders import NAME as REMINDERS
+from workers.reminders import reminder_routes
+from workers.retention import AuditRetention
+
+log = logging.getLogger("dueflow")
+
+SOURCE = "dueflow.mcp_server"  # the events' source when the API process writes them
+DEFAULT_WORKER_PORT = 3000  # Dapr's default app port (dapr.conf.global_settings.HTTP_APP_PORT)
+
+
+class WorkerSetupError(ValueError):
+    """The worker cannot start as configured; the message names the fix."""
+
+
+@dataclass
+class Database:
+    """An open database: its engine and the sessions over it."""
+
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+
+
+@contextlib.asynccontextmanager
+async def open_database(
+    settings: Settings, *, upgrade_schema: bool = False
+) -> AsyncIterator[Database]:
+    """The configured database, its schema checked to be the code's (the embedded default, or
+    `upgrade_schema`, is upgraded instead); the engine is disposed on leaving."""
+    if settings.embedded:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.resolved_database_url())
+    try:
+        if upgrade_schema or settings.embedded:
+            await upgrade(engine)
+        else:
+            await check_schema(engine)
+        yield Database(engine, async_sessionmaker(engine, expire_on_commit=False))
+    finally:
+        await engine.dispose()
+
+
+async def check_schema(engine: AsyncEngine) -> None:
+    """Refuse a database whose schema is not the one this code needs."""
+    current, head = await current_revision(engine), head_revision()
+    if current != head:
+        raise SettingsError(
+            f"The database schema is at {current or 'nothing'}, the code needs {head}."
+            " Fix: run `dueflow db upgrade` with the same DUEFLOW_DATABASE_URL."
+        )
+    log.info("database schema at %s", current)
+
+
+@dataclass
+class InProcessWorkers:
+    """The embedded mode's workers: the bus that runs the consumers as events are published,
+    the reminder timer, the notification dispatcher and (when configured) audit retention."""
+
+    bus: EmbeddedBus
+    dead_letters: DeadLetters  # what the bus's consumers could not apply
+    timer: ReminderTimer
+    dispatcher: NotificationDispatcher
+    retention: AuditRetention | None
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Run the timer, the dispatcher and retention for the duration of the block."""
+        stop = asyncio.Event()
+        tasks = [
+            asyncio.create_task(self.timer.run(stop), name="reminders"),
+            asyncio.create_task(self.dispatcher.run(stop), name="notification-dispatch"),
+        ]
+        if self.retention is not None:
+            retention = self.retention.run_periodically(stop)
+            tasks.append(asyncio.create_task(retention, name="audit-retention"))
+        try:
+            yield
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks)
+
+
+@dataclass
+class Runtime:
+    """The wired parts of the API process; close() releases them."""
+
+    settings: Settings
+    engine: AsyncEngine
+    service: TaskService
+    reminders: ReminderService
+    relay: OutboxRelay
+    publisher: EventPublisher
+    history: HistoryReader  # the audit log: the database embedded, the audit app with Dapr
+    foreground: Foreground  # the requests this process serves, which its background work waits for
+    mcp_sessions: SessionRegistry  # the MCP clients reminders reach (embedded: the mcp channel)
+    workers: InProcessWorkers | None  # embedded: the workers run here; Dapr: in their own apps
+    _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Run the outbox relay, and the in-process workers if any, for the block's duration."""
+        stop = asyncio.Event()
+        relay = asyncio.create_task(self.relay.run(stop), name="outbox-relay")
+        try:
+            if self.workers is None:
+                yield
+            else:
+                async with self.workers.running():
+                    yield
+        finally:
+            stop.set()
+            await relay
+
+    async def close(self) -> None:
+        await self._stack.aclose()
+        await self.engine.dispose()
+
+
+async def bootstrap(
+    settings: Settings, clock: Clock | None = None, publisher: EventPublisher | None = None
+) -> Runtime:
+    """Wire the API process; `publisher` stands in for the configured bus (tests)."""
+    clock = clock or SystemClock()
+    stack = contextlib.AsyncExitStack()
+    database = await stack.enter_async_context(open_database(settings))
+    try:
+        runtime = await _wire(settings, clock, database, stack, publisher)
+    except BaseException:
+        await stack.aclose()
+        raise
+    return runtime
+
+
+async def _wire(
+    settings: Settings,
+    clock: Clock,
+    database: Database,
+    stack: contextlib.AsyncExitStack,
+    publisher: EventPublisher | None,
+) -> Runtime:
+    from mcp_server.sessions import McpChannel, SessionRegistry
+
+    embedded = settings.event_bus == "embedded"
+    mcp_sessions = SessionRegistry()
+    wakes: list[Callable[[], None]] = []  # who a commit with events wakes: relay, timer
+
+    def after_commit() -> None:
+        for wake in wakes:
+            wake()
+
+    reminder_store = SqlReminderRepository if embedded else _dapr_state(settings, stack)
+    reminders = _reminder_service(database.sessions, clock, settings, reminder_store, after_commit)
+    foreground = Foreground()  # requests and imminent reminders: background work waits
+    workers = None
+    if embedded:
+        channels = [McpChannel(mcp_sessions)]  # the workers run here, beside the sessions
+        workers = _in_process_workers(
+            settings, clock, database, reminders, foreground, channels, stack
+        )
+        wakes.append(workers.timer.wake)
+        publisher = publisher or workers.bus
+    elif publisher is None:
+        from domain.adapters.dapr_publisher import DaprPublisher
+
+        publisher = await stack.enter_async_context(
+            DaprPublisher.connect(
+                pubsub=settings.dapr_pubsub,
+                grpc_address=settings.dapr_grpc_address,
+                http_endpoint=settings.dapr_http_endpoint,
+                health_timeout=settings.dapr_health_timeout,
+            )
+        )
+    relay = OutboxRelay(
+        database.engine,
+        publisher,
+        clock,
+        poll_seconds=settings.relay_poll_seconds,
+        foreground=foreground,
+        patience_seconds=settings.relay_patience_seconds,
+    )
+    wakes.insert(0, relay.notify)
+    service = TaskService(
+        partial(SqlUnitOfWork, database.sessions, relay.notify),
+        clock,
+        default_timezone=settings.timezone,
+        source=SOURCE,
+    )
+    return Runtime(
+        settings,
+        database.engine,
+        service,
+        reminders,
+        relay,
+        publisher,
+        _history_reader(settings, database.sessions, stack),
+        foreground,
+        mcp_sessions,
+        workers=workers,
+        _stack=stack,
+    )
+
+
+def _reminder_service(
+    sessions: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    settings: Settings,
+    store: ReminderStore,
+    after_commit: Callable[[], None] | None = None,
+    source: str = SOURCE,
+) -> ReminderService:
+    return ReminderService(
+        partial(SqlUnitOfWork, sessions, after_commit, reminder_store=store),
+        clock,
+        default_timezone=settings.timezone,
+        source=source,
+        firing_unit_of_work=partial(
+            SqlUnitOfWork, sessions, after_commit, urgent=True, reminder_store=store
+        ),
+    )
+
+
+def _in_process_workers(
+    settings: Settings,
+    clock: Clock,
+    database: Database,
+    reminders: ReminderService,
+    foreground: Foreground,
+    channels: Sequence[Channel],
+    stack: contextlib.AsyncExitStack,
+) -> InProcessWorkers:
+    timer = ReminderTimer(reminders, clock, foreground=foreground)
+    config = settings.notification_config(mcp=True)
+    dispatcher = build_dispatcher(database.engine, config, clock, channels, foreground)
+    stack.push_async_callback(dispatcher.aclose)
+    consumers = build_consumers(
+        clock,
+        settings.timezone,
+        reminders_changed=timer.wake,
+        notifications=config,
+        wake_dispatcher=dispatcher.notify,
+    ).values()
+    letters = DeadLetters(database.sessions, list(consumers), clock)
+    # on SQLite a consumer transaction holds the one write lock: short batches let a reminder
+    # that comes due meanwhile take it
+    limit = 10 if database.engine.dialect.name == "sqlite" else 200
+    bus = EmbeddedBus(database.sessions, consumers, clock, letters, batch_limit=limit)
+    retention = None
+    if settings.audit_retention_days is not None:
+        retention = AuditRetention(database.sessions, clock, settings.audit_retention_days)
+    return InProcessWorkers(bus, letters, timer, dispatcher, retention)
+
+
+def dead_letters(database: Database, settings: Settings) -> DeadLetters:
+    """The dead letters of the in-process consumers, to list and replay (`dueflow events`)."""
+    clock = SystemClock()
+    consumers = build_consumers(
+        clock, settings.timezone, notifications=settings.notification_config(mcp=False)
+    )
+    return DeadLetters(database.sessions, list(consumers.values()), clock)
+
+
+def _dapr_state(settings: Settings, stack: contextlib.AsyncExitStack) -> ReminderStore:
+    """The reminder schedule in the Dapr state store `dueflow worker reminders` keeps."""
+    from domain.adapters.dapr_state_reminders import DaprStateReminders
+
+    state = DaprStateReminders(
+        settings.dapr_statestore,
+        settings.dapr_grpc_address,
+        settings.dapr_http_endpoint,
+        timeout=settings.dapr_health_timeout,
+    )
+    stack.push_async_callback(state.aclose)
+    log.info("reminders: the schedule lives in the Dapr state store %r", state.store)
+    return shared_store(state)
+
+
+def _history_reader(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], stack: contextlib.AsyncExitStack
+) -> HistoryReader:
+    """Embedded, the database; with Dapr, the audit app by service invocation."""
+    if settings.event_bus != "dapr":
+        return SqlHistory(sessions)
+    if not settings.internal_token:
+        log.warning(
+            "task_history is unavailable: with DUEFLOW_EVENT_BUS=dapr it asks the audit app, which"
+            " needs DUEFLOW_INTERNAL_TOKEN on both sides"
+        )
+        return UnconfiguredHistory()
+    from domain.adapters.dapr_history import DaprHistory
+
+    reader = DaprHistory(
+        settings.audit_app_id, settings.internal_token, settings.dapr_http_endpoint
+    )
+    stack.push_async_callback(reader.aclose)
+    log.info("task_history reads the audit app %r by Dapr service invocation", reader.app_id)
+    return reader
+
+
+class UnconfiguredHistory:
+    """The history of a Dapr-mode server that has no internal token to ask the audit app with."""
+
+    async def history(self, query: HistoryQuery) -> HistoryPage:
+        raise HistoryUnavailable(
+            "The history is unavailable: with DUEFLOW_EVENT_BUS=dapr it is read from the audit app"
+            " by Dapr service invocation, which needs a shared token. Fix: set the same"
+            " DUEFLOW_INTERNAL_TOKEN on this server and on `dueflow worker audit`."
+        )
+
+
+@dataclass(frozen=True)
+class WorkerAdapters:
+    """What a worker reaches outside its database: Dapr in production, stand-ins in tests."""
+
+    invoke: RecurrenceInvoker | None = None  # next occurrences through the task API
+    jobs: JobScheduler | None = None  # the reminders worker's exact-time jobs
+    reminder_store: ReminderStore = SqlReminderRepository  # the reminders worker's schedule
+
+
+@contextlib.asynccontextmanager
+async def worker_app(
+    name: str,
+    settings: Settings,
+    clock: Clock | None = None,
+    adapters: WorkerAdapters | None = None,
+) -> AsyncIterator[Starlette]:
+    """The Dapr app of worker `name`: its subscriptions, topic routes and its own routes."""
+    if name not in WORKER_NAMES:
+        known = ", ".join(WORKER_NAMES)
+        raise WorkerSetupError(f"No worker named {name!r}. Fix: use one of: {known}.")
+    clock = clock or SystemClock()
+    adapters = adapters or WorkerAdapters()
+    config = settings.notification_config(mcp=False)  # no MCP session lives in a worker
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            database = await stack.enter_async_context(open_database(settings))
+        except SettingsError as exc:
+            raise WorkerSetupError(str(exc)) from None
+        dispatcher = build_dispatcher(database.engine, config, clock)
+        stack.push_async_callback(dispatcher.aclose)
+        consumer = build_consumers(
+            clock,
+            settings.timezone,
+            adapters.invoke,
+            jobs=adapters.jobs,
+            notifications=config,
+            wake_dispatcher=dispatcher.notify,
+            reminder_store=adapters.reminder_store,
+        )[name]
+        runner = (
+            ConsumerRunner(database.sessions, clock)
+            if adapters.invoke is None
+            else InvokingRunner(database.sessions, clock, adapters.invoke)
+        )
+        routes: list[Route] = []
+        lifespan = None
+        if name == REMINDERS:
+            service = _reminder_service(
+                database.sessions, clock, settings, adapters.reminder_store, source=REMINDERS_SOURCE
+            )
+            routes = reminder_routes(service, clock)
+        elif name == AUDIT:
+            routes = audit_routes(
+                database.sessions, clock, settings.internal_token, settings.audit_retention_days
+            )
+        elif name == NOTIFICATIONS:
+            lifespan = running_beside(dispatcher.run, "notification-dispatch")
+        yield build_app(
+            [consumer],
+            runner,
+            settings.dapr_pubsub,
+            sessions=database.sessions,
+            routes=routes,
+            lifespan=lifespan,
+        )
+
+
+async def serve_worker(name: str, settings: Settings, host: str, port: int) -> None:
+    """Serve worker `name` as a Dapr app with uvicorn until SIGINT/SIGTERM, its Dapr adapters
+    reaching the sidecar at the configured addresses."""
+    async with contextlib.AsyncExitStack() as stack:
+        adapters = await _dapr_adapters(name, settings, stack)
+        app = await stack.enter_async_context(worker_app(name, settings, adapters=adapters))
+        topics = ", ".join(build_consumers(SystemClock())[name].topics)
+        log.info(
+            "worker %s serving Dapr app on http://%s:%d (pub/sub %r; topics: %s)",
+            *(name, host, port, settings.dapr_pubsub, topics),
+        )
+        await serve_asgi(app, host, port)
+
+
+async def _dapr_adapters(
+    name: str, settings: Settings, stack: contextlib.AsyncExitStack
+) -> WorkerAdapters:
+    """The Dapr adapters worker `name` uses, closed with `stack`."""
+    if name == REMINDERS:
+        from domain.adapters.dapr_jobs import DaprJobs
+
+        jobs = DaprJobs(settings.dapr_grpc_address, settings.dapr_http_endpoint)
+        stack.push_async_callback(jobs.aclose)
+        return WorkerAdapters(jobs=jobs, reminder_store=_dapr_state(settings, stack))
+    if name == RECURRENCE and settings.internal_token:
+        from workers.recurrence import DaprInvoker
+
+        invoker = DaprInvoker(
+            settings.api_app_id, settings.internal_token, settings.dapr_http_endpoint
+        )
+        stack.push_async_callback(invoker.aclose)
+        log.info(
+            "recurrence: next occurrences through the task API (Dapr service invocation of"
+            " app %r, %s)",
+            *(settings.api_app_id, invoker.url),
+        )
+        return WorkerAdapters(invoke=invoker)
+    if name == RECURRENCE:
+        log.info(
+            "recurrence: next occurrences written to the database directly (set"
+            " DUEFLOW_INTERNAL_TOKEN and DUEFLOW_API_APP_ID to go through the task API)"
+        )
+    return WorkerAdapters()
+
+
+async def serve_asgi(app: Starlette, host: str, port: int) -> None:
+    """Serve `app` with uvicorn, logging through this process's handlers (stderr)."""
+    import uvicorn
+
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+    await uvicorn.Server(config).serve()
