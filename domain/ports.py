@@ -144,9 +144,11 @@ class UnitOfWork(Protocol):
 
 
 class UnitOfWorkFactory(Protocol):
-    def __call__(self, *, read_only: bool = False) -> UnitOfWork:
-        """A new unit of work; `read_only` promises it will not write, so on a single-writer
-        store it neither takes nor waits for the write lock."""
+    def __call__(self, *, read_only: bool = False, inserts_only: bool = False) -> UnitOfWork:
+        """A new unit of work. `read_only` promises it will not write, so on a single-writer
+        store it neither takes nor waits for the write lock. `inserts_only` promises it will
+        only add rows (no reads, no updates), so a store may write them all at commit in one
+        piece."""
         ...
 
 

@@ -139,7 +139,7 @@ class TaskService:
         self, user_id: str, new: NewTask, key: str | None, correlation_id: str | None
     ) -> Added:
         now = self._clock.now()
-        async with self._uow() as uow:
+        async with self._uow(inserts_only=key is None) as uow:
             if key is not None:
                 seen = await uow.tasks.find_idempotency(user_id, key)
                 if seen is not None:

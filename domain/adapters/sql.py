@@ -215,6 +215,7 @@ class SqlUnitOfWork:
         after_commit: Callable[[], None] | None = None,
         *,
         read_only: bool = False,
+        inserts_only: bool = False,
         urgent: bool = False,
         reminder_store: ReminderStore = SqlReminderRepository,
     ) -> None:
