@@ -37,9 +37,6 @@ from domain.reminder_service import SOURCE as REMINDERS_SOURCE
 from domain.reminder_service import ReminderService
 from domain.service import TaskService
 from dueflow.settings import Settings, SettingsError
-
-if TYPE_CHECKING:
-    from mcp_server.sessions import SessionRegistry
 from workers.audit import NAME as AUDIT
 from workers.audit_api import audit_routes
 from workers.consumer import ConsumerRunner
@@ -55,6 +52,9 @@ from workers.reminder_timer import ReminderTimer
 from workers.reminders import NAME as REMINDERS
 from workers.reminders import reminder_routes
 from workers.retention import AuditRetention
+
+if TYPE_CHECKING:  # the API process imports the MCP adapter when it wires it (see _wire)
+    from mcp_server.sessions import SessionRegistry
 
 log = logging.getLogger("dueflow")
 
@@ -165,8 +165,8 @@ class Runtime:
             await relay
 
     async def close(self) -> None:
+        """Release everything wired, the database last."""
         await self._stack.aclose()
-        await self.engine.dispose()
 
 
 async def bootstrap(
