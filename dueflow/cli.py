@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
     except ValidationError as exc:
-        print(f"dueflow: bad setting: {exc}", file=sys.stderr)  # noqa: T201
+        print(f"dueflow: bad setting: {setting_problems(exc)}", file=sys.stderr)  # noqa: T201
         return 2
     logging.basicConfig(
         stream=sys.stderr,
@@ -121,6 +121,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def setting_problems(error: ValidationError) -> str:
+    """What is wrong with the settings, without the values given: those may be secrets."""
+    problems = []
+    for problem in error.errors(include_input=False, include_url=False):
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        names = [str(part) for part in problem["loc"]]
+        if names and not message.startswith("DUEFLOW_"):
+            message = f"DUEFLOW_{names[0].upper()}: {message}"
+        problems.append(message)
+    return "; ".join(problems)
 
 
 async def serve(

@@ -277,6 +277,10 @@ def webhook_url_problem(url: str, allow_private: bool) -> str | None:
         return f"must start with http:// or https://, not {parts.scheme or 'nothing'!r}"
     if not parts.hostname:
         return "has no host"
+    try:
+        _ = parts.port
+    except ValueError:
+        return "has a port that is not a number from 0 to 65535"
     address = literal_address(parts.hostname)
     reason = refusal(address) if address is not None and not allow_private else None
     if reason:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
@@ -65,10 +66,23 @@ def parse_url(url: str) -> SplitResult:
 
 
 def literal_address(host: str) -> IPAddress | None:
+    """The address `host` spells, in any form the resolver would read as one: besides the
+    standard notations, IPv4 in octal, hex or short forms (0251.0376.0251.0376, 0xa9fea9fe,
+    2852039166), which getaddrinfo turns into an address without asking DNS."""
     try:
         return ipaddress.ip_address(host)
     except ValueError:
+        pass
+    if not _LEGACY_IPV4.fullmatch(host):
         return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return None
+
+
+# digits, dots and hex: the only characters of the numeric IPv4 forms inet_aton accepts
+_LEGACY_IPV4 = re.compile(r"[0-9a-fA-FxX.]*[0-9][0-9a-fA-FxX.]*")
 
 
 class AddressGuard:

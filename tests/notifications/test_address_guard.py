@@ -119,3 +119,39 @@ def test_a_well_formed_webhook_map_is_read_per_user() -> None:
     }
     assert config.channels_for("alice") == ("log", "webhook", "mcp")
     assert config.channels_for("carol") == ("log", "mcp")
+
+
+@pytest.mark.parametrize(
+    ("host", "address"),
+    [
+        ("0251.0376.0251.0376", "169.254.169.254"),  # octal
+        ("0xa9fea9fe", "169.254.169.254"),  # hex
+        ("2852039166", "169.254.169.254"),  # one number
+        ("127.1", "127.0.0.1"),  # short form
+    ],
+)
+def test_numeric_ipv4_spellings_are_read_as_the_address_they_reach(host: str, address: str) -> None:
+    settings_error = f"points at {address}"
+    with pytest.raises(ValidationError, match=settings_error):
+        Settings.from_env(
+            {"DUEFLOW_WEBHOOKS": f"alice=http://{host}/hook", "DUEFLOW_WEBHOOK_SECRET": SECRET}
+        )
+
+
+def test_a_webhook_port_out_of_range_is_refused_at_start_up() -> None:
+    with pytest.raises(ValidationError, match="port that is not a number from 0 to 65535"):
+        Settings.from_env(
+            {
+                "DUEFLOW_WEBHOOKS": "alice=https://example.com:99999/hook",
+                "DUEFLOW_WEBHOOK_SECRET": SECRET,
+            }
+        )
+
+
+@pytest.mark.parametrize("name", ["cafe", "deadbeef.example", "hooks.example"])
+def test_host_names_that_merely_look_numeric_stay_names(name: str) -> None:
+    settings = Settings.from_env(
+        {"DUEFLOW_WEBHOOKS": f"alice=https://{name}/hook", "DUEFLOW_WEBHOOK_SECRET": SECRET}
+    )
+
+    assert settings.webhook_urls() == {"alice": f"https://{name}/hook"}

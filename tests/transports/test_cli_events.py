@@ -79,3 +79,26 @@ def test_a_maintenance_command_refuses_a_database_behind_the_code(tmp_path: Path
     assert done.returncode == 2
     assert "Fix: run `dueflow db upgrade`" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_refused_setting_names_the_variable_and_prints_no_value_given(tmp_path: Path) -> None:
+    secret = "do-not-print-this-secret-0123456789"
+    done = subprocess.run(
+        dueflow_command("db", "current"),
+        env=child_env(
+            tmp_path,
+            DUEFLOW_DATA_DIR=str(tmp_path / "data"),
+            DUEFLOW_WEBHOOKS="alice=http://0251.0376.0251.0376/hook",
+            DUEFLOW_WEBHOOK_SECRET=secret,
+        ),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=STARTUP_SECONDS * 2,
+        check=False,
+    )
+
+    assert done.returncode == 2
+    assert "DUEFLOW_WEBHOOKS: the URL for 'alice' points at 169.254.169.254" in done.stderr
+    assert secret not in done.stderr and secret not in done.stdout
+    assert "input_value" not in done.stderr
