@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Coroutine, Sequence
+from typing import Any, Literal
 
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
@@ -141,8 +142,9 @@ async def serve(
     users = settings.token_users() if transport != "stdio" else {}
     if transport != "stdio" and not users:
         raise SettingsError(
-            "HTTP transports need DUEFLOW_TOKENS (e.g. 'tok1=alice'); refusing to serve"
-            " tasks to anyone who can reach the port."
+            "HTTP transports need DUEFLOW_TOKENS; refusing to serve tasks to anyone who can reach"
+            " the port. Fix: set DUEFLOW_TOKENS=<token>=alice with a random token of 16 or more"
+            " characters (e.g. from `openssl rand -hex 24`)."
         )
     from domain.adapters.internal_api import RECUR_PATH
     from mcp_server.internal_api import mount_internal_api
@@ -150,6 +152,7 @@ async def serve(
     from workers.heap import settle_heap
 
     runtime = await bootstrap(settings)
+    signalled = False
     try:
         server = build_server(
             runtime.service,
@@ -170,7 +173,7 @@ async def serve(
         settle_heap()
         async with runtime.running():
             if transport == "stdio":
-                await server.run_async(transport="stdio", show_banner=False)
+                signalled = await _until_signal(server.run_async("stdio", show_banner=False))
             else:
                 # uvicorn hands a caught SIGTERM back to the previous handler once it has shut
                 # down; with this one in place the process goes on to stop the relay and close
@@ -182,6 +185,29 @@ async def serve(
                 )
     finally:
         await runtime.close()
+    if signalled:
+        # the stdio transport reads stdin on a thread that only end of input releases, and
+        # asyncio would wait for it: the relay has stopped and the database is closed, so go
+        logging.shutdown()
+        os._exit(0)
+
+
+async def _until_signal(serving: Coroutine[Any, Any, None]) -> bool:
+    """Run `serving` until it ends (end of input) or SIGINT/SIGTERM; True if a signal came."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    task = asyncio.ensure_future(serving)
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if not stop.is_set():
+        task.result()
+        return False
+    log.info("stopped by signal")
+    task.cancel()
+    return True
 
 
 def _log_termination(signum: int, _frame: object) -> None:

@@ -1,0 +1,82 @@
+"""`dueflow serve` on stdio stops on Ctrl+C (SIGINT) or SIGTERM, not only at end of input, and
+keeps what it acknowledged."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.transports.conftest import STARTUP_SECONDS, child_env, dueflow_command
+
+
+def send(server: subprocess.Popen[str], message: dict[str, Any]) -> None:
+    assert server.stdin is not None
+    server.stdin.write(json.dumps(message) + "\n")
+    server.stdin.flush()
+
+
+def answer(server: subprocess.Popen[str]) -> dict[str, Any]:
+    assert server.stdout is not None
+    line = server.stdout.readline()
+    assert line, "the server closed stdout without answering"
+    decoded: dict[str, Any] = json.loads(line)
+    return decoded
+
+
+def initialize_and_add(server: subprocess.Popen[str]) -> None:
+    """Start an MCP session and add one task, acknowledged."""
+    send(
+        server,
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "signal-test", "version": "1"},
+            },
+        },
+    )
+    assert answer(server)["id"] == 1
+    send(server, {"jsonrpc": "2.0", "method": "notifications/initialized"})
+    call = {"name": "add_task", "arguments": {"title": "Kept"}}
+    send(server, {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": call})
+    added = answer(server)
+    assert added["id"] == 2 and not added["result"].get("isError")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_the_stdio_server_with_its_acknowledged_writes_kept(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    data = tmp_path / "data"
+    with subprocess.Popen(
+        dueflow_command("serve"),
+        env=child_env(tmp_path, DUEFLOW_DATA_DIR=str(data), DUEFLOW_USER="alice"),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as server:
+        try:
+            initialize_and_add(server)
+            server.send_signal(signum)
+            code = server.wait(timeout=STARTUP_SECONDS)
+        finally:
+            if server.poll() is None:
+                server.kill()
+        assert server.stderr is not None
+        stderr = server.stderr.read()
+
+    assert code == 0, stderr
+    assert "stopped by signal" in stderr and "Traceback" not in stderr
+    with closing(sqlite3.connect(data / "dueflow.db")) as db:
+        assert db.execute("SELECT user_id, title FROM tasks").fetchall() == [("alice", "Kept")]
