@@ -43,6 +43,7 @@ from workers.consumer import ConsumerRunner
 from workers.dapr_app import build_app, running_beside
 from workers.dead_letters import DeadLetters
 from workers.embedded import EmbeddedBus
+from workers.heap import settle_heap
 from workers.notification_dispatch import NotificationDispatcher, build_dispatcher
 from workers.notifications import CONSUMER_NAME as NOTIFICATIONS
 from workers.recurrence import NAME as RECURRENCE
@@ -433,6 +434,7 @@ async def serve_worker(name: str, settings: Settings, host: str, port: int) -> N
     async with contextlib.AsyncExitStack() as stack:
         adapters = await _dapr_adapters(name, settings, stack)
         app = await stack.enter_async_context(worker_app(name, settings, adapters=adapters))
+        settle_heap()
         topics = ", ".join(build_consumers(SystemClock())[name].topics)
         log.info(
             "worker %s serving Dapr app on http://%s:%d (pub/sub %r; topics: %s)",
