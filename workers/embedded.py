@@ -7,12 +7,13 @@ dead-letter table, so the relay marks a row delivered only once nothing can be l
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain.backoff import Backoff
 from domain.ports import Clock, OutboundMessage
 from workers.consumer import Consumer, ConsumerRunner, MalformedEvent, Outcome, Received
 from workers.dead_letters import DeadLetters
@@ -20,15 +21,9 @@ from workers.dead_letters import DeadLetters
 log = logging.getLogger("dueflow.embedded")
 
 
-@dataclass(frozen=True, slots=True)
-class HandlerRetry:
-    """How often, and how patiently, a failing handler is tried before its event is parked."""
-
-    attempts: int = 4
-    base_seconds: float = 0.05
-
-    def delay(self, attempt: int) -> float:
-        return self.base_seconds * 2.0**attempt
+# A failing handler is tried four times, 50, 100 and 200 ms apart, before its event is parked:
+# publish() waits for it, and so does the relay.
+HANDLER_BACKOFF = Backoff(base=0.05, attempts=4)
 
 
 class EmbeddedBus:
@@ -40,14 +35,14 @@ class EmbeddedBus:
         consumers: Iterable[Consumer],
         clock: Clock,
         dead_letters: DeadLetters,
-        retry: HandlerRetry | None = None,
+        backoff: Backoff = HANDLER_BACKOFF,
         batch_limit: int = 200,
     ) -> None:
         self._sessions = sessions
         self._consumers = tuple(consumers)
         self._clock = clock
         self._runner = ConsumerRunner(sessions, clock)
-        self._retry = retry or HandlerRetry()
+        self._backoff = backoff
         self._batch_limit = batch_limit
         self._dead_letters = dead_letters
 
@@ -74,8 +69,9 @@ class EmbeddedBus:
             await self._deliver(consumer, event)
 
     async def _deliver(self, consumer: Consumer, event: Received) -> None:
+        """Apply one event, retrying a failing handler; park it when the handler gives up."""
         error = ""
-        for attempt in range(self._retry.attempts):
+        for attempt in itertools.count(1):
             try:
                 outcome = await self._runner.process(consumer, event)
             except MalformedEvent as exc:
@@ -90,6 +86,7 @@ class EmbeddedBus:
                 error = f"handler answered {outcome}"
                 if outcome is Outcome.DROP:
                     break
-            if attempt + 1 < self._retry.attempts:
-                await asyncio.sleep(self._retry.delay(attempt))
-        await self._dead_letters.park(consumer, event, error, attempt + 1)
+            if not self._backoff.tries_again(attempt):
+                break
+            await asyncio.sleep(self._backoff.delay(attempt))
+        await self._dead_letters.park(consumer, event, error, attempt)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import random
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,7 +21,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.adapters.foreground import Foreground
+from domain.adapters.polling import poll
 from domain.adapters.sql import JoinedUnitOfWork, reading
+from domain.backoff import Backoff
 from domain.channels import Channel, DeliveryFailed, LogChannel, Notification, Sent
 from domain.events import EventType, TaskEvent
 from domain.ports import Clock
@@ -45,17 +46,9 @@ FOREGROUND_PATIENCE = 0.5
 COL = DELIVERIES.c
 
 
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Exponential backoff with jitter: base * 2**(attempt-1), capped, times 0.5..1."""
-
-    base_seconds: float = 10.0
-    cap_seconds: float = 3600.0
-    max_attempts: int = 6
-
-    def delay(self, attempt: int) -> dt.timedelta:
-        ceiling = min(self.cap_seconds, self.base_seconds * 2.0 ** max(0, attempt - 1))
-        return dt.timedelta(seconds=random.uniform(0.5, 1.0) * ceiling)
+# A failed delivery is tried again after 5-10 s, doubling per attempt up to an hour, six tries
+# in all; jittered so that the deliveries a webhook outage failed together come back apart.
+DELIVERY_BACKOFF = Backoff(base=10.0, cap=3600.0, attempts=6, jitter=0.5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +74,7 @@ class NotificationDispatcher:
         engine: AsyncEngine,
         channels: Mapping[str, Channel],
         clock: Clock,
-        backoff: Backoff | None = None,
+        backoff: Backoff = DELIVERY_BACKOFF,
         poll_seconds: float = 5.0,
         batch_size: int = 50,
         concurrency: int = 8,
@@ -91,8 +84,10 @@ class NotificationDispatcher:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._channels = dict(channels)
         self._clock = clock
-        self._backoff = backoff or Backoff()
+        self._backoff = backoff
         self._poll = poll_seconds
+        # a failed pass waits twice the poll interval, doubling up to a minute
+        self._pass_backoff = Backoff(base=2 * poll_seconds, cap=60.0)
         self._batch = batch_size
         self._slots = asyncio.Semaphore(concurrency)
         self._lease = lease
@@ -112,28 +107,21 @@ class NotificationDispatcher:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set, on every wake-up and every poll interval."""
-        failures = 0
-        while not stop.is_set():
-            self._wake.clear()
-            if self._foreground is not None:
-                # requests and the reminder timer first: a pass waits for a pause (bounded)
-                await self._foreground.quiet(FOREGROUND_SETTLE, FOREGROUND_PATIENCE)
-            try:
-                handled = await self.deliver_due()
-                failures = 0
-            except Exception:
-                failures += 1
-                handled = 0
-                log.exception("notification dispatch pass failed (%d in a row)", failures)
-            if handled:
-                continue
-            timeout = self._poll if failures == 0 else min(60.0, self._poll * 2.0**failures)
-            waiters = {asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())}
-            _, pending = await asyncio.wait(
-                waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-            )
-            for waiter in pending:
-                waiter.cancel()
+        await poll(
+            self.deliver_due,
+            wake=self._wake,
+            stop=stop,
+            every=self._poll,
+            backoff=self._pass_backoff,
+            log=log,
+            name="notification dispatch pass",
+            give_way=self._give_way,
+        )
+
+    async def _give_way(self) -> None:
+        """Requests and the reminder timer first: wait for a pause between them (bounded)."""
+        if self._foreground is not None:
+            await self._foreground.quiet(FOREGROUND_SETTLE, FOREGROUND_PATIENCE)
 
     async def deliver_due(self) -> int:
         """One pass: claim the rows due now, deliver each, record the outcome; answer how many."""
@@ -224,8 +212,8 @@ class NotificationDispatcher:
         self, token: str, row: sa.Row[Any], attempt: int, error: str, retry: bool
     ) -> None:
         error = error[:2000]
-        if retry and attempt < self._backoff.max_attempts:
-            retry_at = self._clock.now() + self._backoff.delay(attempt)
+        if retry and self._backoff.tries_again(attempt):
+            retry_at = self._clock.now() + dt.timedelta(seconds=self._backoff.delay(attempt))
             await self._mark(
                 token,
                 row,
@@ -241,7 +229,7 @@ class NotificationDispatcher:
                 row.user_id,
                 row.event_id,
                 attempt,
-                self._backoff.max_attempts,
+                self._backoff.attempts,
                 retry_at.isoformat(),
                 error,
             )
@@ -368,7 +356,12 @@ def build_dispatcher(
         )
     for channel in extra_channels:
         channels[channel.name] = channel
-    backoff = Backoff(config.retry_base_seconds, config.retry_cap_seconds, config.max_attempts)
+    backoff = Backoff(
+        base=config.retry_base_seconds,
+        cap=config.retry_cap_seconds,
+        attempts=config.max_attempts,
+        jitter=DELIVERY_BACKOFF.jitter,
+    )
     return NotificationDispatcher(
         engine,
         channels,

@@ -13,6 +13,7 @@ import contextlib
 import logging
 
 from domain.adapters.foreground import Foreground
+from domain.adapters.polling import first_set
 from domain.ports import Clock
 from domain.reminder_service import ReminderService
 
@@ -55,10 +56,10 @@ class ReminderTimer:
                 wait = 1.0
             # the last stretch before a moment counts as foreground work: the relay and the
             # notification dispatcher start no new pass then, so the write lock is free on time
-            await _first_of(self._woken, stop, wait - self._lead)
+            await first_set(self._woken, stop, timeout=wait - self._lead)
             if not (stop.is_set() or self._woken.is_set()) and wait > 0:
                 with self._in_foreground():
-                    await _first_of(self._woken, stop, min(wait, self._lead))
+                    await first_set(self._woken, stop, timeout=min(wait, self._lead))
 
     def _in_foreground(self) -> contextlib.AbstractContextManager[None]:
         if self._foreground is None:
@@ -71,14 +72,3 @@ class ReminderTimer:
             return self._poll
         return min(max((moment - self._clock.now()).total_seconds(), 0.0), self._poll)
 
-
-async def _first_of(woken: asyncio.Event, stop: asyncio.Event, timeout: float) -> None:
-    """Return when either event is set or `timeout` seconds have passed."""
-    if timeout <= 0:
-        return
-    waiters = [asyncio.create_task(woken.wait()), asyncio.create_task(stop.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,8 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import SQLModel
 
 from domain.adapters.foreground import Foreground
+from domain.adapters.polling import poll
 from domain.adapters.sql import READ_ONLY
 from domain.adapters.tables import OutboxRow
+from domain.backoff import Backoff
 from domain.events import EventType
 from domain.ports import Clock, EventPublisher, OutboundMessage
 
@@ -28,6 +29,10 @@ COL = OUTBOX.c
 # After a failed batch the relay publishes row by row, to let good rows past a bad one; this many
 # failures in a row say the bus is down, and the rest of the batch waits for the next pass.
 _BUS_DOWN_AFTER = 3
+# A row that failed waits 0.5 s, doubling per attempt up to a minute; a pass that failed (the
+# database, say) waits twice as long. Jittered, so that relays retry apart.
+ROW_BACKOFF = Backoff(base=0.5, cap=60.0, jitter=0.5)
+PASS_BACKOFF = Backoff(base=1.0, cap=60.0, jitter=0.5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,17 +41,6 @@ class Backlog:
 
     size: int
     oldest_age_seconds: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Exponential backoff with full jitter: base * 2**attempt, capped."""
-
-    base_seconds: float = 0.5
-    cap_seconds: float = 60.0
-
-    def delay(self, attempts: int) -> float:
-        return random.uniform(0.5, 1.0) * min(self.cap_seconds, self.base_seconds * 2.0**attempts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +79,7 @@ class OutboxRelay:
         clock: Clock,
         batch_size: int = 200,
         poll_seconds: float = 1.0,
-        retry: RetryPolicy | None = None,
+        backoff: Backoff = ROW_BACKOFF,
         foreground: Foreground | None = None,
         settle_seconds: float = 0.01,
         patience_seconds: float = 0.5,
@@ -96,7 +90,7 @@ class OutboxRelay:
         self._clock = clock
         self._batch = batch_size
         self._poll = poll_seconds
-        self._retry = retry or RetryPolicy()
+        self._backoff = backoff
         self._wake = asyncio.Event()
         self._locking = engine.dialect.name != "sqlite"
         self._foreground = foreground
@@ -109,29 +103,22 @@ class OutboxRelay:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until `stop` is set; a failing database or bus only slows it down."""
-        failures = 0
-        while not stop.is_set():
-            self._wake.clear()
-            if self._foreground is not None:
-                # give way to the requests being served: a pass waits for a pause between them
-                # (at most `patience`), and what committed meanwhile goes out in one batch
-                await self._foreground.quiet(self._settle, self._patience)
-            try:
-                published = await self.drain_once()
-                failures = 0
-            except Exception:
-                failures += 1
-                published = 0
-                log.exception("outbox relay pass failed (%d in a row)", failures)
-            if published:
-                continue  # drain what is there (and what consumers wrote meanwhile) first
-            timeout = self._poll if failures == 0 else self._retry.delay(failures)
-            waiters = {asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())}
-            _, pending = await asyncio.wait(
-                waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-            )
-            for waiter in pending:
-                waiter.cancel()
+        await poll(
+            self.drain_once,
+            wake=self._wake,
+            stop=stop,
+            every=self._poll,
+            backoff=PASS_BACKOFF,
+            log=log,
+            name="outbox relay pass",
+            give_way=self._give_way,
+        )
+
+    async def _give_way(self) -> None:
+        """Wait for a pause between the requests being served (at most `patience`): what
+        commits meanwhile goes out in one batch."""
+        if self._foreground is not None:
+            await self._foreground.quiet(self._settle, self._patience)
 
     async def drain(self, max_passes: int = 10_000) -> int:
         """Publish everything that is due now; answer how many rows were delivered."""
@@ -228,7 +215,7 @@ class OutboxRelay:
             error = outcome.get(row.id)
             if error is None:
                 continue
-            retry_at = now + dt.timedelta(seconds=self._retry.delay(row.attempts))
+            retry_at = now + dt.timedelta(seconds=self._backoff.delay(row.attempts + 1))
             await session.execute(
                 sa.update(OUTBOX)
                 .where(COL.id == row.id)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain.backoff import Backoff
 from domain.clock import FixedClock
 from domain.ports import OutboundMessage, PublishFailed
 from domain.service import NewTask
@@ -21,7 +22,7 @@ from tests.conftest import _truncate, rows
 from workers.audit import AUDIT_CONSUMER
 from workers.consumer import Consumer, Outcome, Received
 from workers.dead_letters import DeadLetters
-from workers.embedded import EmbeddedBus, HandlerRetry
+from workers.embedded import EmbeddedBus
 
 LATER = dt.timedelta(minutes=5)  # past any relay backoff
 
@@ -69,7 +70,7 @@ async def wired(
     sessions = async_sessionmaker(runtime.engine, expire_on_commit=False)
     consumers = [AUDIT_CONSUMER, recorder.consumer]
     letters = DeadLetters(sessions, consumers, clock)
-    bus = EmbeddedBus(sessions, consumers, clock, letters, HandlerRetry(3, 0.001))
+    bus = EmbeddedBus(sessions, consumers, clock, letters, Backoff(base=0.001, attempts=3))
     switch = Switchable(bus)
     wired_runtime = await bootstrap(_settings(database_url, tmp_path), clock, switch)
     assert wired_runtime.workers is not None
