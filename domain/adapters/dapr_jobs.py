@@ -17,8 +17,7 @@ from dapr.clients.exceptions import DaprGrpcError
 from google.protobuf.any_pb2 import Any as GrpcAny
 from google.protobuf.wrappers_pb2 import StringValue
 
-from domain.adapters.dapr_client import SidecarClient
-from domain.adapters.dapr_publisher import describe_error
+from domain.adapters.dapr_client import SidecarClient, describe_error
 from domain.due import iso_utc
 from domain.reminder_schedule import ScheduledReminder
 
@@ -39,7 +38,9 @@ class DaprJobs:
         *,
         timeout: float = 10.0,
     ) -> None:
-        self._sidecar = SidecarClient(grpc_address, http_endpoint, timeout, JobRequestFailed)
+        self._sidecar = SidecarClient(
+            grpc_address, http_endpoint, probe_timeout=timeout, unreachable=JobRequestFailed
+        )
         self._timeout = timeout
 
     async def __aenter__(self) -> Self:
@@ -52,7 +53,7 @@ class DaprJobs:
         data = GrpcAny()
         data.Pack(StringValue(value=json.dumps(job_data(reminder), separators=(",", ":"))))
         job = Job(name=reminder.id, due_time=iso_utc(reminder.fire_at), data=data)
-        client = await self._sidecar.connected()
+        client = await self._sidecar.client()
         try:
             await asyncio.wait_for(client.schedule_job(job, overwrite=True), self._timeout)
         except Exception as exc:
@@ -60,7 +61,7 @@ class DaprJobs:
             raise JobRequestFailed(f"scheduling job {reminder.id}: {describe_error(exc)}") from exc
 
     async def cancel(self, reminder_id: str) -> None:
-        client = await self._sidecar.connected()
+        client = await self._sidecar.client()
         try:
             await asyncio.wait_for(client.delete_job(reminder_id), self._timeout)
         except DaprGrpcError as exc:

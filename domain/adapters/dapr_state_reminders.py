@@ -25,8 +25,7 @@ from dapr.aio.clients import DaprClient
 from dapr.clients.exceptions import DaprInternalError
 from dapr.clients.grpc._state import Concurrency, StateOptions
 
-from domain.adapters.dapr_client import SidecarClient
-from domain.adapters.dapr_publisher import describe_error
+from domain.adapters.dapr_client import SidecarClient, describe_error
 from domain.due import UTC, iso_utc
 from domain.reminder_schedule import ReminderState, ScheduledReminder
 
@@ -60,7 +59,9 @@ class DaprStateReminders:
         timeout: float = 10.0,
     ) -> None:
         self.store = store
-        self._sidecar = SidecarClient(grpc_address, http_endpoint, timeout, StateRequestFailed)
+        self._sidecar = SidecarClient(
+            grpc_address, http_endpoint, probe_timeout=timeout, unreachable=StateRequestFailed
+        )
 
     async def __aenter__(self) -> Self:
         return self
@@ -130,7 +131,7 @@ class DaprStateReminders:
         token = ""
         while True:
             paged = {**query, "page": {"limit": page, **({"token": token} if token else {})}}
-            client = await self._sidecar.connected()
+            client = await self._sidecar.client()
             response = await self._call(
                 client,
                 "querying",
@@ -146,7 +147,7 @@ class DaprStateReminders:
                 return
 
     async def _read(self, key: str) -> tuple[ScheduledReminder | None, str | None]:
-        client = await self._sidecar.connected()
+        client = await self._sidecar.client()
         response = await self._call(client, f"reading {key}", client.get_state(self.store, key))
         if not response.data:
             return None, None
@@ -154,7 +155,7 @@ class DaprStateReminders:
 
     async def _save(self, reminder: ScheduledReminder, now: dt.datetime, etag: str | None) -> bool:
         """Write the entry; with an etag, only over that version (False when it moved on)."""
-        client = await self._sidecar.connected()
+        client = await self._sidecar.client()
         value = json.dumps(to_state(reminder, now), separators=(",", ":"))
         try:
             await self._call(
