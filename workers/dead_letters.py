@@ -17,12 +17,14 @@ from domain.ports import Clock, PublishFailed
 from workers.consumer import Consumer, ConsumerRunner, Outcome, Received
 
 log = logging.getLogger("dueflow.embedded")
-DEAD = SQLModel.metadata.tables[DeadLetterRow.__tablename__]
+DEAD_LETTERS = SQLModel.metadata.tables[DeadLetterRow.__tablename__]
 MAX_ERROR = 4000
 
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
+    """One parked event and why it was parked."""
+
     id: int
     consumer: str
     topic: str
@@ -58,7 +60,7 @@ class DeadLetters:
         try:
             async with self._sessions() as session, session.begin():
                 await session.execute(
-                    sa.insert(DEAD).values(
+                    sa.insert(DEAD_LETTERS).values(
                         consumer=consumer.name,
                         topic=event.topic,
                         event_id=event.event_id,
@@ -74,9 +76,9 @@ class DeadLetters:
 
     async def listed(self, include_replayed: bool = False) -> list[DeadLetter]:
         """The open dead letters, oldest first (with `include_replayed`, every one)."""
-        query = sa.select(DEAD).order_by(DEAD.c.id)
+        query = sa.select(DEAD_LETTERS).order_by(DEAD_LETTERS.c.id)
         if not include_replayed:
-            query = query.where(DEAD.c.replayed_at.is_(None))
+            query = query.where(DEAD_LETTERS.c.replayed_at.is_(None))
         async with reading(self._sessions) as session:
             rows = (await session.execute(query)).mappings().all()
         return [
@@ -98,7 +100,7 @@ class DeadLetters:
     async def replay(self, dead_letter_id: int) -> Outcome:
         """Run a parked event through its consumer again; on success it is marked replayed."""
         async with reading(self._sessions) as session:
-            query = sa.select(DEAD).where(DEAD.c.id == dead_letter_id)
+            query = sa.select(DEAD_LETTERS).where(DEAD_LETTERS.c.id == dead_letter_id)
             row = (await session.execute(query)).mappings().first()
         if row is None:
             raise LookupError(f"no dead letter {dead_letter_id}")
@@ -112,8 +114,8 @@ class DeadLetters:
         if outcome is Outcome.SUCCESS:
             async with self._sessions() as session, session.begin():
                 await session.execute(
-                    sa.update(DEAD)
-                    .where(DEAD.c.id == dead_letter_id)
+                    sa.update(DEAD_LETTERS)
+                    .where(DEAD_LETTERS.c.id == dead_letter_id)
                     .values(replayed_at=self._clock.now())
                 )
         return outcome

@@ -188,16 +188,16 @@ class NotificationDispatcher:
                 )
                 sent = await channel.send(notification)
             except DeliveryFailed as exc:
-                await self._failed(token, row, attempt, str(exc), exc.retry)
+                self._failed(token, row, attempt, str(exc), exc.retry)
             except Exception as exc:
                 log.exception("channel %s raised on delivery %d", row.channel, row.id)
-                await self._failed(token, row, attempt, f"{type(exc).__name__}: {exc}", True)
+                self._failed(token, row, attempt, f"{type(exc).__name__}: {exc}", True)
             else:
-                await self._succeeded(token, row, attempt, sent)
+                self._succeeded(token, row, attempt, sent)
 
-    async def _succeeded(self, token: str, row: sa.Row[Any], attempt: int, sent: Sent) -> None:
+    def _succeeded(self, token: str, row: sa.Row[Any], attempt: int, sent: Sent) -> None:
         status = DELIVERED if sent.skipped is None else SKIPPED
-        await self._mark(
+        self._queue_outcome(
             token,
             row,
             status=status,
@@ -208,13 +208,11 @@ class NotificationDispatcher:
         )
         log.debug("delivery %d (%s, event %s): %s", row.id, row.channel, row.event_id, status)
 
-    async def _failed(
-        self, token: str, row: sa.Row[Any], attempt: int, error: str, retry: bool
-    ) -> None:
+    def _failed(self, token: str, row: sa.Row[Any], attempt: int, error: str, retry: bool) -> None:
         error = error[:2000]
         if retry and self._backoff.tries_again(attempt):
             retry_at = self._clock.now() + dt.timedelta(seconds=self._backoff.delay(attempt))
-            await self._mark(
+            self._queue_outcome(
                 token,
                 row,
                 status=PENDING,
@@ -234,7 +232,7 @@ class NotificationDispatcher:
                 error,
             )
             return
-        await self._mark(
+        self._queue_outcome(
             token, row, status=DEAD, attempts=attempt, last_error=error, next_attempt_at=None
         )
         log.error(
@@ -248,7 +246,7 @@ class NotificationDispatcher:
             error,
         )
 
-    async def _mark(self, token: str, row: sa.Row[Any], **values: Any) -> None:
+    def _queue_outcome(self, token: str, row: sa.Row[Any], **values: Any) -> None:
         """Queue the attempt's outcome; the pass records all of them in one transaction."""
         self._outcomes.setdefault(token, []).append((row, values))
 
@@ -288,7 +286,7 @@ class NotificationDispatcher:
                 )
             for row, values in mine:
                 if values["status"] != PENDING:
-                    uow.record(self._delivered(row, values))
+                    uow.record(self._delivered_event(row, values))
             await uow.commit()
         for row, _ in outcomes:
             if row.id not in held:
@@ -296,7 +294,7 @@ class NotificationDispatcher:
                     "delivery %d: the lease ran out before its outcome was recorded", row.id
                 )
 
-    def _delivered(self, row: sa.Row[Any], values: Mapping[str, Any]) -> TaskEvent:
+    def _delivered_event(self, row: sa.Row[Any], values: Mapping[str, Any]) -> TaskEvent:
         message = dict(row.message)
         task = dict(message.get("task") or {})
         return TaskEvent(

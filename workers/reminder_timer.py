@@ -39,6 +39,7 @@ class ReminderTimer:
         self._woken = asyncio.Event()
 
     def wake(self) -> None:
+        """Look at the schedule again now: it changed."""
         self._woken.set()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -71,4 +72,3 @@ class ReminderTimer:
         if moment is None:
             return self._poll
         return min(max((moment - self._clock.now()).total_seconds(), 0.0), self._poll)
-

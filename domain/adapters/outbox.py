@@ -139,13 +139,13 @@ class OutboxRelay:
                     claimed = await self._claim(session, now)
                     outcome = await self._publish(claimed)
                     await self._mark(session, claimed, outcome, now)
-                return _delivered(outcome)
+                return _delivered_count(outcome)
             async with session.begin():
                 claimed = await self._claim(session, now)
             outcome = await self._publish(claimed)
             async with session.begin():
                 await self._mark(session, claimed, outcome, now)
-            return _delivered(outcome)
+            return _delivered_count(outcome)
 
     async def backlog(self) -> Backlog:
         return await outbox_backlog(self._engine, self._clock)
@@ -231,7 +231,7 @@ class OutboxRelay:
             )
 
 
-def _delivered(outcome: dict[int, str | None]) -> int:
+def _delivered_count(outcome: dict[int, str | None]) -> int:
     return sum(1 for error in outcome.values() if error is None)
 
 
