@@ -16,6 +16,8 @@ from dapr.aio.clients import DaprClient
 from dapr.clients.exceptions import DaprGrpcError
 from dapr.conf import settings as dapr_settings
 
+from domain.adapters.dapr_invocation import default_http_endpoint
+
 log = logging.getLogger("dueflow.dapr")
 
 HEALTH_PATH = "/v1.0/healthz/outbound"
@@ -159,14 +161,6 @@ def default_grpc_address() -> str:
     if endpoint:
         return str(endpoint)
     return f"{dapr_settings.DAPR_RUNTIME_HOST}:{dapr_settings.DAPR_GRPC_PORT}"
-
-
-def default_http_endpoint() -> str:
-    """Where the SDK would look: DAPR_HTTP_ENDPOINT, else http://DAPR_RUNTIME_HOST:DAPR_HTTP_PORT."""
-    endpoint = dapr_settings.DAPR_HTTP_ENDPOINT
-    if endpoint:
-        return str(endpoint)
-    return f"http://{dapr_settings.DAPR_RUNTIME_HOST}:{dapr_settings.DAPR_HTTP_PORT}"
 
 
 def describe_error(exc: BaseException) -> str:
