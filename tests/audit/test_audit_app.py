@@ -4,7 +4,6 @@ route — and the MCP server reading it by service invocation through the fake s
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,17 +21,23 @@ from domain.service import NewTask
 from dueflow.bootstrap import Runtime, UnconfiguredHistory, bootstrap, worker_app
 from dueflow.settings import Settings
 from mcp_server.server import build_server
-from tests.audit.conftest import TOKEN, history_of, refused
-from tests.conftest import NOW, call, rows, settings_for
-from tests.dapr.conftest import PUBSUB, connect_publisher, dapr_mode_runtime, deliver
 from tests.fakes.dapr_sidecar import FakeDaprSidecar
+from tests.support.dapr_apps import (
+    CLOUDEVENTS,
+    PUBSUB,
+    client_for,
+    cloudevent,
+    connect_publisher,
+    dapr_mode_runtime,
+    deliver,
+    deliver_published,
+)
+from tests.support.database import decoded, envelopes, rows
+from tests.support.runtimes import NOW, settings_for
+from tests.support.tools import call, history_of, refused
 
 AUDIT_APP = "dueflow-audit"
-CLOUDEVENTS = {"content-type": "application/cloudevents+json"}
-
-
-def client_for(app: Starlette) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://audit")
+TOKEN = "internal-token-0123456789"
 
 
 @pytest.fixture
@@ -53,35 +58,12 @@ async def audit(audit_asgi: Starlette) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def cloudevent(envelope: dict[str, Any], topic: str) -> bytes:
-    return json.dumps(
-        {
-            "specversion": "1.0",
-            "id": envelope["event_id"],
-            "source": "dueflow-api",
-            "type": f"dueflow.{envelope['event_type'].lower()}.v1",
-            "datacontenttype": "application/json",
-            "data": envelope,
-            "topic": topic,
-            "pubsubname": PUBSUB,
-        }
-    ).encode()
-
-
-async def outbox(runtime: Runtime) -> list[dict[str, Any]]:
-    found = await rows(runtime, "SELECT payload FROM outbox ORDER BY id")
-    return [r[0] if isinstance(r[0], dict) else json.loads(r[0]) for r in found]
-
-
 async def recorded(audit: httpx.AsyncClient, runtime: Runtime) -> int:
     """Deliver every outbox event to the audit app as daprd would; answer how many."""
-    envelopes = await outbox(runtime)
-    for envelope in envelopes:
-        response = await audit.post(
-            "/events/task-events", content=cloudevent(envelope, "task-events"), headers=CLOUDEVENTS
-        )
-        assert response.json() == {"status": "SUCCESS"}
-    return len(envelopes)
+    found = await envelopes(runtime)
+    for envelope in found:
+        assert await deliver(audit, envelope) == "SUCCESS"
+    return len(found)
 
 
 async def ask(audit: httpx.AsyncClient, headers: dict[str, str] | None = None, **body: Any) -> Any:
@@ -103,7 +85,7 @@ async def test_cloudevents_are_recorded_once_with_who_why_and_details(
     runtime: Runtime, audit: httpx.AsyncClient
 ) -> None:
     added = await runtime.service.add("alice", NewTask(title="Renew passport"), None, "corr-1")
-    [envelope] = await outbox(runtime)
+    [envelope] = await envelopes(runtime)
     reminder = {
         "event_id": str(uuid.uuid4()),
         "event_type": "REMINDER_TRIGGERED",
@@ -145,7 +127,7 @@ async def test_cloudevents_are_recorded_once_with_who_why_and_details(
         ("TASK_CREATED", "dueflow.mcp_server", "corr-1", None, "Renew passport"),
         ("REMINDER_TRIGGERED", "dueflow.reminders", None, envelope["event_id"], "Renew passport"),
     ]
-    details = [r[5] if r[5] is None or isinstance(r[5], dict) else json.loads(r[5]) for r in found]
+    details = [decoded(r[5]) for r in found]
     assert details == [None, {"reminder": {"reminder_id": "r", "spec": "PT1H", "late": True}}]
     # the injected clock stamps the recorded time
     assert str(found[0][6]).startswith("2026-11-23 10:00:00")
@@ -155,7 +137,7 @@ async def test_an_event_with_a_bad_timestamp_is_dropped_and_leaves_no_trace(
     runtime: Runtime, audit: httpx.AsyncClient
 ) -> None:
     await runtime.service.add("alice", NewTask(title="Odd"))
-    [envelope] = await outbox(runtime)
+    [envelope] = await envelopes(runtime)
     for timestamp in ("yesterday", "2026-11-23T10:00:00"):
         broken = {**envelope, "event_id": str(uuid.uuid4()), "timestamp": timestamp}
         response = await audit.post(
@@ -323,7 +305,7 @@ async def test_in_dapr_mode_task_history_comes_from_the_audit_app_by_service_inv
     await dapr_runtime.relay.drain()
     for published in sidecar.published:
         if published.topic == "task-events":
-            assert await deliver(audit, published) == "SUCCESS"
+            assert await deliver_published(audit, published) == "SUCCESS"
 
     entries = await history_of(dapr_alice, task_id=task["id"])
 
@@ -359,7 +341,7 @@ async def test_in_dapr_mode_paging_and_refusals_match_the_embedded_history(
     await dapr_runtime.relay.drain()
     for published in sidecar.published:
         if published.topic == "task-events":
-            await deliver(audit, published)
+            await deliver_published(audit, published)
 
     first = await call(dapr_alice, "task_history", limit=2, since="2026-11-23")
     rest = await call(

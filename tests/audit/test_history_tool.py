@@ -4,7 +4,6 @@ scoped to the user; paged; filtered by time. SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from typing import Any
 
@@ -13,8 +12,9 @@ from fastmcp import Client
 from domain.clock import FixedClock
 from domain.ports import OutboundMessage
 from dueflow.bootstrap import Runtime
-from tests.audit.conftest import diffs, history_of, refused
-from tests.conftest import NOW, call, rows
+from tests.support.database import envelopes, messages, rows
+from tests.support.runtimes import NOW
+from tests.support.tools import call, diffs, history_of, refused
 
 MINUTE = dt.timedelta(minutes=1)
 
@@ -27,15 +27,6 @@ async def add(client: Client, clock: FixedClock, title: str, **fields: Any) -> d
     clock.advance(MINUTE)
     task: dict[str, Any] = (await call(client, "add_task", title=title, **fields))["task"]
     return task
-
-
-async def outbox_messages(runtime: Runtime) -> list[OutboundMessage]:
-    found = await rows(runtime, "SELECT payload FROM outbox ORDER BY id")
-    envelopes = [r[0] if isinstance(r[0], dict) else json.loads(r[0]) for r in found]
-    return [
-        OutboundMessage("task-events", e["event_id"], e["event_type"], e["task_id"], e)
-        for e in envelopes
-    ]
 
 
 async def test_every_change_through_the_tools_is_in_the_history_in_order_with_its_diffs(
@@ -167,8 +158,8 @@ async def test_a_redelivered_event_adds_nothing_to_the_history(
     await runtime.relay.drain()
     before = await history_of(alice)
 
-    await runtime.workers.bus.publish(await outbox_messages(runtime))
-    await runtime.workers.bus.publish(await outbox_messages(runtime))
+    await runtime.workers.bus.publish(messages(await envelopes(runtime)))
+    await runtime.workers.bus.publish(messages(await envelopes(runtime)))
 
     assert await history_of(alice) == before
     assert len(before) == 2

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from domain.adapters.leases import Leases, new_holder
 from domain.clock import FixedClock
 from dueflow.bootstrap import Runtime
-from tests.conftest import rows
+from tests.support.database import rows
 
 TTL = dt.timedelta(minutes=5)
 

@@ -20,8 +20,9 @@ from domain.clock import FixedClock
 from domain.service import NewTask
 from dueflow.bootstrap import Runtime, bootstrap
 from dueflow.settings import Settings
-from tests.conftest import NOW, rows
-from tests.transports.conftest import STARTUP_SECONDS, child_env, dueflow_command
+from tests.support.database import rows
+from tests.support.runtimes import NOW
+from tests.support.servers import STARTUP_SECONDS, child_env, dueflow_command
 from workers.retention import LEASE, AuditRetention
 
 DAY = dt.timedelta(days=1)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,43 +15,13 @@ from domain.adapters.sql import make_engine
 from domain.clock import FixedClock
 from domain.service import NewTask
 from dueflow.bootstrap import Runtime, WorkerSetupError, worker_app
-from tests.conftest import rows, settings_for
-from tests.dapr.conftest import PUBSUB
-from tests.fakes.dapr_sidecar import free_port
+from tests.support.dapr_apps import CLOUDEVENTS, PUBSUB, client_for, cloudevent
+from tests.support.database import envelopes, rows
+from tests.support.runtimes import settings_for
+from tests.support.servers import free_port
 from workers.audit import AUDIT_CONSUMER
 from workers.consumer import Consumer, ConsumerRunner, Outcome, Received
 from workers.dapr_app import build_app
-
-CLOUDEVENTS = {"content-type": "application/cloudevents+json"}
-
-
-def cloudevent(envelope: dict[str, Any], topic: str = "task-events", **override: Any) -> bytes:
-    """A structured CloudEvent as the sidecar posts it to a subscriber's route."""
-    event = {
-        "specversion": "1.0",
-        "id": envelope.get("event_id", str(uuid.uuid4())),
-        "source": "dueflow-mcp",
-        "type": f"dueflow.{str(envelope.get('event_type', 'x')).lower()}.v1",
-        "datacontenttype": "application/json",
-        "data": envelope,
-        "topic": topic,
-        "pubsubname": PUBSUB,
-        "traceid": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-        "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-        "tracestate": "",
-        "time": "2026-11-23T10:00:00Z",
-    }
-    event.update(override)
-    return json.dumps(event).encode()
-
-
-async def envelopes(runtime: Runtime) -> list[dict[str, Any]]:
-    found = [row.payload for row in await rows(runtime, "SELECT payload FROM outbox ORDER BY id")]
-    return [p if isinstance(p, dict) else json.loads(str(p)) for p in found]
-
-
-def client_for(app: Any) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://worker")
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from domain.ports import OutboundMessage, PublishFailed
 from domain.service import NewTask
 from dueflow.bootstrap import Runtime, bootstrap
 from dueflow.settings import Settings
-from tests.conftest import _truncate, rows
+from tests.support.database import envelopes, messages, rows, scalar, truncate
 from workers.audit import AUDIT_CONSUMER
 from workers.consumer import Consumer, Outcome, Received
 from workers.dead_letters import DeadLetters
@@ -83,10 +82,6 @@ def _settings(database_url: str, tmp_path: Path, **extra: str) -> Settings:
     return Settings.from_env(
         {"DUEFLOW_DATABASE_URL": database_url, "DUEFLOW_DATA_DIR": str(tmp_path), **extra}
     )
-
-
-async def scalar(runtime: Runtime, sql: str) -> int:
-    return int((await rows(runtime, sql))[0][0])
 
 
 async def test_every_committed_change_reaches_the_consumers_once(
@@ -232,12 +227,8 @@ async def test_a_consumer_sees_an_older_version_as_stale(
     sessions = async_sessionmaker(runtime.engine, expire_on_commit=False)
     clock = FixedClock(dt.datetime.now(dt.UTC))
     bus = EmbeddedBus(sessions, [late], clock, DeadLetters(sessions, [late], clock))
-    envelopes = await rows(runtime, "SELECT payload FROM outbox ORDER BY id DESC")
-    for (payload,) in envelopes:  # newest first: the older one arrives late
-        data = payload if isinstance(payload, dict) else __import__("json").loads(payload)
-        await bus.publish(
-            [OutboundMessage("task-events", data["event_id"], data["event_type"], task.id, data)]
-        )
+    for envelope in reversed(await envelopes(runtime)):  # newest first: the older one arrives late
+        await bus.publish(messages([envelope]))
     assert seen == [False, True]
 
 
@@ -303,7 +294,7 @@ class Counting:
 async def test_relays_side_by_side_on_postgres_publish_each_row_once_in_task_order(
     postgres_url: str, clock: FixedClock, tmp_path: Path
 ) -> None:
-    await _truncate(postgres_url)
+    await truncate(postgres_url)
     producer = await bootstrap(_settings(postgres_url, tmp_path), clock)
     counting = Counting()
     relays = [await bootstrap(_settings(postgres_url, tmp_path), clock, counting) for _ in range(3)]
@@ -350,14 +341,7 @@ async def test_a_large_batch_is_applied_in_transactions_of_at_most_the_limit(
     clock = FixedClock(dt.datetime.now(dt.UTC))
     letters = DeadLetters(sessions, [counted], clock)
     bus = EmbeddedBus(sessions, [counted], clock, letters, batch_limit=3)
-    payloads = [row[0] for row in await rows(runtime, "SELECT payload FROM outbox ORDER BY id")]
-    envelopes = [p if isinstance(p, dict) else json.loads(p) for p in payloads]
-    await bus.publish(
-        [
-            OutboundMessage("task-events", e["event_id"], e["event_type"], e["task_id"], e)
-            for e in envelopes
-        ]
-    )
+    await bus.publish(messages(await envelopes(runtime)))
 
     inbox = await rows(runtime, "SELECT count(*) FROM processed_events WHERE consumer = 'counted'")
     assert inbox[0][0] == 7

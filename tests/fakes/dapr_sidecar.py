@@ -23,7 +23,6 @@ import asyncio
 import http.server
 import json
 import re
-import socket
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -36,19 +35,12 @@ from google.protobuf import empty_pb2
 from google.protobuf.wrappers_pb2 import StringValue
 
 from tests.fakes.state_store import FakeStateStore, StateRefused, StateRequest
+from tests.support.servers import free_port
 
 HEALTH_PATHS = frozenset({"/v1.0/healthz", "/v1.0/healthz/outbound"})
 INVOKE_PATH = re.compile(r"^/v1\.0/invoke/(?P<app_id>[^/]+)/method/(?P<method>.+)$")
 # headers daprd does not hand to the callee as they came
 _HOP_HEADERS = frozenset({"host", "content-length", "connection", "dapr-api-token"})
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 from typing import Any
 
 import pytest
@@ -11,7 +9,8 @@ from fastmcp import Client
 
 from domain.clock import FixedClock
 from dueflow.bootstrap import Runtime
-from tests.conftest import rows
+from tests.support.database import decoded, rows
+from tests.support.tools import add, call, refused
 
 TOOLS = {
     "add_task",
@@ -30,31 +29,6 @@ TOOLS = {
     "dismiss_reminder",
     "task_history",
 }
-
-
-async def call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
-    result = await client.call_tool(tool, arguments)
-    assert not result.is_error
-    assert result.structured_content is not None
-    assert result.content[0].text  # type: ignore[union-attr]
-    return result.structured_content
-
-
-async def refused(client: Client, tool: str, **arguments: Any) -> str:
-    result = await client.call_tool(tool, arguments, raise_on_error=False)
-    assert result.is_error, result.structured_content
-    text: str = result.content[0].text  # type: ignore[union-attr]
-    return text
-
-
-async def add(
-    client: Client, title: str = "Buy milk", clock: FixedClock | None = None, **fields: Any
-) -> dict[str, Any]:
-    """Add a task; with a clock, a second later than the one before (creation order is by time)."""
-    if clock is not None:
-        clock.advance(dt.timedelta(seconds=1))
-    task: dict[str, Any] = (await call(client, "add_task", title=title, **fields))["task"]
-    return task
 
 
 async def count(runtime: Runtime, table: str) -> int:
@@ -145,7 +119,7 @@ async def test_each_change_writes_one_complete_v1_event_to_the_outbox(
         ("TASK_DELETED", 5),
         ("TASK_RESTORED", 6),
     ]
-    payloads = [json.loads(e[2]) if isinstance(e[2], str) else e[2] for e in events]
+    payloads = [decoded(e[2]) for e in events]
     updated = payloads[1]
     assert updated["payload"]["changes"] == {"title": ["Buy milk", "Buy oat milk"]}
     assert updated["payload"]["task"]["title"] == "Buy oat milk"

@@ -7,10 +7,9 @@ import asyncio
 
 from domain.clock import FixedClock
 from dueflow.bootstrap import Runtime, worker_app
-from tests.conftest import settings_for
-from tests.dapr.conftest import PUBSUB
-from tests.dapr.test_worker_app import CLOUDEVENTS, client_for, cloudevent
-from tests.notifications.conftest import SECRET, Receiver, deliveries, trigger
+from tests.support.dapr_apps import CLOUDEVENTS, PUBSUB, client_for, cloudevent
+from tests.support.notifications import SECRET, Receiver, deliveries, trigger
+from tests.support.runtimes import settings_for
 
 
 async def test_the_notifications_app_subscribes_to_reminders_and_delivers_a_trigger(

@@ -15,16 +15,10 @@ from domain.channels import Notification, Sent
 from domain.clock import FixedClock
 from dueflow.bootstrap import Runtime
 from dueflow.cli import failed_notifications
-from tests.conftest import rows
-from tests.notifications.conftest import (
-    LATER,
-    SECRET,
-    Receiver,
-    deliveries,
-    publish,
-    trigger,
-    wire,
-)
+from tests.support.database import rows
+from tests.support.notifications import LATER, SECRET, Receiver, deliveries, publish, trigger
+from tests.support.runtimes import embedded_runtime
+from tests.support.servers import free_port
 from workers.notification_dispatch import NotificationDispatcher, build_dispatcher
 
 
@@ -227,15 +221,13 @@ async def test_a_webhook_slower_than_the_timeout_is_retried(
 async def test_a_webhook_nobody_listens_on_is_retried_as_a_connection_error(
     database_url: str, tmp_path: Path, clock: FixedClock
 ) -> None:
-    from tests.transports.conftest import free_port
-
-    runtime = await wire(
+    runtime = await embedded_runtime(
         database_url,
         tmp_path,
         clock,
-        DUEFLOW_WEBHOOKS=f"alice=http://127.0.0.1:{free_port()}/hook",
-        DUEFLOW_WEBHOOK_SECRET=SECRET,
-        DUEFLOW_WEBHOOK_ALLOW_PRIVATE="true",
+        WEBHOOKS=f"alice=http://127.0.0.1:{free_port()}/hook",
+        WEBHOOK_SECRET=SECRET,
+        WEBHOOK_ALLOW_PRIVATE="true",
     )
     try:
         await publish(runtime, trigger())
@@ -253,12 +245,12 @@ async def test_a_loopback_webhook_without_the_allow_flag_is_refused_and_never_ca
 ) -> None:
     # the URL names `localhost`: only resolution at send time shows it is loopback
     url = receiver.url.replace("127.0.0.1", "localhost")
-    runtime = await wire(
+    runtime = await embedded_runtime(
         database_url,
         tmp_path,
         clock,
-        DUEFLOW_WEBHOOKS=f"alice={url}",
-        DUEFLOW_WEBHOOK_SECRET=SECRET,
+        WEBHOOKS=f"alice={url}",
+        WEBHOOK_SECRET=SECRET,
     )
     try:
         await publish(runtime, trigger())

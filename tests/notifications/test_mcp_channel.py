@@ -12,7 +12,7 @@ from fastmcp.client.logging import LogMessage
 
 from dueflow.bootstrap import Runtime
 from mcp_server.server import build_server
-from tests.notifications.conftest import deliveries, publish, trigger
+from tests.support.notifications import deliveries, publish, trigger
 
 MODES = ["auto", "legacy"]  # the 2026-07-28 era (fastmcp's default) and the handshake era
 

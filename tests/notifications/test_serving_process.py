@@ -18,8 +18,8 @@ from sqlmodel import SQLModel
 from domain.adapters.schema import upgrade
 from domain.adapters.sql import make_engine
 from domain.adapters.tables import OutboxRow
-from tests.notifications.conftest import trigger
-from tests.transports.conftest import STARTUP_SECONDS, child_env, dueflow_command
+from tests.support.notifications import trigger
+from tests.support.servers import STARTUP_SECONDS, child_env, dueflow_command
 from workers.notifications import DELIVERIES
 
 OUTBOX = SQLModel.metadata.tables[OutboxRow.__tablename__]

@@ -6,7 +6,6 @@ The fixed clock stands at Monday 2026-11-23 10:00 UTC (11:00 in Europe/Berlin, t
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 import httpx
@@ -16,10 +15,10 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from domain.adapters.outbox import OutboxRelay
 from domain.clock import FixedClock
 from dueflow.bootstrap import Runtime
-from tests.conftest import rows
-from tests.dapr.conftest import PUBSUB, connect_publisher, deliver
 from tests.fakes.dapr_sidecar import FakeDaprSidecar
-from tests.mcp.test_task_tools import add, call, refused
+from tests.support.dapr_apps import PUBSUB, connect_publisher, deliver_published
+from tests.support.database import decoded, rows
+from tests.support.tools import add, call, refused
 from workers.consumer import Consumer, ConsumerRunner, Received
 from workers.dapr_app import build_app
 from workers.registry import build_consumers
@@ -71,7 +70,7 @@ async def test_completing_a_recurring_task_creates_the_next_occurrence(
         t=task["id"],
     )
     assert [r[0] for r in linked] == ["TASK_CREATED", "TASK_COMPLETED", "TASK_RECURRED"]
-    payload = linked[-1][1] if isinstance(linked[-1][1], dict) else json.loads(linked[-1][1])
+    payload = decoded(linked[-1][1])
     assert payload["payload"]["changes"]["recurred_to"] == [None, following["id"]]
     assert payload["metadata"]["causation_id"]
 
@@ -102,7 +101,7 @@ async def test_missed_occurrences_are_skipped_and_recorded(
         "SELECT payload FROM outbox WHERE event_type = 'TASK_RECURRED' AND task_id = :t",
         t=task["id"],
     )
-    payload = recurred[0][0] if isinstance(recurred[0][0], dict) else json.loads(recurred[0][0])
+    payload = decoded(recurred[0][0])
     skipped = payload["payload"]["changes"]["skipped_occurrences"][1]
     assert [s["date"] for s in skipped][:2] == ["2026-11-03", "2026-11-04"]
     assert len(skipped) == 20
@@ -167,7 +166,7 @@ async def test_a_redelivered_completion_creates_one_task(
         "SELECT payload FROM outbox WHERE event_type = 'TASK_COMPLETED' AND task_id = :t",
         t=task["id"],
     )
-    envelope = completed[0][0] if isinstance(completed[0][0], dict) else json.loads(completed[0][0])
+    envelope = decoded(completed[0][0])
     # a second consumer group, as if the broker delivered the completion again
     consumers = build_consumers(FixedClock(dt.datetime.now(dt.UTC)), "Europe/Berlin")
     runner = ConsumerRunner(
@@ -197,7 +196,7 @@ async def test_the_recurrence_worker_app_creates_the_next_occurrence_from_dapr_d
         for _ in range(2):  # delivered twice
             for request in sidecar.published:
                 if request.topic == "task-events":
-                    answers.append(await deliver(client, request))
+                    answers.append(await deliver_published(client, request))
     assert set(answers) == {"SUCCESS"}
     assert await open_titles(alice) == [("Invoice", "2026-12-31")]
 

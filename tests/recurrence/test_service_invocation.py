@@ -3,7 +3,6 @@ Dapr service invocation through the (fake) sidecar. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,8 +17,9 @@ from dueflow.bootstrap import Runtime
 from dueflow.settings import Settings
 from mcp_server.internal_api import internal_app, mount_internal_api
 from mcp_server.server import build_server
-from tests.conftest import rows
 from tests.fakes.dapr_sidecar import FakeDaprSidecar
+from tests.support.dapr_apps import deliver
+from tests.support.database import envelopes, rows
 from workers.dapr_app import build_app
 from workers.recurrence import DaprInvoker, InvokingRunner
 from workers.registry import build_consumers
@@ -58,35 +58,10 @@ async def completed_recurring(runtime: Runtime, user: str = "alice") -> tuple[st
         user, NewTask(title="Invoice", due="2026-11-30", recurrence="FREQ=MONTHLY;BYMONTHDAY=-1")
     )
     await runtime.service.complete(user, added.task.id)
-    found = await rows(
-        runtime,
-        "SELECT payload FROM outbox WHERE event_type = 'TASK_COMPLETED' AND task_id = :t",
-        t=added.task.id,
+    [envelope] = await envelopes(
+        runtime, "event_type = 'TASK_COMPLETED' AND task_id = :t", t=added.task.id
     )
-    payload = found[0][0]
-    envelope: dict[str, Any] = payload if isinstance(payload, dict) else json.loads(payload)
     return added.task.id, envelope
-
-
-async def deliver(worker: httpx.AsyncClient, envelope: dict[str, Any]) -> str:
-    """POST the envelope as daprd delivers it: a structured CloudEvent; answer the status."""
-    cloud_event = {
-        "specversion": "1.0",
-        "id": envelope["event_id"],
-        "type": envelope["event_type"],
-        "source": "dueflow",
-        "datacontenttype": "application/json",
-        "data": envelope,
-        "topic": "task-events",
-        "pubsubname": "pubsub",
-    }
-    response = await worker.post(
-        "/events/task-events",
-        content=json.dumps(cloud_event),
-        headers={"content-type": "application/cloudevents+json"},
-    )
-    status: str = response.json()["status"]
-    return status
 
 
 async def open_tasks(runtime: Runtime, user: str = "alice") -> list[tuple[str, str]]:

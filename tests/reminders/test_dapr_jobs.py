@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
@@ -17,11 +15,13 @@ from domain.adapters.dapr_jobs import DaprJobs
 from domain.clock import FixedClock
 from domain.service import NewTask
 from dueflow.bootstrap import Runtime, WorkerAdapters, worker_app
-from tests.conftest import rows, settings_for
 from tests.fakes.dapr_sidecar import FakeDaprSidecar, JobRequest
+from tests.support.dapr_apps import PUBSUB, deliver
+from tests.support.database import envelopes, rows
+from tests.support.reminders import deliver_all, task_events, triggered
+from tests.support.runtimes import settings_for
 from workers.reminders import SWEEP_BINDING
 
-PUBSUB = "pubsub"
 NOON = "2026-11-23T12:00:00Z"
 
 
@@ -40,47 +40,6 @@ async def app(
         transport = httpx.ASGITransport(app=worker)
         async with httpx.AsyncClient(transport=transport, base_url="http://reminders") as client:
             yield client
-
-
-async def envelopes(runtime: Runtime, task_id: str) -> list[dict[str, Any]]:
-    found = await rows(
-        runtime,
-        "SELECT payload FROM outbox WHERE task_id = :t AND event_type LIKE 'TASK%' ORDER BY id",
-        t=task_id,
-    )
-    return [r[0] if isinstance(r[0], dict) else json.loads(r[0]) for r in found]
-
-
-async def deliver(app: httpx.AsyncClient, envelope: dict[str, Any], topic: str) -> str:
-    cloud_event = {
-        "specversion": "1.0",
-        "id": envelope["event_id"],
-        "type": f"dueflow.{envelope['event_type'].lower()}.v1",
-        "source": "dueflow",
-        "datacontenttype": "application/json",
-        "data": envelope,
-        "topic": topic,
-        "pubsubname": PUBSUB,
-    }
-    response = await app.post(
-        f"/events/{topic}",
-        content=json.dumps(cloud_event),
-        headers={"content-type": "application/cloudevents+json"},
-    )
-    status: str = response.json()["status"]
-    return status
-
-
-async def deliver_all(runtime: Runtime, app: httpx.AsyncClient, task_id: str) -> None:
-    for envelope in await envelopes(runtime, task_id):
-        assert await deliver(app, envelope, "task-events") == "SUCCESS"
-
-
-async def triggered(runtime: Runtime) -> list[str]:
-    found = await rows(
-        runtime, "SELECT task_id FROM outbox WHERE event_type = 'REMINDER_TRIGGERED' ORDER BY id"
-    )
-    return [str(r[0]) for r in found]
 
 
 async def test_each_reminder_becomes_a_dapr_job_due_at_its_utc_moment(
@@ -184,7 +143,7 @@ async def test_a_sidecar_that_refuses_the_job_makes_the_delivery_retry(
     runtime: Runtime, app: httpx.AsyncClient, sidecar: FakeDaprSidecar
 ) -> None:
     added = await runtime.service.add("alice", NewTask(title="x", due=NOON, reminders=["PT15M"]))
-    [created] = await envelopes(runtime, added.task.id)
+    [created] = await task_events(runtime, added.task.id)
     sidecar.refuse = True
     assert await deliver(app, created, "task-events") == "RETRY"
     assert await rows(runtime, "SELECT id FROM reminder_schedule") == []  # rolled back
@@ -199,12 +158,8 @@ async def test_a_snooze_from_the_api_becomes_a_job(
     added = await runtime.service.add("alice", NewTask(title="x", due=NOON, reminders=["PT15M"]))
     await deliver_all(runtime, app, added.task.id)
     await runtime.reminders.snooze("alice", added.task.id, None, "PT3H")
-    found = await rows(
-        runtime,
-        "SELECT payload FROM outbox WHERE event_type LIKE 'REMINDER%' AND task_id = :t ORDER BY id",
-        t=added.task.id,
-    )
-    for (payload,) in found:
-        envelope = payload if isinstance(payload, dict) else json.loads(payload)
+    for envelope in await envelopes(
+        runtime, "event_type LIKE 'REMINDER%' AND task_id = :t", t=added.task.id
+    ):
         assert await deliver(app, envelope, "reminders") == "SUCCESS"
     assert sorted(j.due_time for j in sidecar.jobs.values()) == ["2026-11-23T13:00:00Z"]

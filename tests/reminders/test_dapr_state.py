@@ -22,10 +22,12 @@ from domain.reminder_service import ReminderService, reconcile
 from domain.service import NewTask
 from dueflow.bootstrap import Runtime, WorkerAdapters, worker_app
 from mcp_server.server import build_server
-from tests.conftest import NOW, call, rows, settings_for
-from tests.dapr.conftest import dapr_mode_runtime
 from tests.fakes.dapr_sidecar import FakeDaprSidecar
-from tests.reminders.test_dapr_jobs import PUBSUB, deliver, deliver_all, envelopes, triggered
+from tests.support.dapr_apps import PUBSUB, dapr_mode_runtime, deliver
+from tests.support.database import rows
+from tests.support.reminders import deliver_all, task_events, triggered
+from tests.support.runtimes import NOW, settings_for
+from tests.support.tools import call
 from workers.reminders import SWEEP_BINDING
 
 STORE = "statestore"
@@ -154,7 +156,7 @@ async def test_a_delivery_retried_after_a_refused_job_still_schedules_the_job(
     runtime: Runtime, app: httpx.AsyncClient, sidecar: FakeDaprSidecar
 ) -> None:
     added = await runtime.service.add("alice", NewTask(title="x", due=NOON, reminders=["PT15M"]))
-    [created] = await envelopes(runtime, added.task.id)
+    [created] = await task_events(runtime, added.task.id)
     sidecar.refuse_jobs = True  # the state entry is written, the job is not
     assert await deliver(app, created, "task-events") == "RETRY"
     assert sidecar.jobs == {} and len(entries(sidecar)) == 1

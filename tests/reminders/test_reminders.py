@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,8 @@ from domain.clock import FixedClock
 from domain.service import NewTask
 from dueflow.bootstrap import Runtime, bootstrap
 from dueflow.settings import Settings
-from tests.conftest import rows
-from tests.mcp.test_task_tools import add, call, refused
+from tests.support.database import envelopes, rows
+from tests.support.tools import add, call, refused
 
 NOON = "2026-11-23T12:00:00Z"
 
@@ -41,12 +40,8 @@ async def schedule(runtime: Runtime, task_id: str) -> list[tuple[str, str, bool]
 
 async def triggers(runtime: Runtime, task_id: str | None = None) -> list[dict[str, Any]]:
     """The REMINDER_TRIGGERED envelopes in the outbox, oldest first."""
-    found = await rows(
-        runtime,
-        "SELECT payload FROM outbox WHERE event_type = 'REMINDER_TRIGGERED' ORDER BY id",
-    )
-    envelopes = [r[0] if isinstance(r[0], dict) else json.loads(r[0]) for r in found]
-    return [e for e in envelopes if task_id is None or e["task_id"] == task_id]
+    found = await envelopes(runtime, "event_type = 'REMINDER_TRIGGERED'")
+    return [e for e in found if task_id is None or e["task_id"] == task_id]
 
 
 async def fire_at(runtime: Runtime, clock: FixedClock, moment: str) -> list[str]:

@@ -16,8 +16,8 @@ from domain.adapters.reminder_sql import SqlReminderRepository
 from domain.adapters.sql import SqlUnitOfWork, shared_store
 from domain.reminder_schedule import ReminderState, ScheduledReminder
 from dueflow.bootstrap import Runtime
-from tests.conftest import NOW
 from tests.fakes.dapr_sidecar import FakeDaprSidecar
+from tests.support.runtimes import NOW
 
 PENDING, FIRED = ReminderState.PENDING, ReminderState.FIRED
 Units = Callable[[], SqlUnitOfWork]

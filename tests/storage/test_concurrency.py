@@ -12,7 +12,7 @@ from domain.adapters.sql import BUSY_TIMEOUT_MS, SqlUnitOfWork
 from domain.errors import Conflict
 from domain.service import NewTask
 from dueflow.bootstrap import Runtime
-from tests.conftest import rows
+from tests.support.database import rows
 
 
 async def test_two_writers_on_one_version_one_wins_and_one_conflicts(runtime: Runtime) -> None:

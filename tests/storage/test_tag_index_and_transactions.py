@@ -21,7 +21,8 @@ from domain.events import EventType, TaskEvent
 from domain.model import Task
 from domain.service import ListArguments, NewTask
 from dueflow.bootstrap import Runtime
-from tests.conftest import NOW, rows
+from tests.support.database import rows
+from tests.support.runtimes import NOW
 
 
 def _created(task: Task) -> TaskEvent:

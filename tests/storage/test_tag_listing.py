@@ -18,7 +18,8 @@ from domain.adapters.sql import make_engine
 from domain.adapters.tables import UTCDateTime
 from domain.clock import FixedClock
 from dueflow.bootstrap import Runtime
-from tests.conftest import PG_ADMIN_URL, _admin, call, rows
+from tests.support.database import PG_ADMIN_URL, admin, rows
+from tests.support.tools import call
 
 # every tag row beside its task: the copied columns must equal the task's own
 _MISMATCHED = """
@@ -109,12 +110,12 @@ async def blank_url(database_url: str, tmp_path: Path) -> AsyncIterator[str]:
         yield f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
         return
     name = "dueflow_test_0007"
-    await _admin(f'DROP DATABASE IF EXISTS "{name}"')
-    await _admin(f'CREATE DATABASE "{name}"')
+    await admin(f'DROP DATABASE IF EXISTS "{name}"')
+    await admin(f'CREATE DATABASE "{name}"')
     try:
         yield f"{PG_ADMIN_URL.rpartition('/')[0]}/{name}"
     finally:
-        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def test_upgrading_to_0007_fills_in_the_tag_rows_of_existing_tasks(blank_url: str) -> None:

@@ -1,68 +1,15 @@
-"""Fixtures for transport tests: real sockets on loopback, real `dueflow` processes."""
+"""Fixtures for transport tests: the MCP server with bearer tokens, served on loopback."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import socket
-import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from pathlib import Path
 
 import pytest
-import uvicorn
 from fastmcp import FastMCP
-from starlette.types import ASGIApp
 
 from dueflow.bootstrap import Runtime
 from mcp_server.server import TokenUsers, build_server
-
-ALICE_TOKEN = "alice-token-0123456789abcdef"
-BOB_TOKEN = "bob-token-0123456789abcdef"
-STARTUP_SECONDS = 15.0
-
-
-def dueflow_command(*args: str) -> list[str]:
-    """The installed `dueflow` console script (or the module, if the script is missing)."""
-    script = Path(sys.executable).with_name("dueflow")
-    if script.exists():
-        return [str(script), *args]
-    return [sys.executable, "-m", "dueflow.cli", *args]
-
-
-def child_env(home: Path, **dueflow: str) -> dict[str, str]:
-    """A minimal environment: PATH, an isolated HOME, and the DUEFLOW_* variables given."""
-    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), **dueflow}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@asynccontextmanager
-async def serving(app: ASGIApp) -> AsyncIterator[str]:
-    """Serve `app` with uvicorn on a free loopback port; yield its base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        async with asyncio.timeout(STARTUP_SECONDS):
-            while not server.started:
-                if task.done():
-                    task.result()
-                    raise RuntimeError("uvicorn stopped before it started serving")
-                await asyncio.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, STARTUP_SECONDS)
-        sock.close()
+from tests.support.servers import ALICE_TOKEN, BOB_TOKEN, serving
 
 
 @pytest.fixture

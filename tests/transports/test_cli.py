@@ -14,7 +14,7 @@ import pytest
 from fastmcp import Client
 
 from domain.adapters.schema import head_revision
-from tests.transports.conftest import (
+from tests.support.servers import (
     ALICE_TOKEN,
     STARTUP_SECONDS,
     child_env,

@@ -10,8 +10,8 @@ from fastmcp import Client
 from mcp.shared.exceptions import MCPError
 
 from dueflow.bootstrap import Runtime
-from tests.conftest import rows
-from tests.transports.conftest import ALICE_TOKEN, BOB_TOKEN
+from tests.support.database import rows
+from tests.support.servers import ALICE_TOKEN, BOB_TOKEN
 
 INITIALIZE = {
     "jsonrpc": "2.0",

@@ -15,7 +15,7 @@ import pytest
 from fastmcp import Client
 from fastmcp.client.transports import StdioTransport
 
-from tests.transports.conftest import STARTUP_SECONDS, child_env, dueflow_command
+from tests.support.servers import STARTUP_SECONDS, child_env, dueflow_command
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

@@ -1,0 +1,66 @@
+"""Real servers for transport tests: free loopback ports, an ASGI app under uvicorn, and the
+`dueflow` command run as a child process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from tests.support.waiting import eventually
+
+ALICE_TOKEN = "alice-token-0123456789abcdef"
+BOB_TOKEN = "bob-token-0123456789abcdef"
+STARTUP_SECONDS = 15.0
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@asynccontextmanager
+async def serving(app: ASGIApp) -> AsyncIterator[str]:
+    """Serve `app` with uvicorn on a free loopback port; yield its base URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        await eventually(
+            lambda: server.started or task.done(),
+            timeout=STARTUP_SECONDS,
+            what="uvicorn to start serving",
+        )
+        if not server.started:
+            task.result()
+            raise RuntimeError("uvicorn stopped before it started serving")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, STARTUP_SECONDS)
+        sock.close()
+
+
+def dueflow_command(*args: str) -> list[str]:
+    """The installed `dueflow` console script (or the module, if the script is missing)."""
+    script = Path(sys.executable).with_name("dueflow")
+    if script.exists():
+        return [str(script), *args]
+    return [sys.executable, "-m", "dueflow.cli", *args]
+
+
+def child_env(home: Path, **dueflow: str) -> dict[str, str]:
+    """A minimal environment: PATH, an isolated HOME, and the DUEFLOW_* variables given."""
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), **dueflow}
