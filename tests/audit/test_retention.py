@@ -23,6 +23,7 @@ from dueflow.settings import Settings
 from tests.support.database import rows
 from tests.support.runtimes import NOW
 from tests.support.servers import STARTUP_SECONDS, child_env, dueflow_command
+from tests.support.waiting import eventually
 from workers.retention import LEASE, AuditRetention
 
 DAY = dt.timedelta(days=1)
@@ -39,6 +40,14 @@ async def entries_aged(runtime: Runtime, clock: FixedClock, *ages: dt.timedelta)
 
 async def titles(runtime: Runtime) -> list[str]:
     return [str(r[0]) for r in await rows(runtime, "SELECT task_title FROM audit_log ORDER BY id")]
+
+
+async def has_titles(runtime: Runtime, count: int) -> bool:
+    return len(await titles(runtime)) == count
+
+
+async def holds(leases: Leases, holder: str) -> bool:
+    return await leases.holder(LEASE) == holder
 
 
 async def test_retention_removes_only_entries_older_than_the_window(
@@ -100,10 +109,9 @@ async def test_two_concurrent_runs_never_both_run(
     first = PausedRetention(sessions, clock, 30, holder="replica-a")
     running = asyncio.create_task(first.run())
     leases = Leases(sessions, clock)
-    for _ in range(500):
-        if await leases.holder(LEASE) == "replica-a":
-            break
-        await asyncio.sleep(0.01)
+    await eventually(
+        lambda: holds(leases, "replica-a"), what="the first run to take the retention lease"
+    )
 
     second = await AuditRetention(sessions, clock, days=30, holder="replica-b").run()
     first.go.set()
@@ -154,10 +162,9 @@ async def test_the_serving_process_runs_retention_on_its_timer_when_embedded(
     try:
         assert retaining.workers.retention is not None and retaining.workers.retention.days == 7
         async with retaining.workers.running():  # the timer's first run is at start
-            for _ in range(500):
-                if len(await titles(runtime)) == 1:
-                    break
-                await asyncio.sleep(0.01)
+            await eventually(
+                lambda: has_titles(runtime, 1), what="the timer's first retention run to delete"
+            )
     finally:
         await retaining.close()
 

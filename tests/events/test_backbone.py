@@ -4,6 +4,7 @@ effect, in order per task, and survives the bus being down. SQLite and PostgreSQ
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -18,6 +19,7 @@ from domain.service import NewTask
 from dueflow.bootstrap import Runtime, bootstrap
 from dueflow.settings import Settings
 from tests.support.database import envelopes, messages, rows, scalar, truncate
+from tests.support.waiting import eventually
 from workers.audit import AUDIT_CONSUMER
 from workers.consumer import Consumer, Outcome, Received
 from workers.dead_letters import DeadLetters
@@ -232,6 +234,10 @@ async def test_a_consumer_sees_an_older_version_as_stale(
     assert seen == [False, True]
 
 
+async def audited(runtime: Runtime, count: int) -> bool:
+    return await scalar(runtime, "SELECT count(*) FROM audit_log") == count
+
+
 async def test_the_relay_wakes_on_commit_without_waiting_for_its_poll(
     database_url: str, clock: FixedClock, tmp_path: Path, runtime: Runtime
 ) -> None:
@@ -239,13 +245,11 @@ async def test_the_relay_wakes_on_commit_without_waiting_for_its_poll(
     live = await bootstrap(slow_poll, clock)
     try:
         async with live.running():
-            await asyncio.sleep(0.05)  # the relay's first pass finds nothing and sleeps
+            await live.service.add("alice", NewTask(title="first"))
+            await eventually(lambda: audited(live, 1), what="the relay's first pass to publish")
             await live.service.add("alice", NewTask(title="now"))
-            for _ in range(100):
-                if await scalar(live, "SELECT count(*) FROM audit_log") == 1:
-                    break
-                await asyncio.sleep(0.02)
-            assert await scalar(live, "SELECT count(*) FROM audit_log") == 1
+            # far sooner than the 60 s poll: only the commit's wake-up gets it there in time
+            await eventually(lambda: audited(live, 2), what="the relay to publish on commit")
     finally:
         await live.close()
 
@@ -261,17 +265,15 @@ async def test_the_relay_publishes_in_a_pause_between_requests_not_during_one(
     )
     live = await bootstrap(patient, clock)
     try:
-        async with live.running():
-            await asyncio.sleep(0.05)  # the relay's first pass finds nothing and sleeps
-            with live.foreground.serving():
+        with contextlib.ExitStack() as request:
+            request.enter_context(live.foreground.serving())  # in flight before the relay starts
+            async with live.running():
                 await live.service.add("alice", NewTask(title="while serving"))
+                # room for a relay that wrongly publishes mid-request to do so: nothing to await
                 await asyncio.sleep(0.2)
-                assert await scalar(live, "SELECT count(*) FROM audit_log") == 0
-            for _ in range(100):
-                if await scalar(live, "SELECT count(*) FROM audit_log") == 1:
-                    break
-                await asyncio.sleep(0.02)
-            assert await scalar(live, "SELECT count(*) FROM audit_log") == 1
+                assert await audited(live, 0)
+                request.close()  # the request ends: the pause the relay waits for
+                await eventually(lambda: audited(live, 1), what="the relay to publish in the pause")
     finally:
         await live.close()
 
@@ -284,7 +286,7 @@ class Counting:
         self.order: list[tuple[str, int]] = []
 
     async def publish(self, messages: Sequence[OutboundMessage]) -> None:
-        await asyncio.sleep(0.005)
+        await asyncio.sleep(0.005)  # a slow publisher is the point: the relays' passes overlap
         for message in messages:
             if message.topic == "task-events":
                 self.deliveries[message.event_id] = self.deliveries.get(message.event_id, 0) + 1
@@ -306,15 +308,17 @@ async def test_relays_side_by_side_on_postgres_publish_each_row_once_in_task_ord
             await producer.service.update("alice", task.id, {"title": "again"})
             await producer.service.complete("alice", task.id)
 
-        async def drain_all(runtime: Runtime) -> None:
-            for _ in range(200):
-                if (
-                    await runtime.relay.drain_once() == 0
-                    and (await runtime.relay.backlog()).size == 0
-                ):
-                    return
+        async def drained(runtime: Runtime) -> bool:
+            return (
+                await runtime.relay.drain_once() == 0 and (await runtime.relay.backlog()).size == 0
+            )
 
-        await asyncio.gather(*(drain_all(r) for r in relays))
+        await asyncio.gather(
+            *(
+                eventually(lambda r=r: drained(r), what="a relay to find nothing left")
+                for r in relays
+            )
+        )
         assert len(counting.deliveries) == 100
         assert set(counting.deliveries.values()) == {1}
         for task in tasks[:20]:

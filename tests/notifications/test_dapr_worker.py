@@ -3,13 +3,16 @@ deliveries, and the dispatcher the app's lifespan runs delivers them (no mcp cha
 
 from __future__ import annotations
 
-import asyncio
-
 from domain.clock import FixedClock
 from dueflow.bootstrap import Runtime, worker_app
 from tests.support.dapr_apps import CLOUDEVENTS, PUBSUB, client_for, cloudevent
 from tests.support.notifications import SECRET, Receiver, deliveries, trigger
 from tests.support.runtimes import settings_for
+from tests.support.waiting import eventually
+
+
+async def all_delivered(runtime: Runtime) -> bool:
+    return {d["status"] for d in await deliveries(runtime)} == {"delivered"}
 
 
 async def test_the_notifications_app_subscribes_to_reminders_and_delivers_a_trigger(
@@ -36,9 +39,9 @@ async def test_the_notifications_app_subscribes_to_reminders_and_delivers_a_trig
         again = await client.post(
             "/events/reminders", content=cloudevent(envelope, "reminders"), headers=CLOUDEVENTS
         )
-        async with asyncio.timeout(5):
-            while {d["status"] for d in await deliveries(runtime)} != {"delivered"}:
-                await asyncio.sleep(0.02)
+        await eventually(
+            lambda: all_delivered(runtime), what="every channel to deliver the trigger"
+        )
 
     assert [(s["topic"], s["route"]) for s in subscriptions] == [("reminders", "/events/reminders")]
     assert subscriptions[0]["deadLetterTopic"] == "reminders-dead-letter"

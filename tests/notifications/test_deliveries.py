@@ -19,6 +19,7 @@ from tests.support.database import rows
 from tests.support.notifications import LATER, SECRET, Receiver, deliveries, publish, trigger
 from tests.support.runtimes import embedded_runtime
 from tests.support.servers import free_port
+from tests.support.waiting import eventually
 from workers.notification_dispatch import NotificationDispatcher, build_dispatcher
 
 
@@ -317,9 +318,7 @@ async def test_the_dispatcher_running_in_the_background_delivers_as_soon_as_a_tr
 ) -> None:
     async with hooked.running():
         await publish(hooked, trigger())
-        async with asyncio.timeout(5):
-            while len(receiver.received) < 1:
-                await asyncio.sleep(0.01)
+        await eventually(lambda: receiver.received, what="the webhook to receive the trigger")
 
     assert receiver.received[0].signature_ok
 

@@ -3,7 +3,6 @@ nobody else does, and with nobody connected the delivery is recorded as skipped.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -13,6 +12,7 @@ from fastmcp.client.logging import LogMessage
 from dueflow.bootstrap import Runtime
 from mcp_server.server import build_server
 from tests.support.notifications import deliveries, publish, trigger
+from tests.support.waiting import eventually
 
 MODES = ["auto", "legacy"]  # the 2026-07-28 era (fastmcp's default) and the handshake era
 
@@ -47,9 +47,7 @@ async def test_a_connected_client_of_the_user_receives_the_reminder_and_another_
         await bob.call_tool("list_tasks", {})
         await publish(runtime, envelope)
         await runtime.workers.dispatcher.deliver_due()
-        async with asyncio.timeout(5):
-            while not alice_inbox.messages:
-                await asyncio.sleep(0.01)
+        await eventually(lambda: alice_inbox.messages, what="alice's client to get the reminder")
 
     [message] = alice_inbox.messages
     assert (message.level, message.logger) == ("notice", "dueflow.reminders")
@@ -71,9 +69,7 @@ async def test_connecting_is_enough_the_handshake_registers_the_session(
     async with client(runtime, "alice", inbox, mode):
         await publish(runtime, trigger())
         await runtime.workers.dispatcher.deliver_due()
-        async with asyncio.timeout(5):
-            while not inbox.messages:
-                await asyncio.sleep(0.01)
+        await eventually(lambda: inbox.messages, what="the connected client to get the reminder")
 
     assert len(inbox.messages) == 1
 

@@ -20,6 +20,7 @@ from domain.adapters.sql import make_engine
 from domain.adapters.tables import OutboxRow
 from tests.support.notifications import trigger
 from tests.support.servers import STARTUP_SECONDS, child_env, dueflow_command
+from tests.support.waiting import eventually
 from workers.notifications import DELIVERIES
 
 OUTBOX = SQLModel.metadata.tables[OutboxRow.__tablename__]
@@ -126,9 +127,11 @@ async def test_a_stdio_client_of_the_user_receives_a_reminder_committed_while_it
     async with Client(transport, log_handler=inbox, timeout=STARTUP_SECONDS) as client:
         await client.call_tool("list_tasks", {})
         await commit_trigger(tmp_path, envelope)
-        async with asyncio.timeout(STARTUP_SECONDS):
-            while not any(m.data.get("event_id") == envelope["event_id"] for m in received):
-                await asyncio.sleep(0.05)
+        await eventually(
+            lambda: any(m.data.get("event_id") == envelope["event_id"] for m in received),
+            timeout=STARTUP_SECONDS,
+            what="the connected client to receive the reminder",
+        )
 
     [message] = [m for m in received if m.data.get("event_id") == envelope["event_id"]]
     assert (message.level, message.logger) == ("notice", "dueflow.reminders")

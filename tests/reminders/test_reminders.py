@@ -20,6 +20,7 @@ from dueflow.bootstrap import Runtime, bootstrap
 from dueflow.settings import Settings
 from tests.support.database import envelopes, rows
 from tests.support.tools import add, call, refused
+from tests.support.waiting import eventually
 
 NOON = "2026-11-23T12:00:00Z"
 
@@ -42,6 +43,10 @@ async def triggers(runtime: Runtime, task_id: str | None = None) -> list[dict[st
     """The REMINDER_TRIGGERED envelopes in the outbox, oldest first."""
     found = await envelopes(runtime, "event_type = 'REMINDER_TRIGGERED'")
     return [e for e in found if task_id is None or e["task_id"] == task_id]
+
+
+async def has_triggers(runtime: Runtime, count: int) -> bool:
+    return len(await triggers(runtime)) == count
 
 
 async def fire_at(runtime: Runtime, clock: FixedClock, moment: str) -> list[str]:
@@ -193,10 +198,9 @@ async def test_reminders_missed_while_down_fire_once_on_start_marked_late(
     try:
         stop = asyncio.Event()
         timer = asyncio.create_task(again.workers.timer.run(stop))
-        for _ in range(200):
-            if len(await triggers(again)) == 2:
-                break
-            await asyncio.sleep(0.02)
+        await eventually(
+            lambda: has_triggers(again, 2), what="both missed reminders to fire after the restart"
+        )
         stop.set()
         await timer
         fired = await triggers(again, task["id"])
@@ -244,10 +248,9 @@ async def test_the_timer_fires_on_the_real_clock_never_early(
                     reminders=[moment.isoformat()],
                 ),
             )
-            for _ in range(150):
-                if await triggers(live, added.task.id):
-                    break
-                await asyncio.sleep(0.02)
+            await eventually(
+                lambda: triggers(live, added.task.id), what="the reminder to fire on the real clock"
+            )
         [trigger] = await triggers(live, added.task.id)
         fired_at = at(trigger["payload"]["reminder"]["fired_at"])
         assert fired_at >= at(trigger["payload"]["reminder"]["fire_at"])

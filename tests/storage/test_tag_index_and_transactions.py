@@ -16,13 +16,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from domain.adapters.schema import downgrade, upgrade
-from domain.adapters.sql import SqlUnitOfWork, make_engine
+from domain.adapters.sql import BUSY_TIMEOUT_MS, SqlUnitOfWork, make_engine
 from domain.events import EventType, TaskEvent
 from domain.model import Task
 from domain.service import ListArguments, NewTask
 from dueflow.bootstrap import Runtime
 from tests.support.database import rows
 from tests.support.runtimes import NOW
+from tests.support.waiting import eventually
 
 
 def _created(task: Task) -> TaskEvent:
@@ -148,7 +149,9 @@ async def test_reading_the_reminder_schedule_does_not_wait_for_a_writer(runtime:
     sessions = async_sessionmaker(runtime.engine, expire_on_commit=False)
     async with SqlUnitOfWork(sessions) as writer:
         await writer.session.execute(sa.text("UPDATE tasks SET title = title"))  # holds the lock
-        async with asyncio.timeout(1):
+        # the writer holds the lock to the end of this block: a read queued behind it would wait
+        # out the whole busy timeout, so half of it tells the two apart on any machine
+        async with asyncio.timeout(BUSY_TIMEOUT_MS / 2000):
             moment = await runtime.reminders.next_moment()
             upcoming = await runtime.reminders.upcoming("alice", "P7D")
     assert moment is not None and moment.isoformat() == "2026-11-24T07:45:00+00:00"
@@ -178,7 +181,7 @@ async def test_a_writer_that_finds_the_write_lock_taken_waits_without_stopping_t
         async with SqlUnitOfWork(sessions) as holder:
             await holder.session.execute(insert, {"n": "first"})  # holds the write lock
             waiting = asyncio.create_task(second_writer())
-            for _ in range(20):
+            for _ in range(20):  # the loop turns while the writer waits (nothing shows its wait)
                 await asyncio.sleep(0.01)
                 ticks += 1
             assert not waiting.done()
@@ -244,12 +247,13 @@ async def test_a_pooled_connection_the_server_closed_is_replaced(postgres_url: s
     try:
         async with engine.connect() as conn:
             pid = (await conn.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one()
+            pooled = (await conn.get_raw_connection()).driver_connection
         killer = await asyncpg.connect(postgres_url)
         try:
             await killer.execute("SELECT pg_terminate_backend($1)", pid)
         finally:
             await killer.close()
-        await asyncio.sleep(0.2)  # the client notices the closed socket
+        await eventually(pooled.is_closed, what="the client to see the server close its socket")
         sessions = async_sessionmaker(engine, expire_on_commit=False)
         async with SqlUnitOfWork(sessions, read_only=True) as reader:
             other = (await reader.session.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one()
@@ -340,7 +344,7 @@ async def test_an_add_that_finds_the_write_lock_taken_waits_without_stopping_the
             sa.text("INSERT INTO leases (name, holder, expires_at) VALUES ('l', 'y', '2026-01-01')")
         )
         adding = asyncio.create_task(runtime.service.add("alice", NewTask(title="waits")))
-        for _ in range(20):
+        for _ in range(20):  # the loop turns while the add waits (nothing shows its wait)
             await asyncio.sleep(0.01)
             ticks += 1
         assert not adding.done()

@@ -30,9 +30,7 @@ async def embedded_runtime(
 ) -> Runtime:
     """A runtime (embedded bus, Europe/Berlin) on `database_url`, migrated; `extra` adds DUEFLOW_*
     settings by their names without the prefix."""
-    settings = settings_for(
-        database_url, TIMEZONE="Europe/Berlin", DATA_DIR=str(data_dir), **extra
-    )
+    settings = settings_for(database_url, TIMEZONE="Europe/Berlin", DATA_DIR=str(data_dir), **extra)
     if database_url.startswith("sqlite"):
         # bootstrap upgrades only the embedded default; an explicit SQLite URL is migrated here
         engine = make_engine(database_url)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import time
 
 import pytest
 
@@ -93,13 +92,13 @@ def test_a_rule_whose_until_is_before_due_has_no_occurrence_and_is_refused() -> 
     assert "no occurrence" in refusal.problem
 
 
-def test_a_day_that_never_exists_in_the_month_is_refused_quickly() -> None:
-    started = time.monotonic()
+def test_a_day_that_never_exists_in_the_month_is_refused_before_any_search_for_it() -> None:
+    # searching would walk to year 9999 (tests/bench/bench_recurrence.py times the refusal)
     with pytest.raises(ValidationFailed) as caught:
         validate_rule("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", DUE)
 
-    assert time.monotonic() - started < 2.0
     assert caught.value.field == "recurrence"
+    assert "BYMONTHDAY never falls in the BYMONTH months" in caught.value.problem
 
 
 @pytest.mark.parametrize("interval", ["0", "-1"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -458,16 +457,15 @@ def test_an_all_day_series_refuses_repeats_within_a_day(rule: str) -> None:
     assert "all-day" in caught.value.problem
 
 
-def test_a_series_that_never_matches_from_its_start_answers_nothing_quickly() -> None:
+def test_a_series_that_never_matches_from_its_start_answers_nothing() -> None:
     due = parse_due("2026-01-06T09:00", "Europe/Berlin", "UTC")
-    # every seventh day from a Tuesday is never a Monday; dateutil walks on to year 9999
+    # every seventh day from a Tuesday is never a Monday; dateutil walks on to year 9999, so the
+    # search is bounded (tests/bench/bench_recurrence.py times it)
     series = Recurrence("FREQ=DAILY;INTERVAL=7;BYDAY=MO", SCHEDULE, "s", start=series_start(due))
-    started = time.monotonic()
 
     found = occurrences(series, due, None, 1)
 
     assert found == []
-    assert time.monotonic() - started < 3.0
 
 
 def test_a_search_that_runs_out_of_time_answers_what_it_found(
@@ -477,12 +475,11 @@ def test_a_search_that_runs_out_of_time_answers_what_it_found(
     due = parse_due("2026-01-01T09:00", "Europe/Berlin", "UTC")
     far = parse_due("2100-01-01T09:00", "Europe/Berlin", "UTC")
     series = _series("FREQ=HOURLY", due, SCHEDULE, None)
-    started = time.monotonic()
 
     found = occurrences(series, due, far, 1)
 
+    # an hourly series has occurrences after 2100: none found means the search stopped early
     assert found == []
-    assert time.monotonic() - started < 1.0
 
 
 # --- properties ------------------------------------------------------------------------------
