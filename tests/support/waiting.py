@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TypeVar, cast
 
 T = TypeVar("T")
 
@@ -26,11 +26,10 @@ async def eventually(
     deadline = loop.time() + timeout
     pause = 0.005
     while True:
-        answer = condition()
-        if inspect.isawaitable(answer):
-            answer = await answer
+        answered = condition()
+        answer = cast(T, await answered if inspect.isawaitable(answered) else answered)
         if answer:
-            return answer  # type: ignore[return-value]
+            return answer
         if loop.time() >= deadline:
             raise AssertionError(
                 f"timed out after {timeout:g} s waiting for {what} (last answer: {answer!r})"
