@@ -22,7 +22,7 @@ from dueflow.bootstrap import Runtime, bootstrap
 from dueflow.settings import Settings
 from tests.support.database import rows
 from tests.support.runtimes import NOW
-from tests.support.servers import STARTUP_SECONDS, child_env, dueflow_command
+from tests.support.servers import run_dueflow
 from tests.support.waiting import eventually
 from workers.retention import LEASE, AuditRetention
 
@@ -190,14 +190,7 @@ def test_dueflow_audit_prune_deletes_what_is_older_than_the_window(tmp_path: Pat
     asyncio.run(seed())
 
     def prune(**env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            dueflow_command("audit", "prune"),
-            env=child_env(tmp_path, DUEFLOW_DATA_DIR=str(data), **env),
-            capture_output=True,
-            text=True,
-            timeout=STARTUP_SECONDS * 2,
-            check=False,
-        )
+        return run_dueflow(tmp_path, "audit", "prune", DUEFLOW_DATA_DIR=str(data), **env)
 
     off = prune()
     bad = prune(DUEFLOW_AUDIT_RETENTION_DAYS="0")

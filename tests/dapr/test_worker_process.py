@@ -3,19 +3,18 @@ DUEFLOW_* settings, reaching a sidecar at addresses that are not the Dapr SDK's 
 
 from __future__ import annotations
 
-import asyncio
-import json
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from domain.service import NewTask
 from dueflow.bootstrap import Runtime
-from tests.conftest import rows
 from tests.fakes.dapr_sidecar import FakeDaprSidecar
-from tests.transports.conftest import STARTUP_SECONDS, child_env, dueflow_command, free_port
+from tests.support.dapr_apps import CLOUDEVENTS, cloudevent
+from tests.support.database import envelopes
+from tests.support.servers import STARTUP_SECONDS, child_env, dueflow_command, free_port
+from tests.support.waiting import eventually
 
 PUBSUB = "tasks-pubsub"  # not the default "pubsub": the setting must be read
 STATESTORE = "reminder-state"  # not the default "statestore"
@@ -23,31 +22,17 @@ SDK_DEFAULT_GRPC = "127.0.0.1:50001"
 
 
 async def ready(base: str, worker: subprocess.Popen[str]) -> None:
+    """Wait until the worker answers its health check; fail if it exits first."""
     async with httpx.AsyncClient(base_url=base) as client:
-        async with asyncio.timeout(STARTUP_SECONDS):
-            while True:
-                assert worker.poll() is None, "the worker exited while starting"
-                try:
-                    if (await client.get("/healthz")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.05)
 
+        async def healthy() -> bool:
+            assert worker.poll() is None, "the worker exited while starting"
+            try:
+                return (await client.get("/healthz")).status_code == 200
+            except httpx.TransportError:
+                return False
 
-def cloud_event(envelope: dict[str, Any], topic: str) -> str:
-    return json.dumps(
-        {
-            "specversion": "1.0",
-            "id": envelope["event_id"],
-            "type": f"dueflow.{envelope['event_type'].lower()}.v1",
-            "source": "dueflow",
-            "datacontenttype": "application/json",
-            "data": envelope,
-            "topic": topic,
-            "pubsubname": PUBSUB,
-        }
-    )
+        await eventually(healthy, timeout=STARTUP_SECONDS, what="the worker to answer /healthz")
 
 
 async def test_the_reminders_worker_schedules_through_the_configured_sidecar_address(
@@ -57,10 +42,7 @@ async def test_the_reminders_worker_schedules_through_the_configured_sidecar_add
     added = await runtime.service.add(
         "alice", NewTask(title="Renew", due="2030-01-01T12:00:00Z", reminders=["PT15M"])
     )
-    [(payload,)] = await rows(
-        runtime, "SELECT payload FROM outbox WHERE task_id = :t", t=added.task.id
-    )
-    envelope = payload if isinstance(payload, dict) else json.loads(payload)
+    [envelope] = await envelopes(runtime, "task_id = :t", t=added.task.id)
     port = free_port()
     env = child_env(
         tmp_path,
@@ -82,8 +64,8 @@ async def test_the_reminders_worker_schedules_through_the_configured_sidecar_add
                 subscribed = (await client.get("/dapr/subscribe")).json()
                 answer = await client.post(
                     "/events/task-events",
-                    content=cloud_event(envelope, "task-events"),
-                    headers={"content-type": "application/cloudevents+json"},
+                    content=cloudevent(envelope, "task-events", pubsubname=PUBSUB),
+                    headers=CLOUDEVENTS,
                 )
         finally:
             worker.terminate()

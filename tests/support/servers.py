@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -64,3 +65,18 @@ def dueflow_command(*args: str) -> list[str]:
 def child_env(home: Path, **dueflow: str) -> dict[str, str]:
     """A minimal environment: PATH, an isolated HOME, and the DUEFLOW_* variables given."""
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), **dueflow}
+
+
+def run_dueflow(home: Path, *args: str, **dueflow_env: str) -> subprocess.CompletedProcess[str]:
+    """Run `dueflow ARGS` in `home` to completion (bounded) with only the DUEFLOW_* variables
+    given."""
+    return subprocess.run(
+        dueflow_command(*args),
+        env=child_env(home, **dueflow_env),
+        cwd=home,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=STARTUP_SECONDS * 2,
+        check=False,
+    )

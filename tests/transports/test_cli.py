@@ -20,25 +20,12 @@ from tests.support.servers import (
     child_env,
     dueflow_command,
     free_port,
+    run_dueflow,
 )
 from tests.support.waiting import eventually
 
 # the newest migration the code ships (0001 when these tests were written)
 AT_HEAD = f"current: {head_revision()}  head: {head_revision()}"
-
-
-def dueflow(tmp_path: Path, *args: str, **dueflow_env: str) -> subprocess.CompletedProcess[str]:
-    """Run `dueflow ARGS` to completion (bounded) with only the DUEFLOW_* variables given."""
-    return subprocess.run(
-        dueflow_command(*args),
-        env=child_env(tmp_path, **dueflow_env),
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=STARTUP_SECONDS * 2,
-        check=False,
-    )
 
 
 def tables(database: Path) -> set[str]:
@@ -50,7 +37,7 @@ def tables(database: Path) -> set[str]:
 def test_serving_over_http_without_tokens_is_refused_naming_dueflow_tokens(
     tmp_path: Path, transport: str
 ) -> None:
-    done = dueflow(
+    done = run_dueflow(
         tmp_path,
         "serve",
         "--transport",
@@ -68,7 +55,7 @@ def test_serving_over_http_without_tokens_is_refused_naming_dueflow_tokens(
 def test_a_token_shorter_than_16_characters_is_refused_naming_dueflow_tokens(
     tmp_path: Path,
 ) -> None:
-    done = dueflow(
+    done = run_dueflow(
         tmp_path,
         "serve",
         "--transport",
@@ -85,7 +72,7 @@ def test_a_token_shorter_than_16_characters_is_refused_naming_dueflow_tokens(
 
 
 def test_an_unknown_time_zone_is_refused_naming_dueflow_timezone(tmp_path: Path) -> None:
-    done = dueflow(
+    done = run_dueflow(
         tmp_path,
         "db",
         "current",
@@ -99,8 +86,8 @@ def test_an_unknown_time_zone_is_refused_naming_dueflow_timezone(tmp_path: Path)
 
 def test_db_upgrade_creates_the_schema_and_db_current_reports_head(tmp_path: Path) -> None:
     data = tmp_path / "fresh" / "data"
-    upgraded = dueflow(tmp_path, "db", "upgrade", DUEFLOW_DATA_DIR=str(data))
-    current = dueflow(tmp_path, "db", "current", DUEFLOW_DATA_DIR=str(data))
+    upgraded = run_dueflow(tmp_path, "db", "upgrade", DUEFLOW_DATA_DIR=str(data))
+    current = run_dueflow(tmp_path, "db", "current", DUEFLOW_DATA_DIR=str(data))
 
     assert upgraded.returncode == 0, upgraded.stderr
     assert upgraded.stdout == ""
@@ -111,15 +98,15 @@ def test_db_upgrade_creates_the_schema_and_db_current_reports_head(tmp_path: Pat
 
 def test_db_upgrade_twice_leaves_the_schema_at_head(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    first = dueflow(tmp_path, "db", "upgrade", DUEFLOW_DATA_DIR=str(data))
-    second = dueflow(tmp_path, "db", "upgrade", DUEFLOW_DATA_DIR=str(data))
-    current = dueflow(tmp_path, "db", "current", DUEFLOW_DATA_DIR=str(data))
+    first = run_dueflow(tmp_path, "db", "upgrade", DUEFLOW_DATA_DIR=str(data))
+    second = run_dueflow(tmp_path, "db", "upgrade", DUEFLOW_DATA_DIR=str(data))
+    current = run_dueflow(tmp_path, "db", "current", DUEFLOW_DATA_DIR=str(data))
     assert (first.returncode, second.returncode) == (0, 0), second.stderr
     assert current.stdout.strip() == AT_HEAD
 
 
 def test_db_current_without_a_database_says_so_without_a_traceback(tmp_path: Path) -> None:
-    done = dueflow(tmp_path, "db", "current", DUEFLOW_DATA_DIR=str(tmp_path / "nowhere"))
+    done = run_dueflow(tmp_path, "db", "current", DUEFLOW_DATA_DIR=str(tmp_path / "nowhere"))
     assert "Traceback" not in done.stderr
     assert "current: none" in done.stdout.lower() or "dueflow db upgrade" in done.stderr
 
@@ -130,10 +117,10 @@ def test_serving_an_unmigrated_database_is_refused_until_db_upgrade(tmp_path: Pa
         db.execute("CREATE TABLE unrelated (x INTEGER)")
     url = f"sqlite+aiosqlite:///{database}"
 
-    refused = dueflow(tmp_path, "serve", DUEFLOW_DATABASE_URL=url)
+    refused = run_dueflow(tmp_path, "serve", DUEFLOW_DATABASE_URL=url)
     left_alone = tables(database)
-    upgraded = dueflow(tmp_path, "db", "upgrade", DUEFLOW_DATABASE_URL=url)
-    current = dueflow(tmp_path, "db", "current", DUEFLOW_DATABASE_URL=url)
+    upgraded = run_dueflow(tmp_path, "db", "upgrade", DUEFLOW_DATABASE_URL=url)
+    current = run_dueflow(tmp_path, "db", "current", DUEFLOW_DATABASE_URL=url)
 
     assert refused.returncode != 0
     assert "dueflow db upgrade" in refused.stderr

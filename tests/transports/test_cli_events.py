@@ -8,20 +8,12 @@ from pathlib import Path
 
 from domain.service import NewTask
 from dueflow.bootstrap import Runtime
-from tests.notifications.conftest import publish, trigger
-from tests.transports.conftest import STARTUP_SECONDS, child_env, dueflow_command
+from tests.support.notifications import publish, trigger
+from tests.support.servers import run_dueflow
 
 
 def dueflow(tmp_path: Path, database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        dueflow_command(*args),
-        env=child_env(tmp_path, DUEFLOW_DATABASE_URL=database_url),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=STARTUP_SECONDS * 2,
-        check=False,
-    )
+    return run_dueflow(tmp_path, *args, DUEFLOW_DATABASE_URL=database_url)
 
 
 async def test_events_backlog_counts_the_rows_the_relay_has_not_published(
@@ -83,19 +75,13 @@ def test_a_maintenance_command_refuses_a_database_behind_the_code(tmp_path: Path
 
 def test_a_refused_setting_names_the_variable_and_prints_no_value_given(tmp_path: Path) -> None:
     secret = "do-not-print-this-secret-0123456789"
-    done = subprocess.run(
-        dueflow_command("db", "current"),
-        env=child_env(
-            tmp_path,
-            DUEFLOW_DATA_DIR=str(tmp_path / "data"),
-            DUEFLOW_WEBHOOKS="alice=http://0251.0376.0251.0376/hook",
-            DUEFLOW_WEBHOOK_SECRET=secret,
-        ),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=STARTUP_SECONDS * 2,
-        check=False,
+    done = run_dueflow(
+        tmp_path,
+        "db",
+        "current",
+        DUEFLOW_DATA_DIR=str(tmp_path / "data"),
+        DUEFLOW_WEBHOOKS="alice=http://0251.0376.0251.0376/hook",
+        DUEFLOW_WEBHOOK_SECRET=secret,
     )
 
     assert done.returncode == 2

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.transports.conftest import STARTUP_SECONDS, child_env, dueflow_command
+from tests.support.servers import STARTUP_SECONDS, child_env, dueflow_command
 
 
 def send(server: subprocess.Popen[str], message: dict[str, Any]) -> None:
