@@ -6,9 +6,12 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from domain.due import iso_utc
+
+if TYPE_CHECKING:
+    from domain.model import Task
 
 CONTRACT_VERSION = "v1"
 TOPIC_TASK_EVENTS = "task-events"
@@ -75,3 +78,52 @@ class TaskEvent:
                 "causation_id": self.causation_id,
             },
         }
+
+
+def task_event(
+    kind: EventType,
+    task: Task,
+    changes: dict[str, list[Any]],
+    now: dt.datetime,
+    *,
+    source: str,
+    correlation_id: str | None = None,
+    causation_id: str | None = None,
+) -> TaskEvent:
+    """The event of a change to `task`, which is already at its new version."""
+    return TaskEvent(
+        event_type=kind,
+        task_id=task.id,
+        user_id=task.user_id,
+        sequence=task.version,
+        timestamp=now,
+        task=task.snapshot(),
+        changes=changes,
+        source=source,
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+    )
+
+
+def created_event(
+    task: Task,
+    now: dt.datetime,
+    *,
+    source: str,
+    correlation_id: str | None = None,
+    causation_id: str | None = None,
+) -> TaskEvent:
+    """The TASK_CREATED event of a new task: every field that is set, as a change from nothing."""
+    snapshot = task.snapshot()
+    return TaskEvent(
+        event_type=EventType.TASK_CREATED,
+        task_id=task.id,
+        user_id=task.user_id,
+        sequence=task.version,
+        timestamp=now,
+        task=snapshot,
+        changes={name: [None, value] for name, value in snapshot.items() if value},
+        source=source,
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+    )

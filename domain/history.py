@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from domain.due import iso_utc, localize, parse_moment
+from domain.due import iso_utc
 from domain.errors import DueflowError, ValidationFailed
-from domain.query import MAX_LIMIT, decode_cursor, encode_cursor
+from domain.query import MAX_LIMIT, decode_cursor, encode_cursor, moment_bound
 
 DEFAULT_HISTORY_LIMIT = 50
 CURSOR_KIND = "history"
@@ -159,20 +159,9 @@ def bad_history_cursor() -> ValidationFailed:
 
 
 def history_bound(raw: str | None, field_name: str, user_zone: ZoneInfo) -> dt.datetime | None:
-    """A since/until as a user writes it: an ISO date (the start of that day in the user's zone)
-    or date-time (without an offset, wall time in the user's zone)."""
-    if raw is None:
-        return None
-    text = raw.strip()
-    if len(text) == 10:
-        try:
-            day = dt.date.fromisoformat(text)
-        except ValueError:
-            pass
-        else:
-            return localize(dt.datetime.combine(day, dt.time()), user_zone)
+    """A since/until as a user writes it (see moment_bound), refused in the history's words."""
     try:
-        return parse_moment(text, user_zone, field_name)
+        return moment_bound(raw, field_name, user_zone)
     except ValidationFailed:
         raise ValidationFailed(
             field_name,

@@ -176,6 +176,55 @@ class Task:
         self.deleted_at = None
         return self._bump(before, now)
 
+    def following(self, task_id: str, due: Due, number: int, now: dt.datetime) -> Task:
+        """The next occurrence of this recurring task, due at `due`, as a new open task."""
+        assert self.due is not None and self.recurrence is not None
+        return Task(
+            id=task_id,
+            user_id=self.user_id,
+            title=self.title,
+            description=self.description,
+            priority=self.priority,
+            tags=self.tags,
+            due=due,
+            reminders=shift_reminders(self.reminders, self.due, due),
+            recurrence=self.recurrence,
+            occurrence=number,
+            recurred_from=self.id,
+            created_at=now,
+            updated_at=now,
+        )
+
+    def recurred(
+        self, next_id: str, now: dt.datetime, skipped: tuple[Due, ...] = ()
+    ) -> dict[str, list[Any]]:
+        """Link this completed occurrence to the next one, `next_id`."""
+        changes: dict[str, list[Any]] = {"recurred_to": [self.recurred_to, next_id]}
+        self.recurred_to = next_id
+        return self._bookkept(changes, now, skipped)
+
+    def end_series(self, now: dt.datetime, skipped: tuple[Due, ...] = ()) -> dict[str, list[Any]]:
+        """Mark this completed occurrence as the last of its series."""
+        changes: dict[str, list[Any]] = {"series_ended": [self.series_ended, True]}
+        self.series_ended = True
+        return self._bookkept(changes, now, skipped)
+
+    def skip_to(self, due: Due, number: int, now: dt.datetime) -> dict[str, list[Any]]:
+        """Move this open occurrence to occurrence `number`, due at `due`."""
+        assert self.due is not None
+        reminders = shift_reminders(self.reminders, self.due, due)
+        return self.change(now, due=due, reminders=reminders, occurrence=number)
+
+    def _bookkept(
+        self, changes: dict[str, list[Any]], now: dt.datetime, skipped: tuple[Due, ...]
+    ) -> dict[str, list[Any]]:
+        # events name the bookkeeping fields themselves, not the recurrence block holding them
+        if skipped:
+            changes["skipped_occurrences"] = [None, [d.to_json() for d in skipped]]
+        self.version += 1
+        self.updated_at = now
+        return changes
+
     def _bump(self, before: dict[str, Any], now: dt.datetime) -> dict[str, list[Any]]:
         after = self.snapshot()
         changes = {
@@ -235,3 +284,10 @@ class Task:
 def _wall_text(value: dt.datetime | dt.date | None) -> str | None:
     """A series start or exdate (local wall time, or a date) as ISO text."""
     return value.isoformat() if value is not None else None
+
+
+def shift_reminders(reminders: tuple[Reminder, ...], old: Due, new: Due) -> tuple[Reminder, ...]:
+    """Reminders for a moved occurrence: relative ones follow by themselves, absolute ones move
+    by as much as the due did."""
+    delta = new.instant - old.instant
+    return tuple(Reminder(at=r.at + delta) if r.at is not None else r for r in reminders)

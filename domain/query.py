@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from domain.due import localize, parse_moment
 from domain.errors import ValidationFailed
 from domain.model import Priority, Status, Task
 
@@ -74,6 +75,22 @@ def parse_sort(keys: list[str]) -> tuple[SortKey, ...]:
     if len(set(fields)) != len(fields):
         raise ValidationFailed("by", "names a key twice", "give each key once")
     return parsed
+
+
+def moment_bound(raw: str | None, field_name: str, user_zone: ZoneInfo) -> dt.datetime | None:
+    """A bound as a user writes it: an ISO date (the start of that day in the user's zone) or
+    date-time (without an offset, wall time in the user's zone)."""
+    if raw is None:
+        return None
+    text = raw.strip()
+    if len(text) == 10:
+        try:
+            day = dt.date.fromisoformat(text)
+        except ValueError:
+            pass
+        else:
+            return localize(dt.datetime.combine(day, dt.time()), user_zone)
+    return parse_moment(text, user_zone, field_name)
 
 
 def check_limit(limit: int) -> int:
@@ -165,3 +182,28 @@ class Outlook:
         age_days = (self.now - task.created_at).total_seconds() / 86400
         score += min(max(age_days, 0.0) / 30.0, 2.0)
         return round(score, 4)
+
+
+def in_order(tasks: list[Task], order: tuple[SortKey, ...], outlook: Outlook) -> list[Task]:
+    """`tasks` in the order `order` names, ties in creation order, undated tasks last by due
+    whichever the direction: the order the SQL adapters give, urgency included."""
+    ordered = sorted(tasks, key=lambda t: (t.created_at, t.id))
+    for key in reversed(order):
+        ordered.sort(key=lambda t, k=key: _sort_value(t, k, outlook), reverse=key.descending)  # type: ignore[misc]
+        if key.field == "due":
+            ordered.sort(key=lambda t: t.due is None)
+    return ordered
+
+
+def _sort_value(task: Task, key: SortKey, outlook: Outlook) -> Any:
+    if key.field == "due":
+        return task.due.instant if task.due else dt.datetime.max.replace(tzinfo=dt.UTC)
+    if key.field == "priority":
+        return task.priority.rank
+    if key.field == "created":
+        return task.created_at
+    if key.field == "updated":
+        return task.updated_at
+    if key.field == "title":
+        return task.title.lower()
+    return outlook.urgency(task)

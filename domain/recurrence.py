@@ -496,6 +496,8 @@ def _take(
 
     dateutil walks period by period without yielding while a rule does not match (up to year
     9999), so only a thread can bound the wait; _slots ends the walk at its next wall time.
+    The wait blocks the calling thread for up to _SEARCH_SECONDS, so the use cases call the
+    functions that expand a rule from a worker thread (asyncio.to_thread), never on the loop.
     """
     found: list[_T] = []
     failure: list[Exception] = []

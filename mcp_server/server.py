@@ -405,7 +405,7 @@ def build_server(
         count: Annotated[int, Field(description="How many occurrences, 1-100", ge=1, le=100)] = 5,
     ) -> ToolResult:
         """Show the next occurrences of a rule, with UTC offsets, before writing it to a task."""
-        text, occurrences = service.preview_recurrence(recurrence, due, timezone, count)
+        text, occurrences = await service.preview_recurrence(recurrence, due, timezone, count)
         shown = [OccurrenceOut.of(d) for d in occurrences]
         first = ", ".join(o.date or o.datetime or "" for o in shown[:3])
         return answer(

@@ -40,11 +40,11 @@ from domain.adapters.schema import downgrade, upgrade
 from domain.adapters.sql import _row_values, make_engine
 from domain.adapters.tables import OutboxRow, TaskRow
 from domain.clock import SystemClock
-from domain.events import EventType
+from domain.events import created_event
 from domain.model import Task
 from domain.query import TaskFilter
 from domain.service import ListArguments, NewTask, TaskService
-from dueflow.bootstrap import bootstrap
+from dueflow.bootstrap import SOURCE, bootstrap
 from dueflow.settings import Settings
 
 HERE = Path(__file__).resolve().parent
@@ -164,10 +164,9 @@ async def seed(settings: Settings, total: int) -> SeedReport:
         outbox_rows: list[dict[str, Any]] = []
         for i in range(probe, total):
             now = base + dt.timedelta(seconds=i)
-            task: Task = service._build(USER, new_task_args(i), now)
+            task: Task = service.arguments.new_task(USER, new_task_args(i), now)
             tasks_rows.append(_row_values(task))
-            created = {name: [None, value] for name, value in task.snapshot().items() if value}
-            event = service._event(EventType.TASK_CREATED, task, created, now, None)
+            event = created_event(task, now, source=SOURCE)
             outbox_rows.append(
                 {
                     "event_id": event.event_id,
