@@ -33,19 +33,6 @@ from domain.reminders import parse_reminders
 
 MAX_IDEMPOTENCY_KEY = 200
 MAX_QUERY = 200
-# What update_task may change, in the order its tool lists them; the MCP layer derives its
-# arguments from this list.
-UPDATABLE_FIELDS: tuple[str, ...] = (
-    "title",
-    "description",
-    "due",
-    "timezone",
-    "priority",
-    "tags",
-    "reminders",
-    "recurrence",
-    "recurrence_anchor",
-)
 STATUS_FILTERS: tuple[StatusFilter, ...] = ("open", "completed", "deleted", "all")
 
 
@@ -66,6 +53,10 @@ class NewTask:
     def fingerprint(self) -> str:
         raw = json.dumps(dataclasses.asdict(self), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(raw.encode()).hexdigest()
+
+
+# What update_task may change: every argument of a new task, in the order the tools list them.
+UPDATABLE_FIELDS: tuple[str, ...] = tuple(field.name for field in dataclasses.fields(NewTask))
 
 
 @dataclass(frozen=True, kw_only=True)

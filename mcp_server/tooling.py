@@ -5,10 +5,12 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any, ParamSpec
 
 import mcp_types as mt
 from fastmcp.exceptions import ToolError
+from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools import ToolResult
 from pydantic import BaseModel
 
@@ -64,3 +66,26 @@ def answer(summary: str, result: BaseModel | dict[str, Any]) -> ToolResult:
 def correlation() -> str:
     """A fresh correlation id for the events of one tool call."""
     return str(uuid.uuid4())
+
+
+_SENT: ContextVar[frozenset[str]] = ContextVar("dueflow_sent_arguments", default=frozenset())
+
+
+class SentArguments(Middleware):
+    """Remembers which arguments a call carried, so update_task can tell null from absent."""
+
+    async def on_call_tool(
+        self,
+        context: MiddlewareContext[mt.CallToolRequestParams],
+        call_next: CallNext[mt.CallToolRequestParams, ToolResult],
+    ) -> ToolResult:
+        token = _SENT.set(frozenset(context.message.arguments or {}))
+        try:
+            return await call_next(context)
+        finally:
+            _SENT.reset(token)
+
+
+def sent_arguments() -> frozenset[str]:
+    """The names of the arguments the current tool call carried."""
+    return _SENT.get()
