@@ -3,6 +3,8 @@ work opens (on the in-memory store: no SQL)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from domain.errors import IdempotencyConflict, ValidationFailed
@@ -122,3 +124,20 @@ async def test_phrases_and_rules_are_read_before_the_writing_unit_opens() -> Non
         "2026-03-03T09:00"
     )
     assert w.clock.read_while_writing and not any(w.clock.read_while_writing)
+
+
+async def test_a_rule_that_is_slow_to_expand_does_not_hold_up_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("domain.recurrence._SEARCH_SECONDS", 0.3)
+    w = world()
+    # every seventh day from a Tuesday is never a Monday: dateutil walks until the bound
+    never = NewTask(title="x", due="2026-03-03T09:00", recurrence="FREQ=DAILY;INTERVAL=7;BYDAY=MO")
+    adding = asyncio.create_task(w.service.add(USER, never))
+
+    await asyncio.sleep(0)  # the add runs up to its first wait; a search on the loop would end it
+
+    assert not adding.done()
+    with pytest.raises(ValidationFailed, match="recurrence: yields no occurrence"):
+        await adding
+    assert w.store.opened == []
