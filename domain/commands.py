@@ -1,8 +1,10 @@
 """The write use cases: each change is one transaction that also records its event.
 
-Arguments are read first, outside any unit of work; a change that must read the task to know
-what it means (an update, a skip, the next occurrence) reads it in a read-only unit, works the
-change out, and writes it in a second unit only if the task is still at the version it read.
+Arguments are read first, outside any unit of work. A change that must read the task to know
+what it means (a new due, reminders or rule; a skip; the next occurrence) reads it in a read-only
+unit, works the change out, and writes it in a second unit only if the task is still at the
+version it read. A change that needs nothing of the task to read (a status change, a patch of
+plain fields) loads, changes and saves in one writing unit.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from domain.errors import (
 )
 from domain.events import EventType, created_event, task_event
 from domain.model import Status, Task
-from domain.patch import expands_rule, patched_values
+from domain.patch import PLAIN_FIELDS, expands_rule, patched_values, plain_values
 from domain.ports import Clock, IdempotencyRecord, UnitOfWorkFactory
 from domain.queries import load
 from domain.recurrence import NextOccurrence, RecurrenceAnchor, next_occurrence
@@ -119,6 +121,17 @@ class TaskCommands:
     ) -> Task:
         """Change the fields present in `patch`; None clears a field."""
         check_patch_fields(patch)
+        if PLAIN_FIELDS.issuperset(patch):
+            # read up front, so one writing unit loads, changes and saves, as a status change does
+            values = plain_values(patch)
+            return await self._change(
+                user_id,
+                task_id,
+                EventType.TASK_UPDATED,
+                lambda t, now: t.change(now, **values),
+                correlation_id,
+                expected_version,
+            )
 
         async def attempt() -> Task:
             task = await self._read_task(user_id, task_id, expected_version)
@@ -145,13 +158,23 @@ class TaskCommands:
     async def _transition(
         self, user_id: str, task_id: str, kind: EventType, correlation_id: str | None
     ) -> Task:
-        step = _STEPS[kind]
+        return await self._change(user_id, task_id, kind, _STEPS[kind], correlation_id)
+
+    async def _change(
+        self,
+        user_id: str,
+        task_id: str,
+        kind: EventType,
+        step: Callable[[Task, dt.datetime], dict[str, list[Any]]],
+        correlation_id: str | None,
+        expected_version: int | None = None,
+    ) -> Task:
+        """Load, `step` and save the task in one writing unit: for changes that parse nothing."""
 
         async def attempt() -> Task:
             now = self._clock.now()
-            # nothing to read or parse: one writing unit reads, changes and writes
             async with self._uow() as uow:
-                task = await load(uow, user_id, task_id)
+                task = await load(uow, user_id, task_id, expected_version)
                 version = task.version
                 changes = step(task, now)
                 if changes:
@@ -163,7 +186,7 @@ class TaskCommands:
                     await uow.commit()
                 return task
 
-        return await _retrying(attempt, retry=True)
+        return await _retrying(attempt, retry=expected_version is None)
 
     async def recur(
         self,

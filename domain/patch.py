@@ -20,10 +20,13 @@ from domain.model import Priority, Task, check_description, check_title, normali
 from domain.recurrence import Recurrence, RecurrenceAnchor, series_text
 from domain.reminders import Reminder, parse_reminders
 
+# the fields whose reading needs nothing of the task: a patch of these alone is read up front
+PLAIN_FIELDS = frozenset({"title", "description", "priority", "tags"})
+
 
 def patched_values(task: Task, patch: Mapping[str, Any], read: ArgumentReader) -> dict[str, Any]:
     """The fields of `task` after `patch` (None clears a field), ready for Task.change."""
-    values = _plain_values(patch)
+    values = plain_values(patch)
     zone_name = task.due.timezone if task.due else read.default_timezone
     if "timezone" in patch:
         zone_name = patch["timezone"] or read.default_timezone
@@ -45,8 +48,8 @@ def expands_rule(task: Task, patch: Mapping[str, Any]) -> bool:
     return task.recurrence is not None or patch.get("recurrence") is not None
 
 
-def _plain_values(patch: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields that read the same whatever the task: title, description, priority, tags."""
+def plain_values(patch: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields that read the same whatever the task (PLAIN_FIELDS), read from `patch`."""
     values: dict[str, Any] = {}
     if "title" in patch:
         if patch["title"] is None:

@@ -45,15 +45,27 @@ async def test_update_reads_the_task_in_a_read_only_unit_and_writes_in_another()
     assert not any(w.clock.read_while_writing)
 
 
-async def test_an_update_that_changes_nothing_opens_no_writing_unit_and_records_nothing() -> None:
+async def test_a_patch_of_plain_fields_is_read_up_front_and_written_in_one_unit() -> None:
     w = world()
     task = await _task(w)
     w.store.opened.clear()
 
-    same = await w.service.update(USER, task.id, {"title": "Water plants"})
+    await w.service.update(USER, task.id, {"title": "Water the ferns", "priority": "high"})
 
-    assert same.version == 1
-    assert w.store.opened == [Opened(True, False)]
+    assert w.store.opened == [Opened(False, False)]
+
+
+async def test_an_update_that_changes_nothing_records_nothing() -> None:
+    w = world()
+    task = await _task(w, due="2026-03-05")
+    w.store.opened.clear()
+
+    same = await w.service.update(USER, task.id, {"title": "Water plants"})
+    again = await w.service.update(USER, task.id, {"due": "2026-03-05"})
+
+    assert same.version == again.version == 1
+    # the due needs the task read first; with nothing changed no writing unit opens
+    assert w.store.opened == [Opened(False, False), Opened(True, False)]
     assert w.store.kinds() == [EventType.TASK_CREATED]
 
 
@@ -135,7 +147,7 @@ async def test_an_update_without_a_version_is_re_applied_after_a_concurrent_chan
     task = await _task(w)
     store.races = 2
 
-    updated = await w.service.update(USER, task.id, {"title": "Repotted"})
+    updated = await w.service.update(USER, task.id, {"title": "Repotted", "due": "2026-03-09"})
 
     assert updated.title == "Repotted"
     assert w.store.tasks[task.id].title == "Repotted"
@@ -149,9 +161,9 @@ async def test_an_update_at_a_named_version_that_races_is_refused() -> None:
     store.races = 1
 
     with pytest.raises(ConcurrentChange):
-        await w.service.update(USER, task.id, {"title": "Repotted"}, expected_version=1)
+        await w.service.update(USER, task.id, {"due": "2026-03-09"}, expected_version=1)
 
-    assert w.store.tasks[task.id].title == "Water plants"
+    assert w.store.tasks[task.id].due is None
 
 
 async def test_a_task_goes_through_complete_reopen_delete_restore_with_one_event_each() -> None:
