@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+from types import FrameType
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
@@ -161,14 +163,7 @@ def validate_rule(rule: str, due: Due | None) -> str:
 
 def first_occurrence(built: rrule) -> dt.datetime | None:
     """The first occurrence, searched with a time bound (see _SEARCH_SECONDS)."""
-    found: list[dt.datetime | None] = []
-
-    def search() -> None:
-        found.append(next(iter(built), None))
-
-    worker = threading.Thread(target=search, daemon=True, name="rrule-first-occurrence")
-    worker.start()
-    worker.join(_SEARCH_SECONDS)
+    found = _take(iter(built), _deadline(), limit=1)
     return found[0] if found else None
 
 
@@ -495,14 +490,20 @@ def _take(
     search runs out of time.
 
     dateutil walks period by period without yielding while a rule does not match (up to year
-    9999), so only a thread can bound the wait; _slots ends the walk at its next wall time.
-    The wait blocks the calling thread for up to _SEARCH_SECONDS, so the use cases call the
-    functions that expand a rule from a worker thread (asyncio.to_thread), never on the loop.
+    9999), so the walk runs in a thread of its own whose trace function ends it at `deadline`
+    (at its next Python call); the caller waits for it at most until then. The wait still
+    blocks the calling thread, so the use cases call what expands a rule from a worker thread
+    (asyncio.to_thread), never on the event loop.
     """
     found: list[_T] = []
     failure: list[Exception] = []
 
+    def stop_at_deadline(frame: FrameType, event: str, arg: object) -> None:
+        if time.monotonic() > deadline:
+            raise _OutOfTime
+
     def search() -> None:
+        sys.settrace(stop_at_deadline)
         try:
             for item in items:
                 found.append(item)
@@ -510,8 +511,12 @@ def _take(
                     enough is not None and enough(item)
                 ):
                     return
+        except _OutOfTime:
+            return
         except Exception as exc:  # handed to the caller's thread below
             failure.append(exc)
+        finally:
+            sys.settrace(None)
 
     worker = threading.Thread(target=search, daemon=True, name="rrule-search")
     worker.start()
@@ -521,6 +526,10 @@ def _take(
     if failure:
         raise failure[0]
     return found
+
+
+class _OutOfTime(Exception):
+    """A rule's walk ran past its deadline (raised inside the walk by its trace function)."""
 
 
 def _property(line: str) -> tuple[str, list[str], str]:

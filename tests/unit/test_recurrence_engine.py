@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,6 +20,8 @@ from domain.recurrence import (
     NextOccurrence,
     Recurrence,
     RecurrenceAnchor,
+    _deadline,
+    _take,
     next_occurrence,
     occurrences,
     parse_recurrence,
@@ -480,6 +484,26 @@ def test_a_search_that_runs_out_of_time_answers_what_it_found(
 
     # an hourly series has occurrences after 2100: none found means the search stopped early
     assert found == []
+
+
+def test_a_search_that_runs_out_of_time_stops_walking_the_rule(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("domain.recurrence._SEARCH_SECONDS", 0.05)
+
+    def step() -> None:
+        pass
+
+    def never_yields() -> Iterator[int]:
+        # as dateutil does on a rule that never matches, but without the year 9999 to end at
+        while True:
+            step()
+        yield 0
+
+    assert _take(never_yields(), _deadline(), limit=1) == []
+
+    for search in [t for t in threading.enumerate() if t.name == "rrule-search"]:
+        search.join()  # returns only because the walk was stopped (else the test times out)
 
 
 # --- properties ------------------------------------------------------------------------------
