@@ -294,7 +294,7 @@ def occurrences(rec: Recurrence, due: Due, after: Due | None, count: int) -> lis
         return []
     parts = normalize_rule(rec.rule)
     deadline = _deadline()
-    slots: Iterator[Due] = _slots(_build(parts, _start_wall(rec, due), due.tz), rec, due, deadline)
+    slots: Iterator[Due] = _slots(_build(parts, _start_wall(rec, due), due.tz), rec, due)
     if after is not None:
         slots = (slot for slot in slots if _later(slot, after))
     return _take(slots, deadline, limit=count)
@@ -338,7 +338,7 @@ def _on_schedule(rec: Recurrence, current: Due, number: int, now: dt.datetime) -
 
     built = _build(parts, _start_wall(rec, current), current.tz)
     deadline = _deadline()
-    slots: Iterator[Due] = (s for s in _slots(built, rec, current, deadline) if _later(s, current))
+    slots: Iterator[Due] = (s for s in _slots(built, rec, current) if _later(s, current))
     if remaining is not None:
         slots = itertools.islice(slots, remaining)
     found = _take(slots, deadline, enough=due_yet)
@@ -377,7 +377,7 @@ def _after_completion(
         reanchored = None  # e.g. an HOURLY BYHOUR set the completion hour can never reach
     if reanchored is not None:
         deadline = _deadline()
-        slots = (s for s in _slots(reanchored, rec, current, deadline) if _later(s, base))
+        slots = (s for s in _slots(reanchored, rec, current) if _later(s, base))
         found = _take(slots, deadline, limit=1)
         if found:
             return NextOccurrence(found[0], (), number + 1, False)
@@ -386,7 +386,7 @@ def _after_completion(
     deadline = _deadline()
     own = _build(parts, start, tz)
     found = _take(
-        (s for s in _slots(own, rec, current, deadline) if _later(s, base)), deadline, limit=1
+        (s for s in _slots(own, rec, current) if _later(s, base)), deadline, limit=1
     )
     if found:
         return NextOccurrence(found[0], (), number + 1, False)
@@ -424,9 +424,9 @@ def _start_wall(rec: Recurrence, due: Due) -> dt.datetime:
     return dt.datetime.combine(start, local.time().replace(tzinfo=None))
 
 
-def _slots(built: rrule, rec: Recurrence, due: Due, deadline: float) -> Iterator[Due]:
-    """The rule's wall times as Dues in the due's zone: EXDATEs removed, each moment once; the
-    walk stops at `deadline` (time.monotonic), however the caller filters what it yields."""
+def _slots(built: rrule, rec: Recurrence, due: Due) -> Iterator[Due]:
+    """The rule's wall times as Dues in the due's zone: EXDATEs removed, each moment once (walked
+    through _take, which ends the walk at its deadline however the caller filters the slots)."""
     tz, name = due.tz, due.timezone
     walls = {_as_wall(x, tz) for x in rec.exdates}
     ex_walls = {x for x in walls if isinstance(x, dt.datetime)}
@@ -439,8 +439,6 @@ def _slots(built: rrule, rec: Recurrence, due: Due, deadline: float) -> Iterator
     last_moment: dt.datetime | None = None
     wall: dt.datetime
     for wall in built:
-        if time.monotonic() > deadline:
-            return
         day = wall.date()
         if day in ex_days or wall in ex_walls:
             continue
