@@ -10,7 +10,7 @@ import pytest
 from domain.errors import IdempotencyConflict, ValidationFailed
 from domain.events import EventType
 from domain.service import NewTask
-from tests.unit.use_cases.world import USER, Opened, world
+from tests.support.use_cases import USER, Opened, world
 
 
 async def test_adding_a_task_stores_it_and_records_its_creation_with_every_field_set() -> None:

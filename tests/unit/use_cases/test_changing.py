@@ -13,7 +13,7 @@ from domain.events import EventType
 from domain.memory import MemoryUnitOfWork
 from domain.model import Status, Task
 from domain.service import NewTask
-from tests.unit.use_cases.world import OTHER, USER, Opened, WatchedStore, World, world
+from tests.support.use_cases import OTHER, USER, Opened, WatchedStore, World, world
 
 
 async def _task(w: World, **fields: Any) -> Task:

@@ -9,7 +9,7 @@ import pytest
 
 from domain.errors import ValidationFailed
 from domain.service import ListArguments, NewTask
-from tests.unit.use_cases.world import OTHER, USER, Opened, World, world
+from tests.support.use_cases import OTHER, USER, Opened, World, world
 
 
 async def _seed(w: World) -> dict[str, str]:

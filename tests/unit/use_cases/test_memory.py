@@ -13,7 +13,7 @@ from domain.memory import MemoryStore
 from domain.model import Task
 from domain.ports import IdempotencyRecord
 from domain.reminder_schedule import ReminderState, ScheduledReminder
-from tests.unit.use_cases.world import NOW, USER
+from tests.support.use_cases import NOW, USER
 
 
 def _task(title: str = "Plan trip") -> Task:
