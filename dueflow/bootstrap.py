@@ -28,7 +28,8 @@ from domain.adapters.history import SqlHistory
 from domain.adapters.outbox import OutboxRelay
 from domain.adapters.reminder_sql import SqlReminderRepository
 from domain.adapters.schema import current_revision, head_revision, upgrade
-from domain.adapters.sql import ReminderStore, SqlUnitOfWork, make_engine, shared_store
+from domain.adapters.sql import make_engine
+from domain.adapters.unit_of_work import ReminderStore, SqlUnitOfWork, shared_store
 from domain.channels import Channel
 from domain.clock import SystemClock
 from domain.history import HistoryPage, HistoryQuery, HistoryReader, HistoryUnavailable

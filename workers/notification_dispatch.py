@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.adapters.foreground import Foreground
 from domain.adapters.polling import poll
-from domain.adapters.sql import JoinedUnitOfWork, reading
+from domain.adapters.sql import reading
+from domain.adapters.unit_of_work import JoinedUnitOfWork
 from domain.backoff import Backoff
 from domain.channels import Channel, DeliveryFailed, LogChannel, Notification, Sent
 from domain.events import EventType, TaskEvent

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.adapters.dapr_invocation import ServiceInvocation, response_error, response_json
 from domain.adapters.internal_api import RECUR_METHOD, TOKEN_HEADER
-from domain.adapters.sql import JoinedUnitOfWork
+from domain.adapters.unit_of_work import JoinedUnitOfWork
 from domain.events import TOPIC_TASK_EVENTS, EventType
 from domain.ports import Clock
 from domain.service import TaskService

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from domain.adapters.reminder_sql import SqlReminderRepository
-from domain.adapters.sql import ReminderStore
+from domain.adapters.unit_of_work import ReminderStore
 from domain.clock import SystemClock
 from domain.ports import Clock, JobScheduler
 from workers.audit import audit_consumer

@@ -24,7 +24,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from domain.adapters.reminder_sql import SqlReminderRepository
-from domain.adapters.sql import JoinedUnitOfWork, ReminderStore
+from domain.adapters.statements import InTransaction
+from domain.adapters.unit_of_work import JoinedUnitOfWork, ReminderStore
 from domain.events import TOPIC_REMINDERS, TOPIC_TASK_EVENTS, EventType
 from domain.ports import Clock, JobScheduler
 from domain.reminder_schedule import ReminderState
@@ -80,7 +81,7 @@ def reminders_consumer(
             log.warning("DROP: %s %s carries no reminder_id", event.event_type, event.event_id)
             return Outcome.DROP
         # the row, not the event, says what the job must be now: events may trail the schedule
-        current = await reminder_store(session).get(reminder_id)
+        current = await reminder_store(InTransaction(session)).get(reminder_id)
         if current is not None and current.state is ReminderState.PENDING:
             await jobs.schedule(current)
         else:

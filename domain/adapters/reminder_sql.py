@@ -6,9 +6,9 @@ import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
+from domain.adapters.statements import Statements
 from domain.adapters.tables import ReminderRow
 from domain.reminder_schedule import ReminderState, ScheduledReminder
 
@@ -17,41 +17,42 @@ _PENDING = ReminderState.PENDING.value
 
 
 class SqlReminderRepository:
-    """Rows of one session; the unit of work (or the consumer's inbox transaction) commits."""
+    """Rows read and written through a unit of work's statements; the unit of work (or the
+    consumer's inbox transaction) commits."""
 
     transactional = True
 
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, statements: Statements) -> None:
+        self._statements = statements
 
     async def get(self, reminder_id: str) -> ScheduledReminder | None:
         query = sa.select(SCHEDULE).where(SCHEDULE.c.id == reminder_id)
-        row = (await self._session.execute(query)).mappings().first()
+        row = (await self._statements.execute(query)).mappings().first()
         return _to_reminder(row) if row else None
 
     async def for_task(self, task_id: str) -> list[ScheduledReminder]:
         query = sa.select(SCHEDULE).where(SCHEDULE.c.task_id == task_id).order_by(SCHEDULE.c.id)
-        return [_to_reminder(r) for r in (await self._session.execute(query)).mappings()]
+        return [_to_reminder(r) for r in (await self._statements.execute(query)).mappings()]
 
     async def put(self, reminder: ScheduledReminder, now: dt.datetime) -> None:
         values = _row_values(reminder, now)
-        updated = await self._session.execute(
+        updated = await self._statements.execute(
             sa.update(SCHEDULE).where(SCHEDULE.c.id == reminder.id).values(**values)
         )
-        if updated.rowcount == 0:  # type: ignore[attr-defined]
-            await self._session.execute(sa.insert(SCHEDULE).values(id=reminder.id, **values))
+        if updated.rowcount == 0:
+            await self._statements.execute(sa.insert(SCHEDULE).values(id=reminder.id, **values))
 
     async def transition(
         self, reminder: ScheduledReminder, expected: ReminderState, now: dt.datetime
     ) -> bool:
         # the state in the WHERE makes this the guard: of two replicas firing one reminder, the
         # second finds the row no longer pending (PostgreSQL re-checks it after the first commits)
-        result = await self._session.execute(
+        result = await self._statements.execute(
             sa.update(SCHEDULE)
             .where(SCHEDULE.c.id == reminder.id, SCHEDULE.c.state == expected.value)
             .values(**_row_values(reminder, now))
         )
-        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+        return result.rowcount == 1
 
     async def due(self, now: dt.datetime, limit: int) -> list[ScheduledReminder]:
         query = (
@@ -60,11 +61,11 @@ class SqlReminderRepository:
             .order_by(SCHEDULE.c.fire_at, SCHEDULE.c.id)
             .limit(limit)
         )
-        return [_to_reminder(r) for r in (await self._session.execute(query)).mappings()]
+        return [_to_reminder(r) for r in (await self._statements.execute(query)).mappings()]
 
     async def next_moment(self) -> dt.datetime | None:
         query = sa.select(sa.func.min(SCHEDULE.c.fire_at)).where(SCHEDULE.c.state == _PENDING)
-        value = (await self._session.execute(query)).scalar()
+        value = (await self._statements.execute(query)).scalar()
         if value is None:
             return None
         # an aggregate bypasses the column type on SQLite: it comes back naive (UTC) or as text
@@ -84,7 +85,7 @@ class SqlReminderRepository:
             .order_by(SCHEDULE.c.fire_at, SCHEDULE.c.id)
             .limit(limit)
         )
-        return [_to_reminder(r) for r in (await self._session.execute(query)).mappings()]
+        return [_to_reminder(r) for r in (await self._statements.execute(query)).mappings()]
 
 
 def _row_values(reminder: ScheduledReminder, now: dt.datetime) -> dict[str, Any]:

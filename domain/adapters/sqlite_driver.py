@@ -1,23 +1,21 @@
 """aiosqlite that leaves the event loop only to wait.
 
 aiosqlite runs every sqlite3 call on the connection's own thread and wakes the event loop for
-each. SQLAlchemy's adapter makes four such hops per statement (open a cursor, execute, fetch,
-close), commits and rolls back even when no transaction is open, and a read-only unit of work
-opens with a `BEGIN` of its own. Each hop costs a queue hand-off and two thread wake-ups: on a
-small machine, more than SQLite takes to insert a task or read a page of them.
+each; SQLAlchemy's adapter makes four such calls per statement (open a cursor, execute, fetch,
+close). Each costs a queue hand-off and two thread wake-ups, more than SQLite takes for a small
+insert or a page of reads.
 
-SQLite itself is quick; what can be slow is waiting, for the write lock or for the disk. So
-here a statement runs on the event loop when it cannot wait for a lock: a read (WAL gives it a
-snapshot), or any statement of a transaction that holds the write lock. `BEGIN IMMEDIATE` is
-tried on the loop without waiting (busy_timeout 0); if another connection holds the lock, the
-BEGIN and its statement go to the connection's thread and wait there in SQLite's busy handler,
-so the loop keeps serving (the holder may need it to finish). A write transaction's commit
-waits for fsync on the loop while commits have been quick, on the thread once they have not
-(commit()). Whatever does go to the thread goes in one hop that keeps everything the caller will
-ask of it (rows, description, rowcount, lastrowid). Commit and rollback are skipped when SQLite
-has no transaction open, and a `BEGIN` or `BEGIN IMMEDIATE` travels with the statement after it.
-`BEGIN IMMEDIATE TRANSACTION` (spelled out) runs at once, for a caller that must see the lock
-refused right there (sql.py's urgent writers).
+SQLite itself is quick; what can be slow is waiting, for the write lock or for the disk. So a
+statement runs on the event loop when it cannot wait for a lock (`OneHopConnection._inline`): a
+read, which WAL gives a snapshot, or any statement of a transaction that holds the write lock.
+Whatever does go to the thread goes in one hop that keeps everything the caller will ask of it
+(rows, description, rowcount, lastrowid).
+
+Transactions start through named methods, called by the code that wants each kind:
+`begin_reading()` and `begin_writing()` start one with the next statement (they travel
+together), `begin_urgently()` takes the write lock at once ahead of waiting writers, and
+`write()` runs a whole write transaction in one call. Commit and rollback cost nothing when
+SQLite has no transaction open.
 
 The rest is aiosqlite's (the connection, its thread) and SQLAlchemy's `sqlite+aiosqlite`
 dialect, handed this module in place of the `aiosqlite` one.
@@ -25,6 +23,8 @@ dialect, handed this module in place of the `aiosqlite` one.
 
 from __future__ import annotations
 
+import asyncio
+import enum
 import sqlite3
 import time
 import types
@@ -34,21 +34,32 @@ from typing import Any
 
 import aiosqlite
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
+from sqlalchemy.pool import PoolProxiedConnection
 
 Row = tuple[Any, ...]
 Outcome = tuple[Any, list[Row], int, int | None]
 # a write commit this slow on average moves to the connection's thread (see commit())
 SLOW_COMMIT_SECONDS = 0.002
-# the transaction starts that wait for the next statement and run with it
-DEFERRED_BEGINS = frozenset({"BEGIN", "BEGIN IMMEDIATE"})
+# how often an urgent writer asks for the write lock; SQLite's busy handler sleeps up to 100 ms
+URGENT_POLL_SECONDS = 0.0005
+
+
+class Begin(enum.Enum):
+    """How a transaction that starts with the next statement begins."""
+
+    # a WAL snapshot: it takes no lock and waits for no writer
+    READING = "BEGIN"
+    # the write lock up front: a transaction that reads and then writes cannot fail to upgrade
+    # its lock, and writers queue behind busy_timeout instead
+    WRITING = "BEGIN IMMEDIATE"
 
 
 def _run(
-    connection: sqlite3.Connection, begin: str | None, sql: str, parameters: Any, many: bool
+    connection: sqlite3.Connection, begin: Begin | None, sql: str, parameters: Any, many: bool
 ) -> Outcome:
-    """One statement on the connection's thread (after a pending BEGIN): all it gave."""
+    """One statement on the connection's thread (after `begin`): all it gave."""
     if begin is not None:
-        connection.execute(begin)
+        connection.execute(begin.value)
     cursor = connection.cursor()
     try:
         if many:
@@ -81,10 +92,6 @@ class OneHopCursor:
         return None
 
     async def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> OneHopCursor:
-        if sql in DEFERRED_BEGINS and not parameters and not self._connection.in_transaction:
-            self._connection.begin(sql)
-            self.description, self._rows, self.rowcount, self.lastrowid = None, [], -1, None
-            return self
         return await self._take(sql, () if parameters is None else parameters, many=False)
 
     async def executemany(self, sql: str, parameters: Iterable[Any]) -> OneHopCursor:
@@ -112,63 +119,59 @@ class OneHopCursor:
 
 
 class OneHopConnection(aiosqlite.Connection):
-    """aiosqlite's connection with one-hop cursors and no hop for an empty commit/rollback;
-    statements that cannot wait for a lock run on the event loop itself (see `_inline`).
+    """aiosqlite's connection with one-hop cursors, named transaction starts and no hop for an
+    empty commit/rollback; statements that cannot wait for a lock run on the event loop itself.
 
-    Reading `in_transaction` from the event loop is safe: SQLAlchemy runs one operation at a
-    time on a connection, so the connection's thread is idle whenever this is asked."""
+    Using the sqlite3 connection from the event loop is safe: SQLAlchemy runs one operation at
+    a time on a connection, so the connection's thread is idle whenever the loop uses it."""
 
-    begin_pending: str | None = None
+    # the BEGIN that travels with the next statement (begin_reading, begin_writing)
+    begin_pending: Begin | None = None
     # recent write commits' duration (a moving average over all connections of the process)
     commit_seconds = 0.0
-    # the open transaction holds SQLite's write lock (its BEGIN IMMEDIATE went through)
+    # the open transaction holds SQLite's write lock
     writing = False
-    # the connection's own busy timeout, which a BEGIN IMMEDIATE tried at once restores
+    # the connection's own busy timeout, which try_begin_immediate() restores
     busy_timeout_ms: int | None = None
 
     def cursor(self) -> OneHopCursor:  # type: ignore[override]
         return OneHopCursor(self)
 
-    def begin(self, sql: str) -> None:
-        """Start a transaction with `sql` (BEGIN or BEGIN IMMEDIATE) and the next statement:
-        what executing it does, without a statement's round through SQLAlchemy."""
+    def begin_reading(self) -> None:
+        """Start a read transaction (BEGIN) with the next statement: one WAL snapshot for all
+        its reads, taking no lock and waiting for no writer."""
         if not self.in_transaction:
-            self.begin_pending = sql
+            self.begin_pending = Begin.READING
 
-    async def statement(self, sql: str, parameters: Any, many: bool) -> Outcome:
-        begin, self.begin_pending = self.begin_pending, None
-        if self._inline(begin, sql):  # it ran `begin` itself
-            return _run(self._conn, None, sql, parameters, many)
-        outcome: Outcome = await self._execute(  # type: ignore[no-untyped-call]
-            _run, self._conn, begin, sql, parameters, many
-        )
-        if begin == "BEGIN IMMEDIATE" or (self._conn.in_transaction and not _reads(sql)):
-            self.writing = True  # its BEGIN IMMEDIATE, or the statement, took the write lock
-        return outcome
+    def begin_writing(self) -> None:
+        """Start a write transaction (BEGIN IMMEDIATE) with the next statement: tried on the
+        event loop without waiting, else sent to the connection's thread to wait there for the
+        lock in SQLite's busy handler, so the loop keeps serving (the holder may need it)."""
+        if not self.in_transaction:
+            self.begin_pending = Begin.WRITING
 
-    def _inline(self, begin: str | None, sql: str) -> bool:
-        """Whether the statement (after `begin`) can run on the event loop at once; if so,
-        `begin` has run.
+    def try_begin_immediate(self) -> bool:
+        """BEGIN IMMEDIATE now if the write lock is free this instant; False (and no transaction)
+        if another connection holds it. It never waits, so it runs on the event loop."""
+        self.begin_pending = None
+        if self.busy_timeout_ms is None:
+            (self.busy_timeout_ms,) = self._conn.execute("PRAGMA busy_timeout").fetchone()
+        self.writing = _try_write_lock(self._conn, self.busy_timeout_ms)
+        return self.writing
 
-        Only a statement that cannot wait on SQLite's locks does: a read in a WAL snapshot,
-        or any statement of a transaction that already holds the write lock. A BEGIN IMMEDIATE
-        is tried here without waiting; if another connection holds the lock, the statement
-        goes to the connection's thread and waits there, as every statement used to."""
-        if begin == "BEGIN IMMEDIATE":
-            if self.busy_timeout_ms is None:
-                (self.busy_timeout_ms,) = self._conn.execute("PRAGMA busy_timeout").fetchone()
-            self.writing = _try_write_lock(self._conn, self.busy_timeout_ms)
-            return self.writing
-        reading = _reads(sql)
-        if begin == "BEGIN":
-            if reading:
-                self._conn.execute(begin)
-            return reading
-        return self._conn.in_transaction and (self.writing or reading)
+    async def begin_urgently(self, patience: float) -> None:
+        """Take the write lock for a time-critical writer (a reminder firing), ahead of writers
+        that wait in SQLite's busy handler: this one asks again every URGENT_POLL_SECONDS on
+        the event loop. Raises sqlite3.OperationalError after `patience` seconds."""
+        deadline = time.monotonic() + patience
+        while not self.try_begin_immediate():
+            if time.monotonic() > deadline:
+                raise sqlite3.OperationalError("database is locked")
+            await asyncio.sleep(URGENT_POLL_SECONDS)
 
     async def write(self, statements: list[tuple[str, Any]]) -> None:
-        """BEGIN IMMEDIATE, each (sql, parameters), COMMIT: all or nothing."""
-        self.begin("BEGIN IMMEDIATE")
+        """BEGIN IMMEDIATE, each (sql, parameters), COMMIT: all or nothing, in one call."""
+        self.begin_writing()
         try:
             for sql, parameters in statements:
                 await self.statement(sql, parameters, False)
@@ -176,6 +179,32 @@ class OneHopConnection(aiosqlite.Connection):
         except BaseException:
             await self.rollback()
             raise
+
+    async def statement(self, sql: str, parameters: Any, many: bool) -> Outcome:
+        """Run one statement (after the pending BEGIN, if any): on the loop if it cannot wait
+        for a lock, else in one hop to the connection's thread."""
+        begin, self.begin_pending = self.begin_pending, None
+        if self._inline(begin, sql):  # it ran `begin` itself
+            return _run(self._conn, None, sql, parameters, many)
+        outcome: Outcome = await self._execute(  # type: ignore[no-untyped-call]
+            _run, self._conn, begin, sql, parameters, many
+        )
+        if begin is Begin.WRITING or (self._conn.in_transaction and not reads_only(sql)):
+            self.writing = True  # its BEGIN IMMEDIATE, or the statement, took the write lock
+        return outcome
+
+    def _inline(self, begin: Begin | None, sql: str) -> bool:
+        """Whether the statement (after `begin`) can run on the event loop at once; if so,
+        `begin` has run. Only a statement that cannot wait on SQLite's locks can: a read in a
+        WAL snapshot, or any statement of a transaction that already holds the write lock."""
+        if begin is Begin.WRITING:
+            return self.try_begin_immediate()
+        reading = reads_only(sql)
+        if begin is Begin.READING:
+            if reading:
+                self._conn.execute(begin.value)
+            return reading
+        return self._conn.in_transaction and (self.writing or reading)
 
     @property
     def in_transaction(self) -> bool:
@@ -209,7 +238,10 @@ class OneHopConnection(aiosqlite.Connection):
             self._connection.rollback()
 
 
-def _reads(sql: str) -> bool:
+def reads_only(sql: str) -> bool:
+    """Whether `sql` is a SELECT: the one place the driver reads SQL text, since the DBAPI
+    hands it nothing else. A SELECT takes no write lock, so it may run on the event loop in a
+    snapshot; anything else counts as a write (a PRAGMA or a WITH ... INSERT, conservatively)."""
     return sql.lstrip()[:6].upper() == "SELECT"
 
 
@@ -236,6 +268,13 @@ def connect(database: str, *, iter_chunk_size: int = 64, **kwargs: Any) -> OneHo
     connection = OneHopConnection(partial(sqlite3.connect, database, **kwargs), iter_chunk_size)
     connection._thread.daemon = True
     return connection
+
+
+def driver_of(connection: PoolProxiedConnection) -> OneHopConnection:
+    """The OneHopConnection under a pooled connection of an engine from make_engine."""
+    driver = connection.driver_connection
+    assert isinstance(driver, OneHopConnection), driver
+    return driver
 
 
 def dbapi() -> AsyncAdapt_aiosqlite_dbapi:

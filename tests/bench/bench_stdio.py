@@ -37,8 +37,9 @@ from fastmcp import Client
 from fastmcp.client.transports import StdioTransport
 
 from domain.adapters.schema import downgrade, upgrade
-from domain.adapters.sql import _row_values, make_engine
+from domain.adapters.sql import make_engine
 from domain.adapters.tables import OutboxRow, TaskRow
+from domain.adapters.task_rows import task_values
 from domain.clock import SystemClock
 from domain.events import created_event
 from domain.model import Task
@@ -165,7 +166,7 @@ async def seed(settings: Settings, total: int) -> SeedReport:
         for i in range(probe, total):
             now = base + dt.timedelta(seconds=i)
             task: Task = service.arguments.new_task(USER, new_task_args(i), now)
-            tasks_rows.append(_row_values(task))
+            tasks_rows.append(task_values(task))
             event = created_event(task, now, source=SOURCE)
             outbox_rows.append(
                 {

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from domain.adapters.dapr_jobs import DaprJobs
 from domain.adapters.dapr_state_reminders import DaprStateReminders
-from domain.adapters.sql import SqlUnitOfWork, shared_store
+from domain.adapters.unit_of_work import SqlUnitOfWork, shared_store
 from domain.clock import FixedClock
 from domain.reminder_service import ReminderService, reconcile
 from domain.service import NewTask

@@ -7,7 +7,8 @@ import asyncio
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from domain.adapters.sql import BUSY_TIMEOUT_MS, SqlUnitOfWork
+from domain.adapters.sql import BUSY_TIMEOUT_MS
+from domain.adapters.unit_of_work import SqlUnitOfWork
 from domain.errors import Conflict
 from domain.service import NewTask
 from dueflow.bootstrap import Runtime
@@ -65,7 +66,7 @@ async def test_an_urgent_writer_waits_for_the_write_lock_and_then_takes_it(
 
     async def hold_the_write_lock() -> None:
         async with SqlUnitOfWork(sessions) as uow:
-            await uow.session.execute(sa.text("UPDATE tasks SET title = title"))
+            await uow.statements.execute(sa.text("UPDATE tasks SET title = title"))
             holding.set()
             await release.wait()
             await uow.commit()
@@ -75,11 +76,11 @@ async def test_an_urgent_writer_waits_for_the_write_lock_and_then_takes_it(
         # the holder lets go after a while: nothing shows from outside that the writer queued
         asyncio.get_running_loop().call_later(0.2, release.set)
         async with SqlUnitOfWork(sessions, urgent=True) as uow:
-            await uow.session.execute(sa.text("UPDATE tasks SET title = title"))
+            await uow.statements.execute(sa.text("UPDATE tasks SET title = title"))
             wrote_after_release = release.is_set()
             await uow.commit()
             if runtime.engine.dialect.name == "sqlite":  # its busy timeout is back afterwards
-                timeout = await uow.session.execute(sa.text("PRAGMA busy_timeout"))
+                timeout = await uow.statements.execute(sa.text("PRAGMA busy_timeout"))
                 assert timeout.scalar() == BUSY_TIMEOUT_MS
         return wrote_after_release
 

@@ -16,7 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from domain.adapters.schema import downgrade, upgrade
-from domain.adapters.sql import BUSY_TIMEOUT_MS, SqlUnitOfWork, make_engine
+from domain.adapters.sql import BUSY_TIMEOUT_MS, make_engine
+from domain.adapters.unit_of_work import SqlUnitOfWork
 from domain.events import EventType, TaskEvent
 from domain.model import Task
 from domain.service import ListArguments, NewTask
@@ -84,7 +85,7 @@ async def test_a_refused_write_leaves_no_tag_rows(runtime: Runtime) -> None:
     task = (await service.add("alice", NewTask(title="t", tags=["a"]))).task
     sessions = async_sessionmaker(runtime.engine, expire_on_commit=False)
     async with SqlUnitOfWork(sessions) as uow:
-        await uow.session.execute(
+        await uow.statements.execute(
             sa.text("UPDATE tasks SET tags = :tags WHERE id = :id"),
             {"tags": '["b", "c"]', "id": task.id},
         )
@@ -101,18 +102,18 @@ async def test_a_read_only_unit_of_work_on_sqlite_reads_one_snapshot(tmp_path: P
     count = sa.text("SELECT count(*) FROM leases")
     try:
         async with SqlUnitOfWork(sessions, read_only=True) as reader:
-            before = (await reader.session.execute(count)).scalar_one()
+            before = (await reader.statements.execute(count)).scalar_one()
             async with SqlUnitOfWork(sessions) as writer:
-                await writer.session.execute(
+                await writer.statements.execute(
                     sa.text(
                         "INSERT INTO leases (name, holder, expires_at)"
                         " VALUES ('x', 'y', '2026-01-01 00:00:00.000000')"
                     )
                 )
                 await writer.commit()
-            during = (await reader.session.execute(count)).scalar_one()
+            during = (await reader.statements.execute(count)).scalar_one()
         async with SqlUnitOfWork(sessions, read_only=True) as later:
-            after = (await later.session.execute(count)).scalar_one()
+            after = (await later.statements.execute(count)).scalar_one()
     finally:
         await engine.dispose()
     assert (before, during, after) == (0, 0, 1)
@@ -148,7 +149,7 @@ async def test_reading_the_reminder_schedule_does_not_wait_for_a_writer(runtime:
     await runtime.relay.drain()  # the reminders worker schedules it
     sessions = async_sessionmaker(runtime.engine, expire_on_commit=False)
     async with SqlUnitOfWork(sessions) as writer:
-        await writer.session.execute(sa.text("UPDATE tasks SET title = title"))  # holds the lock
+        await writer.statements.execute(sa.text("UPDATE tasks SET title = title"))  # holds the lock
         # the writer holds the lock to the end of this block: a read queued behind it would wait
         # out the whole busy timeout, so half of it tells the two apart on any machine
         async with asyncio.timeout(BUSY_TIMEOUT_MS / 2000):
@@ -173,13 +174,13 @@ async def test_a_writer_that_finds_the_write_lock_taken_waits_without_stopping_t
 
     async def second_writer() -> None:
         async with SqlUnitOfWork(sessions) as writer:
-            await writer.session.execute(insert, {"n": "second"})
+            await writer.statements.execute(insert, {"n": "second"})
             await writer.commit()
 
     ticks = 0
     try:
         async with SqlUnitOfWork(sessions) as holder:
-            await holder.session.execute(insert, {"n": "first"})  # holds the write lock
+            await holder.statements.execute(insert, {"n": "first"})  # holds the write lock
             waiting = asyncio.create_task(second_writer())
             for _ in range(20):  # the loop turns while the writer waits (nothing shows its wait)
                 await asyncio.sleep(0.01)
@@ -227,11 +228,11 @@ async def test_a_write_after_a_read_on_the_same_connection_is_still_one_transact
     )
     try:
         async with SqlUnitOfWork(sessions, read_only=True) as reader:
-            await reader.session.execute(sa.text("SELECT count(*) FROM leases"))
+            await reader.statements.execute(sa.text("SELECT count(*) FROM leases"))
         with pytest.raises(IntegrityError):
             async with SqlUnitOfWork(sessions) as writer:
-                await writer.session.execute(insert, {"n": "half"})
-                await writer.session.execute(insert, {"n": "half"})  # the same key: refused
+                await writer.statements.execute(insert, {"n": "half"})
+                await writer.statements.execute(insert, {"n": "half"})  # the same key: refused
                 await writer.commit()
         assert engine.sync_engine.pool.checkedin() == 1  # one connection served both
     finally:
@@ -256,7 +257,7 @@ async def test_a_pooled_connection_the_server_closed_is_replaced(postgres_url: s
         await eventually(pooled.is_closed, what="the client to see the server close its socket")
         sessions = async_sessionmaker(engine, expire_on_commit=False)
         async with SqlUnitOfWork(sessions, read_only=True) as reader:
-            other = (await reader.session.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one()
+            other = (await reader.statements.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one()
     finally:
         await engine.dispose()
     assert other != pid
@@ -340,7 +341,7 @@ async def test_an_add_that_finds_the_write_lock_taken_waits_without_stopping_the
     sessions = async_sessionmaker(runtime.engine, expire_on_commit=False)
     ticks = 0
     async with SqlUnitOfWork(sessions) as holder:
-        await holder.session.execute(
+        await holder.statements.execute(
             sa.text("INSERT INTO leases (name, holder, expires_at) VALUES ('l', 'y', '2026-01-01')")
         )
         adding = asyncio.create_task(runtime.service.add("alice", NewTask(title="waits")))
