@@ -3,41 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from domain.adapters.schema import downgrade, upgrade
 from domain.adapters.sql import BUSY_TIMEOUT_MS, make_engine
 from domain.adapters.unit_of_work import SqlUnitOfWork
-from domain.events import EventType, TaskEvent
-from domain.model import Task
 from domain.service import ListArguments, NewTask
 from dueflow.bootstrap import Runtime
 from tests.support.database import rows
-from tests.support.runtimes import NOW
 from tests.support.waiting import eventually
-
-
-def _created(task: Task) -> TaskEvent:
-    return TaskEvent(
-        event_type=EventType.TASK_CREATED,
-        task_id=task.id,
-        user_id=task.user_id,
-        sequence=task.version,
-        timestamp=NOW,
-        task=task.snapshot(),
-        changes={},
-        source="test",
-    )
 
 
 async def tag_rows(runtime: Runtime, task_id: str) -> set[tuple[str, str]]:
@@ -257,101 +238,8 @@ async def test_a_pooled_connection_the_server_closed_is_replaced(postgres_url: s
         await eventually(pooled.is_closed, what="the client to see the server close its socket")
         sessions = async_sessionmaker(engine, expire_on_commit=False)
         async with SqlUnitOfWork(sessions, read_only=True) as reader:
-            other = (await reader.statements.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one()
+            pid_now = await reader.statements.execute(sa.text("SELECT pg_backend_pid()"))
+            other = pid_now.scalar_one()
     finally:
         await engine.dispose()
     assert other != pid
-
-
-async def test_an_add_whose_event_is_refused_writes_neither_the_task_nor_its_tags(
-    runtime: Runtime,
-) -> None:
-    """On PostgreSQL an add's insert waits and leaves with its event as one statement: a
-    refused event must take the task (and the tag rows of its trigger) down with it."""
-    service = runtime.service
-    first = (await service.add("alice", NewTask(title="first"))).task
-    (event_id,) = (await rows(runtime, "SELECT event_id FROM outbox"))[0]
-    sessions = async_sessionmaker(runtime.engine, expire_on_commit=False)
-    copy = replace(first, id=str(uuid.uuid4()), title="second", tags=("b",))
-    with pytest.raises(IntegrityError):
-        async with SqlUnitOfWork(sessions) as uow:
-            await uow.tasks.add(copy)
-            uow.record(replace(_created(copy), event_id=event_id))  # an event id already used
-            await uow.commit()
-    assert await rows(runtime, "SELECT title FROM tasks") == [("first",)]
-    assert await rows(runtime, "SELECT tag FROM task_tags WHERE task_id = :t", t=copy.id) == []
-    assert len(await rows(runtime, "SELECT id FROM outbox")) == 1
-
-
-async def test_a_unit_of_work_reads_what_it_added_before_its_commit(runtime: Runtime) -> None:
-    """An insert held back for the commit goes first when anything else runs in the unit."""
-    task = (await runtime.service.add("alice", NewTask(title="model"))).task
-    sessions = async_sessionmaker(runtime.engine, expire_on_commit=False)
-    added = replace(task, id=str(uuid.uuid4()), title="added", tags=("x",))
-    async with SqlUnitOfWork(sessions) as uow:
-        await uow.tasks.add(added)
-        assert await uow.tasks.get("alice", added.id) == added
-        listed = await uow.tasks.all_matching(
-            "alice", runtime.service.make_filter(ListArguments(tags=["x"])), NOW, NOW.date()
-        )
-        assert [t.id for t in listed] == [added.id]
-        uow.record(_created(added))
-        await uow.commit()
-    assert {t for (t,) in await rows(runtime, "SELECT title FROM tasks")} == {"model", "added"}
-    assert len(await rows(runtime, "SELECT id FROM outbox WHERE task_id = :t", t=added.id)) == 1
-
-
-async def test_a_rolled_back_add_leaves_nothing(runtime: Runtime) -> None:
-    task = (await runtime.service.add("alice", NewTask(title="model"))).task
-    sessions = async_sessionmaker(runtime.engine, expire_on_commit=False)
-    async with SqlUnitOfWork(sessions) as uow:
-        await uow.tasks.add(replace(task, id=str(uuid.uuid4()), title="never"))
-    assert await rows(runtime, "SELECT title FROM tasks") == [("model",)]
-
-
-@pytest.mark.postgres
-@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
-async def test_add_task_on_postgresql_is_one_statement_outside_a_transaction_block(
-    runtime: Runtime,
-) -> None:
-    """BEGIN, two INSERTs and COMMIT were four round trips per add; one atomic statement is
-    one. (asyncpg would be in a transaction after a BEGIN.)"""
-    seen: list[tuple[str, bool]] = []
-
-    def record(conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
-        driver = conn.connection.driver_connection
-        seen.append((statement.split()[0], driver.is_in_transaction()))
-
-    event.listen(runtime.engine.sync_engine, "before_cursor_execute", record)
-    try:
-        task = (await runtime.service.add("alice", NewTask(title="one trip", tags=["a"]))).task
-    finally:
-        event.remove(runtime.engine.sync_engine, "before_cursor_execute", record)
-    assert seen == [("WITH", False)]
-    assert await tag_rows(runtime, task.id) == {("a", "alice")}
-    assert len(await rows(runtime, "SELECT id FROM outbox WHERE task_id = :t", t=task.id)) == 1
-
-
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-async def test_an_add_that_finds_the_write_lock_taken_waits_without_stopping_the_loop(
-    runtime: Runtime,
-) -> None:
-    """An add's transaction goes to SQLite's driver whole (BEGIN IMMEDIATE, the inserts,
-    COMMIT); it too must wait on the connection's thread while another writer holds the lock."""
-    sessions = async_sessionmaker(runtime.engine, expire_on_commit=False)
-    ticks = 0
-    async with SqlUnitOfWork(sessions) as holder:
-        await holder.statements.execute(
-            sa.text("INSERT INTO leases (name, holder, expires_at) VALUES ('l', 'y', '2026-01-01')")
-        )
-        adding = asyncio.create_task(runtime.service.add("alice", NewTask(title="waits")))
-        for _ in range(20):  # the loop turns while the add waits (nothing shows its wait)
-            await asyncio.sleep(0.01)
-            ticks += 1
-        assert not adding.done()
-        await holder.commit()
-    async with asyncio.timeout(5):
-        task = (await adding).task
-    assert ticks == 20
-    assert await rows(runtime, "SELECT title FROM tasks") == [("waits",)]
-    assert len(await rows(runtime, "SELECT id FROM outbox WHERE task_id = :t", t=task.id)) == 1
