@@ -1,8 +1,8 @@
 """The task listing statements: built once per filter shape, then run with bound parameters.
 
-Building a SELECT with its EXISTS subqueries and generating its cache key cost more than running
-it on SQLite; a filter's shape (which conditions it uses, not their values) has few variants, so
-each is built once and every listing only binds its values.
+Building a SELECT with its EXISTS subqueries and its cache key costs more than SQLite takes to run
+it; a filter's shape (which conditions it uses, not their values) has few variants, so each is
+built once and every listing only binds its values.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ TAG = TAGS.c
 LISTED_TAGS = TAGS.alias("listed")
 LISTED = LISTED_TAGS.c
 # The task columns as the driver gives them (text or native datetimes, JSON text or lists):
-# `sql.task_from_row` decodes a row in one pass, where SQLAlchemy's type processing would make
-# a call per value, the larger part of a 50-task listing's cost.
+# task_rows.task_from_row decodes a row in one pass, where SQLAlchemy's type processing would
+# make a call per value.
 RAW_TASK: tuple[Any, ...] = tuple(
     sa.type_coerce(column, sa.types.NullType()).label(column.name) for column in T
 )

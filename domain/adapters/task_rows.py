@@ -124,7 +124,7 @@ def task_from_row(row: Sequence[Any]) -> Task:
 def _moment(value: Any) -> dt.datetime:
     """A stored UTC moment: SQLite's text (no zone; see UTCDateTime) or PostgreSQL's datetime."""
     if isinstance(value, str):
-        # appending the offset parses several times faster than .replace(tzinfo=...) after
+        # parsing with the offset appended is cheaper than .replace(tzinfo=...) afterwards
         return dt.datetime.fromisoformat(value + "+00:00")
     moment: dt.datetime = value.astimezone(dt.UTC)
     return moment
@@ -150,7 +150,7 @@ def _json_list(value: Any) -> list[Any]:
 _JSON = json.JSONDecoder()
 
 
-# a dict lookup: calling the enum class costs several times as much, once per listed row
+# a dict lookup, where calling the enum class would cost more, once per listed row
 _STATUS = {status.value: status for status in Status}
 
 
