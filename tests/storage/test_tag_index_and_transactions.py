@@ -181,7 +181,7 @@ async def test_a_writer_that_finds_the_write_lock_taken_waits_without_stopping_t
 async def test_a_refused_insert_is_sqlalchemys_integrity_error_and_writes_nothing(
     runtime: Runtime,
 ) -> None:
-    """The task and outbox writes skip SQLAlchemy's execution on SQLite (sql.Write); callers
+    """The task and outbox writes skip SQLAlchemy's execution on SQLite (writes.Write); callers
     (the recurrence worker's one-successor rule, the consumers' inbox) still see its errors."""
     service = runtime.service
     task = (await service.add("alice", NewTask(title="first", tags=["a"]))).task
