@@ -135,6 +135,8 @@ class OneHopConnection(aiosqlite.Connection):
     busy_timeout_ms: int | None = None
 
     def cursor(self) -> OneHopCursor:  # type: ignore[override]
+        # aiosqlite declares a coroutine here; SQLAlchemy enters what cursor() returns with
+        # __aenter__, as an aiosqlite cursor context allows, and so does a OneHopCursor
         return OneHopCursor(self)
 
     def begin_reading(self) -> None:
