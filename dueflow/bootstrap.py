@@ -454,7 +454,7 @@ async def _dapr_adapters(
         stack.push_async_callback(jobs.aclose)
         return WorkerAdapters(jobs=jobs, reminder_store=_dapr_state(settings, stack))
     if name == RECURRENCE and settings.internal_token:
-        from workers.recurrence import DaprInvoker
+        from workers.dapr_invoker import DaprInvoker
 
         invoker = DaprInvoker(
             settings.api_app_id, settings.internal_token, settings.dapr_http_endpoint
