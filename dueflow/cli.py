@@ -305,22 +305,22 @@ async def failed_notifications(settings: Settings, limit: int) -> int:
 
 
 async def db_upgrade(settings: Settings) -> None:
-    from domain.adapters.schema import current_revision
+    from domain.adapters.schema_revision import current_revision
 
     async with open_database(settings, upgrade_schema=True) as database:
         log.info("schema at %s", await current_revision(database.engine))
 
 
 async def db_current(settings: Settings) -> None:
-    from domain.adapters.schema import current_revision, head_revision
+    from domain.adapters.schema_revision import HEAD, current_revision
     from domain.adapters.sql import make_engine
 
     if settings.embedded and not (settings.data_dir / "dueflow.db").exists():
-        print(f"current: none  head: {head_revision()}")  # noqa: T201
+        print(f"current: none  head: {HEAD}")  # noqa: T201
         return
     engine = make_engine(settings.resolved_database_url())
     try:
-        print(f"current: {await current_revision(engine)}  head: {head_revision()}")  # noqa: T201
+        print(f"current: {await current_revision(engine)}  head: {HEAD}")  # noqa: T201
     finally:
         await engine.dispose()
 
