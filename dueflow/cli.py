@@ -23,6 +23,7 @@ from dueflow.bootstrap import (
     serve_worker,
 )
 from dueflow.settings import Settings, SettingsError
+from workers.heap import defer_collections, settle_heap
 from workers.registry import WORKER_NAMES
 
 log = logging.getLogger("dueflow")
@@ -86,6 +87,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command in ("serve", "relay", "worker"):
+        defer_collections()  # until the process is wired and settles its heap (workers.heap)
     try:
         settings = Settings.from_env()
     except ValidationError as exc:
@@ -149,7 +152,6 @@ async def serve(
     from domain.adapters.internal_api import RECUR_PATH
     from mcp_server.internal_api import mount_internal_api
     from mcp_server.server import TokenUsers, build_server
-    from workers.heap import settle_heap
 
     runtime = await bootstrap(settings)
     signalled = False
@@ -215,8 +217,6 @@ def _log_termination(signum: int, _frame: object) -> None:
 
 
 async def relay(settings: Settings) -> None:
-    from workers.heap import settle_heap
-
     runtime = await bootstrap(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
