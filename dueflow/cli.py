@@ -149,8 +149,6 @@ async def serve(
             " the port. Fix: set DUEFLOW_TOKENS=<token>=alice with a random token of 16 or more"
             " characters (e.g. from `openssl rand -hex 24`)."
         )
-    from domain.adapters.internal_api import RECUR_PATH
-    from mcp_server.internal_api import mount_internal_api
     from mcp_server.server import TokenUsers, build_server
 
     runtime = await bootstrap(settings)
@@ -167,6 +165,9 @@ async def serve(
         )
         if transport != "stdio":
             if settings.internal_token:
+                from domain.adapters.internal_api import RECUR_PATH
+                from mcp_server.internal_api import mount_internal_api
+
                 mount_internal_api(server, runtime.service, settings.internal_token)
                 log.info("internal API for Dapr service invocation at POST %s", RECUR_PATH)
             else:
