@@ -23,7 +23,7 @@ from dueflow.bootstrap import (
     serve_worker,
 )
 from dueflow.settings import Settings, SettingsError
-from workers.heap import defer_collections, settle_heap
+from workers.heap import defer_collections, resume_collections, settle_heap
 from workers.registry import WORKER_NAMES
 
 log = logging.getLogger("dueflow")
@@ -89,6 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command in ("serve", "relay", "worker"):
         defer_collections()  # until the process is wired and settles its heap (workers.heap)
+    else:
+        resume_collections()  # a short command keeps nothing for long: collect as usual
     try:
         settings = Settings.from_env()
     except ValidationError as exc:

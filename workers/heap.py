@@ -7,12 +7,18 @@ import gc
 
 
 def defer_collections() -> None:
-    """Run no garbage collection until settle_heap(); for a long-running process, as it starts.
+    """Run no garbage collection until settle_heap() or resume_collections(): the `dueflow`
+    console script calls it before anything loads, and every command ends it.
 
     A start allocates most of what the process holds until exit (modules, schemas, the tables'
     metadata, pydantic's validators): collections during it walk that growing heap over and
     over and find next to nothing to free."""
     gc.disable()
+
+
+def resume_collections() -> None:
+    """Collect as usual again, for a process that has nothing long-lived to settle."""
+    gc.enable()
 
 
 def settle_heap() -> None:

@@ -1,6 +1,9 @@
-"""`dueflow serve` over stdio loads only what it uses. On a database at the schema's head it
-imports no migrations, no Dapr or gRPC code, no HTTP client and no PostgreSQL dialect (Starlette
-and uvicorn come with fastmcp itself, so the MCP layer loads them either way)."""
+"""What a `dueflow` process loads as it starts, and that it collects garbage once it runs.
+
+`dueflow serve` over stdio on a database at the schema's head imports no migrations, no Dapr or
+gRPC code, no HTTP client and no PostgreSQL dialect (Starlette and uvicorn come with fastmcp
+itself, so the MCP layer loads them either way). The console script defers garbage collection
+while a command loads; every command must resume it (workers.heap)."""
 
 from __future__ import annotations
 
@@ -13,12 +16,15 @@ from tests.transports.conftest import STARTUP_SECONDS, child_env, dueflow_comman
 
 UNUSED = ("alembic", "asyncpg", "dapr", "google.protobuf", "grpc", "httpx", "mako")
 UNUSED_SQL = "sqlalchemy.dialects.postgresql"
-# `dueflow serve` in a process that lists its modules on the way out
-SERVE_AND_LIST_MODULES = """
-import atexit, sys
+# the console script's `dueflow ARGS` in a process that tells, on the way out, whether it collects
+# garbage and which modules it loaded
+REPORTING = """
+import atexit, gc, sys
+atexit.register(lambda: print("collecting:", gc.isenabled(), file=sys.stderr))
 atexit.register(lambda: print("modules:", *sorted(sys.modules), file=sys.stderr))
-from dueflow.cli import main
-raise SystemExit(main(["serve"]))
+sys.argv[1:] = {args!r}
+from dueflow.__main__ import main
+raise SystemExit(main())
 """
 INITIALIZE = {
     "jsonrpc": "2.0",
@@ -30,6 +36,11 @@ INITIALIZE = {
         "clientInfo": {"name": "test", "version": "1"},
     },
 }
+
+
+def reporting(*args: str) -> list[str]:
+    """The command line of `dueflow ARGS` in a process that reports as REPORTING does."""
+    return [sys.executable, "-c", REPORTING.format(args=list(args))]
 
 
 def run(command: list[str], home: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -52,9 +63,7 @@ def test_a_stdio_start_on_a_migrated_database_imports_nothing_it_does_not_use(
     upgraded = run(dueflow_command("db", "upgrade"), tmp_path)
     assert upgraded.returncode == 0, upgraded.stderr
 
-    served = run(
-        [sys.executable, "-c", SERVE_AND_LIST_MODULES], tmp_path, json.dumps(INITIALIZE) + "\n"
-    )
+    served = run(reporting("serve"), tmp_path, json.dumps(INITIALIZE) + "\n")
 
     assert served.returncode == 0, served.stderr
     assert json.loads(served.stdout.splitlines()[0])["result"]["serverInfo"]["name"] == "dueflow"
@@ -62,3 +71,11 @@ def test_a_stdio_start_on_a_migrated_database_imports_nothing_it_does_not_use(
     loaded = listed.split()[1:]
     assert [name for name in loaded if name.split(".")[0] in UNUSED] == []
     assert [name for name in loaded if name.startswith(UNUSED_SQL)] == []
+    assert "collecting: True" in served.stderr.splitlines()
+
+
+def test_a_short_command_collects_garbage_as_usual(tmp_path: Path) -> None:
+    done = run(reporting("db", "current"), tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    assert "collecting: True" in done.stderr.splitlines()
