@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.transports.conftest import STARTUP_SECONDS, child_env, dueflow_command
+from tests.support.servers import STARTUP_SECONDS, child_env, run_dueflow
 
 UNUSED = ("alembic", "asyncpg", "dapr", "google.protobuf", "grpc", "httpx", "mako")
 UNUSED_SQL = "sqlalchemy.dialects.postgresql"
@@ -60,7 +60,7 @@ def run(command: list[str], home: Path, stdin: str = "") -> subprocess.Completed
 def test_a_stdio_start_on_a_migrated_database_imports_nothing_it_does_not_use(
     tmp_path: Path,
 ) -> None:
-    upgraded = run(dueflow_command("db", "upgrade"), tmp_path)
+    upgraded = run_dueflow(tmp_path, "db", "upgrade", DUEFLOW_DATA_DIR=str(tmp_path / "data"))
     assert upgraded.returncode == 0, upgraded.stderr
 
     served = run(reporting("serve"), tmp_path, json.dumps(INITIALIZE) + "\n")
