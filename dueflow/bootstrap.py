@@ -6,7 +6,9 @@
 - `open_database()` is all a maintenance command needs (`db`, `audit prune`, `events`, ...).
 
 Nothing here is chosen by looking at an object: the mode is `settings.event_bus`, and what a
-process runs follows from it. Dapr adapters are imported only by the processes that use them.
+process runs follows from it. The Dapr adapters, the worker apps' routes, audit retention and the
+migrations (Alembic) are imported where a process decides to use them, and only then: a start of
+`dueflow serve` over stdio on a database at the schema's head loads none of them.
 """
 
 from __future__ import annotations
@@ -20,14 +22,12 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from starlette.applications import Starlette
-from starlette.routing import Route
 
 from domain.adapters.foreground import Foreground
 from domain.adapters.history import SqlHistory
 from domain.adapters.outbox import OutboxRelay
 from domain.adapters.reminder_sql import SqlReminderRepository
-from domain.adapters.schema import current_revision, head_revision, upgrade
+from domain.adapters.schema_revision import HEAD, current_revision
 from domain.adapters.sql import make_engine
 from domain.adapters.unit_of_work import ReminderStore, SqlUnitOfWork, shared_store
 from domain.channels import Channel
@@ -39,9 +39,7 @@ from domain.reminder_service import ReminderService
 from domain.service import TaskService
 from dueflow.settings import Settings, SettingsError
 from workers.audit import NAME as AUDIT
-from workers.audit_api import audit_routes
 from workers.consumer import ConsumerRunner
-from workers.dapr_app import build_app, running_beside
 from workers.dead_letters import DeadLetters
 from workers.embedded import EmbeddedBus
 from workers.heap import settle_heap
@@ -53,7 +51,13 @@ from workers.registry import WORKER_NAMES, build_consumers
 from workers.reminder_timer import ReminderTimer
 from workers.reminders import NAME as REMINDERS
 from workers.reminders import reminder_routes
-from workers.retention import AuditRetention
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    from mcp_server.sessions import SessionRegistry
+    from workers.retention import AuditRetention
 
 if TYPE_CHECKING:  # the API process imports the MCP adapter when it wires it (see _wire)
     from mcp_server.sessions import SessionRegistry
@@ -86,24 +90,20 @@ async def open_database(
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.resolved_database_url())
     try:
-        if upgrade_schema or settings.embedded:
+        current = await current_revision(engine)
+        if current != HEAD:
+            if not (upgrade_schema or settings.embedded):
+                raise SettingsError(
+                    f"The database schema is at {current or 'nothing'}, the code needs {HEAD}."
+                    " Fix: run `dueflow db upgrade` with the same DUEFLOW_DATABASE_URL."
+                )
+            from domain.adapters.schema import upgrade  # Alembic, only when there is work for it
+
             await upgrade(engine)
-        else:
-            await check_schema(engine)
+        log.info("database schema at %s", HEAD)
         yield Database(engine, async_sessionmaker(engine, expire_on_commit=False))
     finally:
         await engine.dispose()
-
-
-async def check_schema(engine: AsyncEngine) -> None:
-    """Refuse a database whose schema is not the one this code needs."""
-    current, head = await current_revision(engine), head_revision()
-    if current != head:
-        raise SettingsError(
-            f"The database schema is at {current or 'nothing'}, the code needs {head}."
-            " Fix: run `dueflow db upgrade` with the same DUEFLOW_DATABASE_URL."
-        )
-    log.info("database schema at %s", current)
 
 
 @dataclass
@@ -301,6 +301,8 @@ def _in_process_workers(
     bus = EmbeddedBus(database.sessions, consumers, clock, letters, batch_limit=limit)
     retention = None
     if settings.audit_retention_days is not None:
+        from workers.retention import AuditRetention  # its leases load the PostgreSQL dialect
+
         retention = AuditRetention(database.sessions, clock, settings.audit_retention_days)
     return InProcessWorkers(bus, letters, timer, dispatcher, retention)
 
@@ -379,6 +381,9 @@ async def worker_app(
     adapters: WorkerAdapters | None = None,
 ) -> AsyncIterator[Starlette]:
     """The Dapr app of worker `name`: its subscriptions, topic routes and its own routes."""
+    from workers.audit_api import audit_routes
+    from workers.dapr_app import build_app, running_beside
+
     if name not in WORKER_NAMES:
         known = ", ".join(WORKER_NAMES)
         raise WorkerSetupError(f"No worker named {name!r}. Fix: use one of: {known}.")
@@ -455,7 +460,7 @@ async def _dapr_adapters(
         stack.push_async_callback(jobs.aclose)
         return WorkerAdapters(jobs=jobs, reminder_store=_dapr_state(settings, stack))
     if name == RECURRENCE and settings.internal_token:
-        from workers.recurrence import DaprInvoker
+        from workers.dapr_invoker import DaprInvoker
 
         invoker = DaprInvoker(
             settings.api_app_id, settings.internal_token, settings.dapr_http_endpoint

@@ -23,6 +23,7 @@ from dueflow.bootstrap import (
     serve_worker,
 )
 from dueflow.settings import Settings, SettingsError
+from workers.heap import defer_collections, resume_collections, settle_heap
 from workers.registry import WORKER_NAMES
 
 log = logging.getLogger("dueflow")
@@ -86,6 +87,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command in ("serve", "relay", "worker"):
+        defer_collections()  # until the process is wired and settles its heap (workers.heap)
+    else:
+        resume_collections()  # a short command keeps nothing for long: collect as usual
     try:
         settings = Settings.from_env()
     except ValidationError as exc:
@@ -146,10 +151,7 @@ async def serve(
             " the port. Fix: set DUEFLOW_TOKENS=<token>=alice with a random token of 16 or more"
             " characters (e.g. from `openssl rand -hex 24`)."
         )
-    from domain.adapters.internal_api import RECUR_PATH
-    from mcp_server.internal_api import mount_internal_api
     from mcp_server.server import TokenUsers, build_server
-    from workers.heap import settle_heap
 
     runtime = await bootstrap(settings)
     signalled = False
@@ -165,6 +167,9 @@ async def serve(
         )
         if transport != "stdio":
             if settings.internal_token:
+                from domain.adapters.internal_api import RECUR_PATH
+                from mcp_server.internal_api import mount_internal_api
+
                 mount_internal_api(server, runtime.service, settings.internal_token)
                 log.info("internal API for Dapr service invocation at POST %s", RECUR_PATH)
             else:
@@ -215,8 +220,6 @@ def _log_termination(signum: int, _frame: object) -> None:
 
 
 async def relay(settings: Settings) -> None:
-    from workers.heap import settle_heap
-
     runtime = await bootstrap(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -305,22 +308,22 @@ async def failed_notifications(settings: Settings, limit: int) -> int:
 
 
 async def db_upgrade(settings: Settings) -> None:
-    from domain.adapters.schema import current_revision
+    from domain.adapters.schema_revision import current_revision
 
     async with open_database(settings, upgrade_schema=True) as database:
         log.info("schema at %s", await current_revision(database.engine))
 
 
 async def db_current(settings: Settings) -> None:
-    from domain.adapters.schema import current_revision, head_revision
+    from domain.adapters.schema_revision import HEAD, current_revision
     from domain.adapters.sql import make_engine
 
     if settings.embedded and not (settings.data_dir / "dueflow.db").exists():
-        print(f"current: none  head: {head_revision()}")  # noqa: T201
+        print(f"current: none  head: {HEAD}")  # noqa: T201
         return
     engine = make_engine(settings.resolved_database_url())
     try:
-        print(f"current: {await current_revision(engine)}  head: {head_revision()}")  # noqa: T201
+        print(f"current: {await current_revision(engine)}  head: {HEAD}")  # noqa: T201
     finally:
         await engine.dispose()
 

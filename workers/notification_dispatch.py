@@ -39,7 +39,6 @@ from workers.notifications import (
     WEBHOOK,
     NotificationConfig,
 )
-from workers.webhook import WebhookChannel
 
 log = logging.getLogger("dueflow.notifications")
 FOREGROUND_SETTLE = 0.005
@@ -346,6 +345,8 @@ def build_dispatcher(
     """The dispatcher of `config`: log always, webhook when configured, plus `extra_channels`."""
     channels: dict[str, Channel] = {LOG: LogChannel()}
     if config.webhooks and config.webhook_secret:
+        from workers.webhook import WebhookChannel  # httpx: only for a process with webhooks
+
         channels[WEBHOOK] = WebhookChannel(
             config.webhooks,
             config.webhook_secret,

@@ -1,9 +1,9 @@
 """The recurrence worker: the completion of a recurring task becomes its next occurrence.
 
 Embedded, the worker calls the use case itself, in the same transaction as its inbox row. In Dapr
-mode it creates the next occurrence through the task API instead: `invoke` (a DaprInvoker) calls
-the API app's POST /internal/recurrence/next by Dapr service invocation. The call is idempotent,
-so a redelivery that calls again creates nothing twice.
+mode it creates the next occurrence through the task API instead: `invoke` (a DaprInvoker, see
+workers.dapr_invoker) calls the API app's POST /internal/recurrence/next by Dapr service
+invocation. The call is idempotent, so a redelivery that calls again creates nothing twice.
 """
 
 from __future__ import annotations
@@ -11,13 +11,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any
 
-import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain.adapters.dapr_invocation import ServiceInvocation, response_error, response_json
-from domain.adapters.internal_api import RECUR_METHOD, TOKEN_HEADER
 from domain.adapters.unit_of_work import JoinedUnitOfWork
 from domain.events import TOPIC_TASK_EVENTS, EventType
 from domain.ports import Clock
@@ -31,16 +27,9 @@ RecurrenceInvoker = Callable[[str, str, str], Awaitable[None]]
 """(user_id, task_id, causation_id): create the next occurrence elsewhere; raises
 InvocationRejected for a request that can never succeed, anything else for a transient failure."""
 
-# statuses that say "not now" rather than "never": the delivery is retried
-_TRANSIENT_STATUSES = frozenset({408, 409, 425, 429})
-
 
 class InvocationRejected(Exception):
     """The API refused the request for good (4xx): retrying cannot help."""
-
-
-class InvocationFailed(Exception):
-    """The API could not be reached or failed (connection error, timeout, 5xx): retry later."""
 
 
 def creates_next(event: Received) -> bool:
@@ -121,44 +110,3 @@ def _recorded_only(consumer: Consumer) -> Consumer:
         return Outcome.SUCCESS
 
     return Consumer(name=consumer.name, handlers=dict.fromkeys(consumer.handlers, record))
-
-
-class DaprInvoker:
-    """Creates the next occurrence through the API app by Dapr service invocation (the sidecar's
-    HTTP invoke API, see domain.adapters.dapr_invocation), with the shared token in a header."""
-
-    def __init__(
-        self,
-        app_id: str,
-        token: str,
-        http_endpoint: str | None = None,
-        *,
-        timeout: float = 10.0,
-        api_token: str | None = None,
-    ) -> None:
-        self.app_id = app_id
-        self._calls = ServiceInvocation(
-            app_id, {TOKEN_HEADER: token}, http_endpoint, timeout=timeout, api_token=api_token
-        )
-        self.url = self._calls.url(RECUR_METHOD)
-
-    async def __call__(self, user_id: str, task_id: str, causation_id: str) -> None:
-        body = {"user_id": user_id, "task_id": task_id, "causation_id": causation_id}
-        try:
-            response = await self._calls.post(RECUR_METHOD, body)
-        except httpx.HTTPError as exc:
-            raise InvocationFailed(
-                f"invoking {self.app_id} {RECUR_METHOD} failed: {type(exc).__name__}: {exc}"
-            ) from exc
-        if response.is_success:
-            next_id: Any = response_json(response).get("next_task_id")
-            log.info("task %s of %s: next occurrence %s", task_id, user_id, next_id or "none")
-            return
-        status = response.status_code
-        detail = f"{self.app_id} {RECUR_METHOD} answered HTTP {status}: {response_error(response)}"
-        if status >= 500 or status in _TRANSIENT_STATUSES:
-            raise InvocationFailed(detail)
-        raise InvocationRejected(detail)
-
-    async def aclose(self) -> None:
-        await self._calls.aclose()

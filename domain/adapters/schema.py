@@ -1,4 +1,5 @@
-"""Schema migrations (Alembic), run on an async engine's connection."""
+"""Schema migrations (Alembic), run on an async engine's connection; domain.adapters.schema_revision
+tells whether a database needs them."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -32,12 +32,6 @@ async def downgrade(engine: AsyncEngine, revision: str = "base") -> None:
         await connection.run_sync(lambda sync: command.downgrade(_config(sync), revision))
 
 
-async def current_revision(engine: AsyncEngine) -> str | None:
-    async with engine.connect() as connection:
-        return await connection.run_sync(
-            lambda sync: MigrationContext.configure(sync).get_current_revision()
-        )
-
-
 def head_revision() -> str | None:
+    """The newest migration's revision, as Alembic finds it (schema_revision.HEAD names it)."""
     return ScriptDirectory.from_config(_config()).get_current_head()

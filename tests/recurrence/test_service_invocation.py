@@ -21,7 +21,8 @@ from tests.fakes.dapr_sidecar import FakeDaprSidecar
 from tests.support.dapr_apps import deliver
 from tests.support.database import envelopes, rows
 from workers.dapr_app import build_app
-from workers.recurrence import DaprInvoker, InvokingRunner
+from workers.dapr_invoker import DaprInvoker
+from workers.recurrence import InvokingRunner
 from workers.registry import build_consumers
 
 TOKEN = "internal-token-0123456789"

@@ -1,0 +1,19 @@
+"""The `dueflow` console script (and `python -m dueflow`): the command of dueflow.cli, loaded with
+garbage collection deferred, since most of what a start allocates is kept for the process's life
+(see workers.heap)."""
+
+from __future__ import annotations
+
+from workers.heap import defer_collections
+
+
+def main() -> int:
+    """Run `dueflow` with the process's arguments."""
+    defer_collections()  # before dueflow.cli and all it imports load; the command resumes it
+    from dueflow.cli import main as command
+
+    return command()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
