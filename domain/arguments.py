@@ -29,7 +29,7 @@ from domain.recurrence import (
     series_start,
     series_text,
 )
-from domain.reminders import parse_reminders
+from domain.reminder_specs import parse_reminders
 
 MAX_IDEMPOTENCY_KEY = 200
 MAX_QUERY = 200

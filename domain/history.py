@@ -1,6 +1,6 @@
 """Task history: the audit log as a user reads it, newest first, a page at a time.
 
-`HistoryReader` is the port; `domain.adapters.history.SqlHistory` reads the database and
+`HistoryReader` is the port; `domain.adapters.history_sql.SqlHistory` reads the database and
 `domain.adapters.dapr_history.DaprHistory` asks the audit app by Dapr service invocation. Both
 answer the same `HistoryPage` for the same `HistoryQuery`, and both refuse a bad cursor with the
 same ValidationFailed.

@@ -11,7 +11,7 @@ from typing import Any
 from domain.due import Due, iso_utc
 from domain.errors import InvalidTransition, ValidationFailed
 from domain.recurrence import Recurrence
-from domain.reminders import Reminder
+from domain.reminder_specs import Reminder
 
 MAX_TITLE = 500
 MAX_DESCRIPTION = 10_000

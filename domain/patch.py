@@ -18,7 +18,7 @@ from domain.due import Due, localize, zone
 from domain.errors import ValidationFailed
 from domain.model import Priority, Task, check_description, check_title, normalize_tags
 from domain.recurrence import Recurrence, RecurrenceAnchor, series_text
-from domain.reminders import Reminder, parse_reminders
+from domain.reminder_specs import Reminder, parse_reminders
 
 # the fields whose reading needs nothing of the task: a patch of these alone is read up front
 PLAIN_FIELDS = frozenset({"title", "description", "priority", "tags"})

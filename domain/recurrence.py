@@ -385,9 +385,7 @@ def _after_completion(
     # that never matches from that day (FREQ=DAILY;INTERVAL=7;BYDAY=MO re-anchored on a Tuesday)
     deadline = _deadline()
     own = _build(parts, start, tz)
-    found = _take(
-        (s for s in _slots(own, rec, current) if _later(s, base)), deadline, limit=1
-    )
+    found = _take((s for s in _slots(own, rec, current) if _later(s, base)), deadline, limit=1)
     if found:
         return NextOccurrence(found[0], (), number + 1, False)
     return NextOccurrence(None, (), number, True)

@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from domain.due import UTC, Due, iso_utc
-from domain.reminders import reminder_from_spec
+from domain.reminder_specs import reminder_from_spec
 
 SNOOZE = "snooze"  # the spec of the one snoozed reminder a task may have
 # A reminder fired this much after its moment is reported as late (it was missed while down).

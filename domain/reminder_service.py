@@ -33,7 +33,7 @@ from domain.reminder_schedule import (
     reminder_id,
     still_due,
 )
-from domain.reminders import MAX_LEAD, parse_duration
+from domain.reminder_specs import MAX_LEAD, parse_duration
 
 log = logging.getLogger("dueflow.reminders")
 
@@ -61,6 +61,33 @@ class ScheduleChange:
 class Upcoming:
     reminder: ScheduledReminder
     task: Task
+
+
+async def _cancel_unplanned(
+    uow: UnitOfWork,
+    unplanned: list[ScheduledReminder],
+    snapshot: Mapping[str, Any],
+    now: dt.datetime,
+    kept: list[ScheduledReminder],
+    withdrawn: list[ScheduledReminder],
+) -> None:
+    """Cancel the pending reminders the task no longer plans (adding them to `withdrawn`); a
+    snoozed one of a task still open is kept, since the snooze stands on its own."""
+    still_open = snapshot.get("status") == Status.OPEN.value
+    for old in unplanned:
+        if old.state is not _PENDING:
+            continue
+        if old.snoozed and still_open:
+            kept.append(old)
+            continue
+        reason = (
+            f"the task was {snapshot.get('status')}"
+            if not still_open
+            else "the reminder was removed from the task"
+        )
+        gone = dataclasses.replace(old, state=ReminderState.CANCELLED, reason=reason)
+        await uow.reminders.put(gone, now)
+        withdrawn.append(gone)
 
 
 async def reconcile(
@@ -106,21 +133,8 @@ async def reconcile(
             scheduled.append(new)
         elif old is not None and old.state is _PENDING:  # its job, if any, must go
             withdrawn.append(new)
-    still_open = snapshot.get("status") == Status.OPEN.value
-    for rid, old in existing.items():
-        if rid in planned or old.state is not _PENDING:
-            continue
-        if old.snoozed and still_open:
-            kept.append(old)
-            continue
-        reason = (
-            f"the task was {snapshot.get('status')}"
-            if not still_open
-            else "the reminder was removed from the task"
-        )
-        gone = dataclasses.replace(old, state=ReminderState.CANCELLED, reason=reason)
-        await uow.reminders.put(gone, now)
-        withdrawn.append(gone)
+    unplanned = [old for rid, old in existing.items() if rid not in planned]
+    await _cancel_unplanned(uow, unplanned, snapshot, now, kept, withdrawn)
     for reminder in scheduled:
         uow.record(_event(EventType.REMINDER_SCHEDULED, reminder, snapshot, now, causation_id))
     for reminder in withdrawn:

@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.adapters.foreground import Foreground
-from domain.adapters.history import SqlHistory
+from domain.adapters.history_sql import SqlHistory
 from domain.adapters.outbox import OutboxRelay
 from domain.adapters.reminder_sql import SqlReminderRepository
 from domain.adapters.schema_revision import HEAD, current_revision
 from domain.adapters.sql import make_engine
-from domain.adapters.unit_of_work import ReminderStore, SqlUnitOfWork, shared_store
+from domain.adapters.unit_of_work import ReminderRepositoryFactory, SqlUnitOfWork, shared_repository
 from domain.channels import Channel
 from domain.clock import SystemClock
 from domain.history import HistoryPage, HistoryQuery, HistoryReader, HistoryUnavailable
@@ -215,16 +215,7 @@ async def _wire(
         wakes.append(workers.timer.wake)
         publisher = publisher or workers.bus
     elif publisher is None:
-        from domain.adapters.dapr_publisher import DaprPublisher
-
-        publisher = await stack.enter_async_context(
-            DaprPublisher.connect(
-                pubsub=settings.dapr_pubsub,
-                grpc_address=settings.dapr_grpc_address,
-                http_endpoint=settings.dapr_http_endpoint,
-                health_timeout=settings.dapr_health_timeout,
-            )
-        )
+        publisher = await _dapr_publisher(settings, stack)
     relay = OutboxRelay(
         database.engine,
         publisher,
@@ -255,11 +246,24 @@ async def _wire(
     )
 
 
+async def _dapr_publisher(settings: Settings, stack: contextlib.AsyncExitStack) -> EventPublisher:
+    """The sidecar's pub/sub, connected (it waits for the sidecar's health up to a timeout)."""
+    from domain.adapters.dapr_publisher import DaprPublisher
+
+    connecting = DaprPublisher.connect(
+        pubsub=settings.dapr_pubsub,
+        grpc_address=settings.dapr_grpc_address,
+        http_endpoint=settings.dapr_http_endpoint,
+        health_timeout=settings.dapr_health_timeout,
+    )
+    return await stack.enter_async_context(connecting)
+
+
 def _reminder_service(
     sessions: async_sessionmaker[AsyncSession],
     clock: Clock,
     settings: Settings,
-    store: ReminderStore,
+    store: ReminderRepositoryFactory,
     after_commit: Callable[[], None] | None = None,
     source: str = SOURCE,
 ) -> ReminderService:
@@ -316,7 +320,7 @@ def dead_letters(database: Database, settings: Settings) -> DeadLetters:
     return DeadLetters(database.sessions, list(consumers.values()), clock)
 
 
-def _dapr_state(settings: Settings, stack: contextlib.AsyncExitStack) -> ReminderStore:
+def _dapr_state(settings: Settings, stack: contextlib.AsyncExitStack) -> ReminderRepositoryFactory:
     """The reminder schedule in the Dapr state store `dueflow worker reminders` keeps."""
     from domain.adapters.dapr_state_reminders import DaprStateReminders
 
@@ -328,7 +332,7 @@ def _dapr_state(settings: Settings, stack: contextlib.AsyncExitStack) -> Reminde
     )
     stack.push_async_callback(state.aclose)
     log.info("reminders: the schedule lives in the Dapr state store %r", state.store)
-    return shared_store(state)
+    return shared_repository(state)
 
 
 def _history_reader(
@@ -370,7 +374,9 @@ class WorkerAdapters:
 
     invoke: RecurrenceInvoker | None = None  # next occurrences through the task API
     jobs: JobScheduler | None = None  # the reminders worker's exact-time jobs
-    reminder_store: ReminderStore = SqlReminderRepository  # the reminders worker's schedule
+    reminder_store: ReminderRepositoryFactory = (
+        SqlReminderRepository  # the reminders worker's schedule
+    )
 
 
 @contextlib.asynccontextmanager

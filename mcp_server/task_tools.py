@@ -86,7 +86,7 @@ class TaskTools:
     def out(self, task: Task) -> dict[str, Any]:
         return TaskOut.document(task, self.service.outlook())
 
-    def listing(
+    def task_filter(
         self,
         status: str,
         priority: PriorityName | list[PriorityName] | None,
@@ -273,7 +273,7 @@ def _register_reads(tools: TaskTools) -> None:
         cursor: Cursor = None,
     ) -> ToolResult:
         """List tasks matching every filter given, oldest first, a page at a time."""
-        where = tools.listing(
+        where = tools.task_filter(
             status, priority, tags, any_tags, due_before, due_after, overdue, query
         )
         page = await tools.service.list_tasks(tools.user(), where, limit, cursor)
@@ -310,7 +310,7 @@ def _register_sort(tools: TaskTools) -> None:
         cursor: Cursor = None,
     ) -> ToolResult:
         """List tasks matching the filters in the order the sort keys give."""
-        where = tools.listing(
+        where = tools.task_filter(
             status, priority, tags, any_tags, due_before, due_after, overdue, query
         )
         page = await tools.service.sort_tasks(tools.user(), where, by, limit, cursor)

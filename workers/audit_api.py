@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from domain.adapters.history import SqlHistory
+from domain.adapters.history_sql import SqlHistory
 from domain.adapters.internal_api import HISTORY_PATH, guarded
 from domain.due import parse_moment
 from domain.errors import ValidationFailed

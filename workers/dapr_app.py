@@ -93,6 +93,28 @@ def build_app(
     async def subscribe(request: Request) -> Response:
         return JSONResponse(subscriptions)
 
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "alive"})
+
+    return Starlette(
+        routes=[
+            Route("/dapr/subscribe", subscribe, methods=["GET"]),
+            Route("/events/{topic}", _delivery(by_topic, runner), methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", _readiness(sessions), methods=["GET"]),
+            *routes,
+        ],
+        lifespan=lifespan,
+    )
+
+
+Endpoint = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+def _delivery(by_topic: Mapping[str, Sequence[Consumer]], runner: ConsumerRunner) -> Endpoint:
+    """POST /events/<topic>: apply the delivered event with every consumer of the topic and
+    answer the most urgent outcome (RETRY over DROP over SUCCESS)."""
+
     async def deliver(request: Request) -> Response:
         topic = request.path_params["topic"]
         subscribers = by_topic.get(topic)
@@ -111,8 +133,11 @@ def build_app(
             outcome = max(outcome, answer, key=_RANK.__getitem__)
         return _status(outcome)
 
-    async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "alive"})
+    return deliver
+
+
+def _readiness(sessions: async_sessionmaker[AsyncSession]) -> Endpoint:
+    """GET /readyz: ready while the database answers within READY_TIMEOUT_SECONDS."""
 
     async def readyz(request: Request) -> Response:
         try:
@@ -123,16 +148,7 @@ def build_app(
             return JSONResponse({"status": "database unreachable"}, status_code=503)
         return JSONResponse({"status": "ready"})
 
-    return Starlette(
-        routes=[
-            Route("/dapr/subscribe", subscribe, methods=["GET"]),
-            Route("/events/{topic}", deliver, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/readyz", readyz, methods=["GET"]),
-            *routes,
-        ],
-        lifespan=lifespan,
-    )
+    return readyz
 
 
 def envelope_of(body: bytes) -> Mapping[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from domain.adapters.reminder_sql import SqlReminderRepository
-from domain.adapters.unit_of_work import ReminderStore
+from domain.adapters.unit_of_work import ReminderRepositoryFactory
 from domain.clock import SystemClock
 from domain.ports import Clock, JobScheduler
 from workers.audit import audit_consumer
@@ -24,7 +24,7 @@ def build_consumers(
     reminders_changed: Callable[[], None] | None = None,
     notifications: NotificationConfig | None = None,
     wake_dispatcher: Callable[[], None] | None = None,
-    reminder_store: ReminderStore = SqlReminderRepository,
+    reminder_store: ReminderRepositoryFactory = SqlReminderRepository,
 ) -> dict[str, Consumer]:
     """The workers of one process, sharing its clock; with `invoke` the recurrence worker creates
     the next occurrence through the task API (Dapr mode) instead of the use case; with `jobs` the

@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from domain.adapters.reminder_sql import SqlReminderRepository
 from domain.adapters.statements import InTransaction
-from domain.adapters.unit_of_work import JoinedUnitOfWork, ReminderStore
+from domain.adapters.unit_of_work import JoinedUnitOfWork, ReminderRepositoryFactory
 from domain.events import TOPIC_REMINDERS, TOPIC_TASK_EVENTS, EventType
 from domain.ports import Clock, JobScheduler
 from domain.reminder_schedule import ReminderState
@@ -44,7 +44,7 @@ def reminders_consumer(
     clock: Clock,
     jobs: JobScheduler | None = None,
     changed: Callable[[], None] | None = None,
-    reminder_store: ReminderStore = SqlReminderRepository,
+    reminder_store: ReminderRepositoryFactory = SqlReminderRepository,
 ) -> Consumer:
     """The consumer; `jobs` mirrors the schedule into Dapr jobs, `changed` wakes a timer."""
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain.adapters.history import delete_older_than
+from domain.adapters.history_sql import delete_older_than
 from domain.adapters.leases import Leases, new_holder
 from domain.ports import Clock
 

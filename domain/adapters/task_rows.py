@@ -14,7 +14,7 @@ from typing import Any
 from domain.due import Due
 from domain.model import Priority, Status, Task
 from domain.recurrence import Recurrence, RecurrenceAnchor
-from domain.reminders import reminder_from_spec
+from domain.reminder_specs import reminder_from_spec
 
 
 def task_values(task: Task) -> dict[str, Any]:
@@ -54,6 +54,7 @@ def task_values(task: Task) -> dict[str, Any]:
 def task_from_row(row: Sequence[Any]) -> Task:
     """A task from a row of RAW_TASK (the `tasks` columns in table order): the driver's values,
     as SQLite or PostgreSQL gives them."""
+    # long only because it names all 26 columns: one unpacking beats 26 lookups on every row
     (
         task_id,
         user_id,

@@ -40,13 +40,13 @@ from domain.events import TaskEvent
 from domain.ports import ReminderRepository
 
 # the reminder schedule a unit of work's statements reach: the SQL table, or a Dapr state store
-ReminderStore: TypeAlias = Callable[[Statements], ReminderRepository]
+ReminderRepositoryFactory: TypeAlias = Callable[[Statements], ReminderRepository]
 
 _INSERT_OUTBOX = Write(sa.insert(SQLModel.metadata.tables[OutboxRow.__tablename__]))
 
 
-def shared_store(repository: ReminderRepository) -> ReminderStore:
-    """A ReminderStore handing every unit the same repository (one outside the database)."""
+def shared_repository(repository: ReminderRepository) -> ReminderRepositoryFactory:
+    """A factory handing every unit the same repository (one outside the database)."""
     return lambda _statements: repository
 
 
@@ -65,7 +65,7 @@ class SqlUnitOfWork:
         read_only: bool = False,
         inserts_only: bool = False,
         urgent: bool = False,
-        reminder_store: ReminderStore = SqlReminderRepository,
+        reminder_store: ReminderRepositoryFactory = SqlReminderRepository,
     ) -> None:
         if read_only + inserts_only + urgent > 1:
             raise ValueError("a unit of work is at most one of read_only, inserts_only, urgent")
@@ -161,7 +161,7 @@ class JoinedUnitOfWork:
         *,
         read_only: bool = False,
         inserts_only: bool = False,
-        reminder_store: ReminderStore = SqlReminderRepository,
+        reminder_store: ReminderRepositoryFactory = SqlReminderRepository,
     ) -> None:
         self._session = session
         self._reminder_store = reminder_store

@@ -8,7 +8,7 @@ import pytest
 from fastmcp import Client
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain.adapters.history import SqlHistory
+from domain.adapters.history_sql import SqlHistory
 from dueflow.bootstrap import Runtime
 from mcp_server.server import build_server
 

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from domain.adapters.dapr_jobs import DaprJobs
 from domain.adapters.dapr_state_reminders import DaprStateReminders
-from domain.adapters.unit_of_work import SqlUnitOfWork, shared_store
+from domain.adapters.unit_of_work import SqlUnitOfWork, shared_repository
 from domain.clock import FixedClock
 from domain.reminder_service import ReminderService, reconcile
 from domain.service import NewTask
@@ -58,7 +58,7 @@ async def app(
             "reminders",
             settings_for(database_url, DAPR_PUBSUB=PUBSUB),
             clock,
-            WorkerAdapters(jobs=jobs, reminder_store=shared_store(state)),
+            WorkerAdapters(jobs=jobs, reminder_store=shared_repository(state)),
         ) as worker,
     ):
         transport = httpx.ASGITransport(app=worker)
@@ -170,7 +170,7 @@ async def test_a_failed_commit_puts_fired_reminders_back_to_pending(
 ) -> None:
     added = await runtime.service.add("alice", NewTask(title="x", due=NOON, reminders=["PT15M"]))
     sessions = async_sessionmaker(runtime.engine, expire_on_commit=False)
-    async with SqlUnitOfWork(sessions, reminder_store=shared_store(state)) as uow:
+    async with SqlUnitOfWork(sessions, reminder_store=shared_repository(state)) as uow:
         await reconcile(uow, added.task.snapshot(), NOW, NOW)
         await uow.commit()
 
@@ -179,7 +179,7 @@ async def test_a_failed_commit_puts_fired_reminders_back_to_pending(
             raise ConnectionError("the database went away")
 
     service = ReminderService(
-        lambda: FailingCommit(sessions, reminder_store=shared_store(state)), clock
+        lambda: FailingCommit(sessions, reminder_store=shared_repository(state)), clock
     )
     clock.set(AT_1145)
     with pytest.raises(ConnectionError):

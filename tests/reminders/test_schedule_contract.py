@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from domain.adapters.dapr_state_reminders import PAGE, DaprStateReminders
 from domain.adapters.reminder_sql import SqlReminderRepository
-from domain.adapters.unit_of_work import SqlUnitOfWork, shared_store
+from domain.adapters.unit_of_work import SqlUnitOfWork, shared_repository
 from domain.reminder_schedule import ReminderState, ScheduledReminder
 from dueflow.bootstrap import Runtime
 from tests.fakes.dapr_sidecar import FakeDaprSidecar
@@ -35,7 +35,7 @@ async def units(
     async with DaprStateReminders(
         "statestore", sidecar.grpc_address, sidecar.http_endpoint, timeout=5.0
     ) as state:
-        yield lambda: SqlUnitOfWork(sessions, reminder_store=shared_store(state))
+        yield lambda: SqlUnitOfWork(sessions, reminder_store=shared_repository(state))
 
 
 def reminder(

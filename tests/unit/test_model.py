@@ -21,7 +21,7 @@ from domain.model import (
     normalize_tags,
 )
 from domain.recurrence import Recurrence, RecurrenceAnchor
-from domain.reminders import parse_reminders
+from domain.reminder_specs import parse_reminders
 
 UTC = dt.UTC
 CREATED = dt.datetime(2026, 11, 20, 8, 0, tzinfo=UTC)

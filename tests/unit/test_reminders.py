@@ -8,7 +8,7 @@ import pytest
 
 from domain.due import Due, parse_due
 from domain.errors import ValidationFailed
-from domain.reminders import (
+from domain.reminder_specs import (
     Reminder,
     format_duration,
     parse_duration,
