@@ -1,10 +1,10 @@
 """The `dueflow` console script (and `python -m dueflow`): the command of dueflow.cli, loaded with
 garbage collection deferred, since most of what a start allocates is kept for the process's life
-(see workers.heap)."""
+(see dueflow.heap)."""
 
 from __future__ import annotations
 
-from workers.heap import defer_collections
+from dueflow.heap import defer_collections
 
 
 def main() -> int:

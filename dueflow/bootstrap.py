@@ -37,12 +37,12 @@ from domain.ports import Clock, EventPublisher, JobScheduler
 from domain.reminder_service import SOURCE as REMINDERS_SOURCE
 from domain.reminder_service import ReminderService
 from domain.service import TaskService
+from dueflow.heap import settle_heap
 from dueflow.settings import Settings, SettingsError
 from workers.audit import NAME as AUDIT
 from workers.consumer import ConsumerRunner
 from workers.dead_letters import DeadLetters
 from workers.embedded import EmbeddedBus
-from workers.heap import settle_heap
 from workers.notification_dispatch import NotificationDispatcher, build_dispatcher
 from workers.notifications import CONSUMER_NAME as NOTIFICATIONS
 from workers.recurrence import NAME as RECURRENCE

@@ -22,8 +22,8 @@ from dueflow.bootstrap import (
     open_database,
     serve_worker,
 )
+from dueflow.heap import defer_collections, resume_collections, settle_heap
 from dueflow.settings import Settings, SettingsError
-from workers.heap import defer_collections, resume_collections, settle_heap
 from workers.registry import WORKER_NAMES
 
 log = logging.getLogger("dueflow")
@@ -88,7 +88,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command in ("serve", "relay", "worker"):
-        defer_collections()  # until the process is wired and settles its heap (workers.heap)
+        defer_collections()  # until the process is wired and settles its heap (dueflow.heap)
     else:
         resume_collections()  # a short command keeps nothing for long: collect as usual
     try:

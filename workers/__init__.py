@@ -1,7 +1,10 @@
-"""Event consumers and their hosts.
+"""Event consumers and what hosts them.
 
-`consumer` runs handlers through the inbox; `audit` and `recurrence` are the workers; `registry`
-names them; `embedded` hands published events to them in-process; `dapr_app` and `dapr_host`
-serve one of them as a Dapr app (`dueflow worker <name>`); `audit_api` adds the audit app's
-history and retention routes, and `retention` is the retention job they and the embedded timer run.
+The workers, one module each: `audit`, `recurrence`, `reminders`, `notifications`; `registry`
+names them. `consumer` runs a handler through the inbox (once per event, stale versions marked).
+Hosts: `embedded` hands published events to them in-process (parking failures in
+`dead_letters`); `dapr_app` serves them as a Dapr app (`dueflow worker <name>`, wired in
+dueflow/bootstrap.py). Beside them: `reminder_timer` and `notification_dispatch` (with the
+`webhook` channel and its `address_guard`) deliver reminders, `retention` prunes the audit log,
+`audit_api` serves its history, and `dapr_invoker` calls the task API for the recurrence worker.
 """

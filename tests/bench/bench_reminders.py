@@ -39,8 +39,8 @@ from domain.adapters.sql import READ_ONLY, make_engine
 from domain.due import iso_utc
 from domain.service import NewTask
 from dueflow.bootstrap import Runtime, bootstrap
+from dueflow.heap import settle_heap
 from dueflow.settings import Settings
-from workers.heap import settle_heap
 
 RESULTS = Path(__file__).with_name("results")
 PG_ADMIN = os.environ.get("DUEFLOW_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -30,9 +30,9 @@ from fastmcp.tools import ToolResult
 from pydantic import BaseModel
 
 from dueflow.bootstrap import bootstrap
+from dueflow.heap import settle_heap
 from dueflow.settings import Settings
 from mcp_server.server import build_server
-from workers.heap import settle_heap
 
 log = logging.getLogger("dueflow.bench")
 

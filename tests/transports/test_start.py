@@ -3,7 +3,7 @@
 `dueflow serve` over stdio on a database at the schema's head imports no migrations, no Dapr or
 gRPC code, no HTTP client and no PostgreSQL dialect (Starlette and uvicorn come with fastmcp
 itself, so the MCP layer loads them either way). The console script defers garbage collection
-while a command loads; every command must resume it (workers.heap)."""
+while a command loads; every command must resume it (dueflow.heap)."""
 
 from __future__ import annotations
 
