@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from domain.errors import ConcurrentChange, IdempotencyRace
 from domain.events import TaskEvent
 from domain.model import Status, Task
-from domain.ports import IdempotencyRecord
+from domain.ports import IdempotencyRecord, UnitOfWorkMisuse
 from domain.query import Outlook, SortKey, TaskFilter, in_order
 from domain.reminder_schedule import ReminderState, ScheduledReminder
 
@@ -70,7 +70,7 @@ class MemoryUnitOfWork:
 
     async def commit(self) -> None:
         if self.read_only:
-            raise RuntimeError("commit() in a read-only unit of work")
+            raise UnitOfWorkMisuse("commit() in a read-only unit of work")
         store = self.store
         for task_id, version in self.expected_versions.items():
             if store.tasks[task_id].version != version:
@@ -85,11 +85,11 @@ class MemoryUnitOfWork:
 
     def check_writable(self) -> None:
         if self.read_only:
-            raise RuntimeError("a write in a read-only unit of work")
+            raise UnitOfWorkMisuse("a write in a read-only unit of work")
 
     def check_readable(self) -> None:
         if self.inserts_only:
-            raise RuntimeError("a read or update in an inserts-only unit of work")
+            raise UnitOfWorkMisuse("a read or update in an inserts-only unit of work")
 
     def _discard(self) -> None:
         self._events = []

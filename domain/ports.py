@@ -143,6 +143,11 @@ class UnitOfWork(Protocol):
     async def commit(self) -> None: ...
 
 
+class UnitOfWorkMisuse(RuntimeError):
+    """Work a unit of work was opened not to do (a write in a read-only unit, a read in an
+    inserts-only one): a programming error; open the unit the use case needs."""
+
+
 class UnitOfWorkFactory(Protocol):
     def __call__(self, *, read_only: bool = False, inserts_only: bool = False) -> UnitOfWork:
         """A new unit of work. `read_only` promises it will not write, so on a single-writer

@@ -17,12 +17,9 @@ from sqlalchemy.util import greenlet_spawn
 
 from domain.adapters.sql import reader_options
 from domain.adapters.writes import Row, Write
+from domain.ports import UnitOfWorkMisuse
 
 Parameters = Mapping[str, Any] | None
-
-
-class UnitOfWorkMisuse(RuntimeError):
-    """A statement the unit of work was opened not to run: open the unit the use case needs."""
 
 
 class Statements(Protocol):

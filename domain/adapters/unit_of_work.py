@@ -31,13 +31,12 @@ from domain.adapters.statements import (
     InTransaction,
     ReadConnection,
     Statements,
-    UnitOfWorkMisuse,
 )
 from domain.adapters.tables import OutboxRow
 from domain.adapters.task_repository import SqlTaskRepository
 from domain.adapters.writes import Write, write_together
 from domain.events import TaskEvent
-from domain.ports import ReminderRepository
+from domain.ports import ReminderRepository, UnitOfWorkMisuse
 
 # the reminder schedule a unit of work's statements reach: the SQL table, or a Dapr state store
 ReminderRepositoryFactory: TypeAlias = Callable[[Statements], ReminderRepository]

@@ -18,11 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from domain.adapters.schema import upgrade
 from domain.adapters.sql import make_engine
 from domain.adapters.sqlite_driver import driver_of
-from domain.adapters.statements import UnitOfWorkMisuse
 from domain.adapters.unit_of_work import SqlUnitOfWork
 from domain.events import EventType, TaskEvent
 from domain.model import Task
-from domain.ports import IdempotencyRecord
+from domain.ports import IdempotencyRecord, UnitOfWorkMisuse
 from domain.service import ListArguments, NewTask
 from dueflow.bootstrap import Runtime
 from tests.support.database import rows

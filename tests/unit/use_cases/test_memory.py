@@ -11,7 +11,7 @@ from domain.errors import ConcurrentChange, IdempotencyRace
 from domain.events import created_event
 from domain.memory import MemoryStore
 from domain.model import Task
-from domain.ports import IdempotencyRecord
+from domain.ports import IdempotencyRecord, UnitOfWorkMisuse
 from domain.reminder_schedule import ReminderState, ScheduledReminder
 from tests.support.use_cases import NOW, USER
 
@@ -105,9 +105,9 @@ async def test_a_read_only_unit_refuses_writes_and_a_commit() -> None:
     store = MemoryStore()
 
     async with store(read_only=True) as uow:
-        with pytest.raises(RuntimeError):
+        with pytest.raises(UnitOfWorkMisuse):
             await uow.tasks.add(_task())
-        with pytest.raises(RuntimeError):
+        with pytest.raises(UnitOfWorkMisuse):
             await uow.commit()
 
 
@@ -115,7 +115,7 @@ async def test_an_inserts_only_unit_refuses_reads() -> None:
     store = MemoryStore()
 
     async with store(inserts_only=True) as uow:
-        with pytest.raises(RuntimeError):
+        with pytest.raises(UnitOfWorkMisuse):
             await uow.tasks.get(USER, "t-1")
 
 
