@@ -9,7 +9,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import platformdirs
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from domain.due import zone
@@ -164,25 +164,11 @@ class Settings(BaseSettings):
             )
         return value.strip()
 
-    @field_validator("dapr_statestore")
+    @field_validator("dapr_statestore", "api_app_id", "audit_app_id")
     @classmethod
-    def _statestore_named(cls, value: str) -> str:
+    def _named(cls, value: str, info: ValidationInfo) -> str:
         if not value.strip():
-            raise ValueError("DUEFLOW_DAPR_STATESTORE must not be empty")
-        return value.strip()
-
-    @field_validator("api_app_id")
-    @classmethod
-    def _app_id_named(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("DUEFLOW_API_APP_ID must not be empty")
-        return value.strip()
-
-    @field_validator("audit_app_id")
-    @classmethod
-    def _audit_app_named(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("DUEFLOW_AUDIT_APP_ID must not be empty")
+            raise ValueError(f"{PREFIX}{str(info.field_name).upper()} must not be empty")
         return value.strip()
 
     @field_validator("audit_retention_days", mode="before")

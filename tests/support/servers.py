@@ -80,3 +80,16 @@ def run_dueflow(home: Path, *args: str, **dueflow_env: str) -> subprocess.Comple
         timeout=STARTUP_SECONDS * 2,
         check=False,
     )
+
+
+# the first request of an MCP session, as a client writes it on stdio
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "test", "version": "1"},
+    },
+}

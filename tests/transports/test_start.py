@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.servers import STARTUP_SECONDS, child_env, run_dueflow
+from tests.support.servers import INITIALIZE, STARTUP_SECONDS, child_env, run_dueflow
 
 UNUSED = ("alembic", "asyncpg", "dapr", "google.protobuf", "grpc", "httpx", "mako")
 UNUSED_SQL = "sqlalchemy.dialects.postgresql"
@@ -26,16 +26,6 @@ sys.argv[1:] = {args!r}
 from dueflow.__main__ import main
 raise SystemExit(main())
 """
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "test", "version": "1"},
-    },
-}
 
 
 def reporting(*args: str) -> list[str]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.servers import STARTUP_SECONDS, child_env, dueflow_command
+from tests.support.servers import INITIALIZE, STARTUP_SECONDS, child_env, dueflow_command
 
 
 def send(server: subprocess.Popen[str], message: dict[str, Any]) -> None:
@@ -32,19 +32,7 @@ def answer(server: subprocess.Popen[str]) -> dict[str, Any]:
 
 def initialize_and_add(server: subprocess.Popen[str]) -> None:
     """Start an MCP session and add one task, acknowledged."""
-    send(
-        server,
-        {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-06-18",
-                "capabilities": {},
-                "clientInfo": {"name": "signal-test", "version": "1"},
-            },
-        },
-    )
+    send(server, INITIALIZE)
     assert answer(server)["id"] == 1
     send(server, {"jsonrpc": "2.0", "method": "notifications/initialized"})
     call = {"name": "add_task", "arguments": {"title": "Kept"}}
