@@ -393,9 +393,9 @@ async def _put_back(
 def _span(text: str, field: str, longest: dt.timedelta) -> dt.timedelta:
     try:
         span = parse_duration(text.strip().upper())
-    except ValidationFailed:
+    except ValidationFailed as exc:  # keep its problem (not a duration, or months): name our field
         raise ValidationFailed(
-            field, f"{text!r} is not an ISO 8601 duration", "use e.g. PT30M, PT2H or P1D"
+            field, exc.problem, "use weeks, days, hours or minutes, e.g. P30D, PT2H or PT30M"
         ) from None
     if span <= dt.timedelta(0) or span > longest:
         raise ValidationFailed(

@@ -23,7 +23,7 @@ from mcp_server.history_tools import register_history_tools
 from mcp_server.reminder_tools import register_reminder_tools
 from mcp_server.sessions import SessionRegistry, tracker
 from mcp_server.task_tools import register_task_tools
-from mcp_server.tooling import SentArguments
+from mcp_server.tooling import Refusals, SentArguments
 
 
 class TokenUsers(TokenVerifier):
@@ -99,6 +99,7 @@ def build_server(
         instructions=instructions(),
         auth=auth,
         middleware=[
+            Refusals(),
             *([ServingRequests(foreground)] if foreground is not None else []),
             SentArguments(),
             TodayInInstructions(instructions),

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import functools
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any, ParamSpec
 
 import mcp_types as mt
-from fastmcp.exceptions import ToolError
+from fastmcp.exceptions import FastMCPError, NotFoundError, ToolError, ValidationError
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools import ToolResult
+from mcp import MCPError
 from pydantic import BaseModel
+from pydantic import ValidationError as ArgumentErrors
 
 from domain.errors import DueflowError
+from mcp_server.refusals import argument_refusal, internal_error, unknown_tool
 
 P = ParamSpec("P")
 
@@ -27,14 +31,20 @@ DESTRUCTIVE = mt.ToolAnnotations(read_only_hint=False, destructive_hint=True, id
 
 
 def domain_errors(tool: Callable[P, Awaitable[ToolResult]]) -> Callable[P, Awaitable[ToolResult]]:
-    """Turn a refusal of the domain into a tool error whose text says what to fix."""
+    """Turn a refusal of the domain into a tool error whose text says what to fix, and any other
+    failure into the masked internal error, logged once with its traceback."""
 
     @functools.wraps(tool)
     async def call(*args: P.args, **kwargs: P.kwargs) -> ToolResult:
         try:
             return await tool(*args, **kwargs)
         except DueflowError as exc:
-            raise ToolError(exc.message) from None
+            raise ToolError(exc.message, log_level=logging.INFO) from None
+        except (FastMCPError, MCPError):
+            raise
+        except Exception as exc:
+            # logged here, so fastmcp's own record (a few frames) does not repeat it
+            raise ToolError(internal_error(tool.__name__, exc), log_level=logging.DEBUG) from None
 
     return call
 
@@ -66,6 +76,43 @@ def answer(summary: str, result: BaseModel | dict[str, Any]) -> ToolResult:
 def correlation() -> str:
     """A fresh correlation id for the events of one tool call."""
     return str(uuid.uuid4())
+
+
+class Refusals(Middleware):
+    """Answers every refused call in the one style, `<field>: <problem>. Fix: <what to send>.`:
+    arguments the tool's input schema refused, a tool this server lacks, and failures no tool
+    caught (logged, their details masked)."""
+
+    async def on_call_tool(
+        self,
+        context: MiddlewareContext[mt.CallToolRequestParams],
+        call_next: CallNext[mt.CallToolRequestParams, ToolResult],
+    ) -> ToolResult:
+        name = context.message.name
+        try:
+            return await call_next(context)
+        except ValidationError as exc:
+            if not isinstance(exc.__cause__, ArgumentErrors):
+                raise
+            server = context.fastmcp_context.fastmcp if context.fastmcp_context else None
+            tool = await server.get_tool(name) if server is not None else None
+            schema = tool.parameters if tool is not None else {}
+            refusal = argument_refusal(exc.__cause__, name, schema)
+            raise ToolError(refusal, log_level=logging.INFO) from None
+        except NotFoundError:
+            server = context.fastmcp_context.fastmcp if context.fastmcp_context else None
+            tools = [tool.name for tool in await server.list_tools()] if server else []
+            raise ToolError(unknown_tool(name, tools), log_level=logging.INFO) from None
+        except ToolError as exc:
+            # fastmcp masks what a tool raised as "Error calling tool" and keeps it as the cause
+            cause = exc.__cause__
+            if cause is None or isinstance(cause, FastMCPError | MCPError):
+                raise
+            raise ToolError(internal_error(name, cause)) from None
+        except (FastMCPError, MCPError):
+            raise
+        except Exception as exc:
+            raise ToolError(internal_error(name, exc)) from None
 
 
 _SENT: ContextVar[frozenset[str]] = ContextVar("dueflow_sent_arguments", default=frozenset())
