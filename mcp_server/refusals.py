@@ -178,7 +178,7 @@ def _expects(schema: Mapping[str, Any]) -> str:
             phrases.append("a list of them")
         else:
             phrases.append(_expects_one(branch))
-    return " or ".join(phrases) if len(phrases) < 3 else ", ".join(phrases)
+    return " or ".join(phrases)
 
 
 def _expects_one(schema: Mapping[str, Any]) -> str:
