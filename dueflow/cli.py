@@ -178,16 +178,33 @@ async def serve(
         settle_heap()
         async with runtime.running():
             if transport == "stdio":
-                signalled = await _until_signal(server.run_async("stdio", show_banner=False))
+                from mcp_server.stdio import serve_stdio
+
+                signalled = await _until_signal(serve_stdio(server))
             else:
+                import uvicorn
+
+                from mcp_server.http_app import Reachable, http_app
+
                 # uvicorn hands a caught SIGTERM back to the previous handler once it has shut
                 # down; with this one in place the process goes on to stop the relay and close
                 # the database instead of dying by the signal.
                 signal.signal(signal.SIGTERM, _log_termination)
                 path = "/mcp" if transport == "http" else "/sse"
-                await server.run_async(
-                    transport=transport, host=host, port=port, path=path, show_banner=False
+                reachable = Reachable(
+                    host, settings.allowed_host_names(), settings.allowed_origin_list()
                 )
+                app = http_app(server, transport, path, reachable)
+                config = uvicorn.Config(
+                    app,
+                    host=host,
+                    port=port,
+                    log_level=settings.log_level.lower(),
+                    timeout_graceful_shutdown=2,
+                    lifespan="on",
+                )
+                log.info("MCP over %s at http://%s:%d%s", transport, host, port, path)
+                await uvicorn.Server(config).serve()
     finally:
         await runtime.close()
     if signalled:

@@ -113,6 +113,16 @@ class Settings(BaseSettings):
         default=5.0, gt=0, description="How often the dispatcher looks for due retries"
     )
     log_level: str = Field(default="INFO")
+    allowed_hosts: str = Field(
+        default="",
+        description="Host header names the HTTP transports answer besides the bound address and"
+        " loopback: 'tasks.example.com,*.internal'",
+    )
+    allowed_origins: str = Field(
+        default="",
+        description="Browser origins the HTTP transports answer besides their own and loopback"
+        " ones: 'https://app.example.com'",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -184,6 +194,23 @@ class Settings(BaseSettings):
             )
         return int(text)
 
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        for origin in filter(None, (part.strip() for part in value.split(","))):
+            parts = urlsplit(origin)
+            if origin == "null" or parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(
+                    f"DUEFLOW_ALLOWED_ORIGINS: {origin!r} is not an origin; write"
+                    " scheme://host[:port], e.g. 'https://app.example.com'"
+                )
+            if parts.path.strip("/") or parts.query or parts.fragment:
+                raise ValueError(
+                    f"DUEFLOW_ALLOWED_ORIGINS: {origin!r} has a path; an origin is"
+                    " scheme://host[:port] only"
+                )
+        return value
+
     @model_validator(mode="after")
     def _webhooks_usable(self) -> Settings:
         urls = self.webhook_urls()
@@ -237,6 +264,16 @@ class Settings(BaseSettings):
             retry_base_seconds=self.notification_retry_seconds,
             poll_seconds=self.notification_poll_seconds,
         )
+
+    def allowed_host_names(self) -> list[str]:
+        """The host names of DUEFLOW_ALLOWED_HOSTS (a port given is ignored)."""
+        return [part.strip() for part in self.allowed_hosts.split(",") if part.strip()]
+
+    def allowed_origin_list(self) -> list[str]:
+        """The origins of DUEFLOW_ALLOWED_ORIGINS."""
+        return [
+            part.strip().rstrip("/") for part in self.allowed_origins.split(",") if part.strip()
+        ]
 
     def token_users(self) -> dict[str, str]:
         """The token -> user map of DUEFLOW_TOKENS."""

@@ -5,6 +5,7 @@ the answer."""
 from __future__ import annotations
 
 import datetime as dt
+import importlib.metadata
 from collections.abc import Callable
 from typing import Any
 
@@ -96,6 +97,7 @@ def build_server(
 
     mcp = FastMCP(
         "dueflow",
+        version=importlib.metadata.version("dueflow"),
         instructions=instructions(),
         auth=auth,
         middleware=[
