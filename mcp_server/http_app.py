@@ -23,7 +23,7 @@ MISSING_TOKEN = (
 )
 UNKNOWN_TOKEN = (
     "unknown bearer token: this server does not know the token sent; use one from its"
-    " DUEFLOW_TOKENS (tokens are configured, not issued: there is nothing to re-register)"
+    " DUEFLOW_TOKENS (the operator configures tokens; the server issues none)"
 )
 
 

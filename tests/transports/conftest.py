@@ -8,6 +8,7 @@ import pytest
 from fastmcp import FastMCP
 
 from dueflow.bootstrap import Runtime
+from mcp_server.http_app import Reachable, http_app
 from mcp_server.server import TokenUsers, build_server
 from tests.support.servers import ALICE_TOKEN, BOB_TOKEN, serving
 
@@ -20,13 +21,16 @@ def token_server(runtime: Runtime) -> FastMCP:
 
 @pytest.fixture
 async def http_url(token_server: FastMCP) -> AsyncIterator[str]:
-    """The streamable HTTP endpoint of `token_server`."""
-    async with serving(token_server.http_app(path="/mcp")) as base:
+    """The streamable HTTP endpoint of `token_server`, in the app `dueflow serve` builds."""
+    app = http_app(token_server, "http", "/mcp", Reachable("127.0.0.1"))
+    async with serving(app) as base:
         yield f"{base}/mcp"
 
 
 @pytest.fixture
 async def sse_base(token_server: FastMCP) -> AsyncIterator[str]:
-    """The base URL of `token_server` over SSE (stream at /sse, posts at /messages/)."""
-    async with serving(token_server.http_app(path="/sse", transport="sse")) as base:
+    """The base URL of `token_server` over SSE (stream at /sse, posts at /messages/), in the app
+    `dueflow serve` builds."""
+    app = http_app(token_server, "sse", "/sse", Reachable("127.0.0.1"))
+    async with serving(app) as base:
         yield base

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 from typing import Any
 
+import fastmcp
 import httpx
 import pytest
 from fastmcp import Client
@@ -30,24 +32,56 @@ def bearer(token: str) -> dict[str, str]:
     return {**MCP_HEADERS, "Authorization": f"Bearer {token}"}
 
 
-async def test_a_post_without_a_token_is_refused_with_401(http_url: str) -> None:
+async def test_a_post_without_a_token_is_answered_401_missing_bearer_token(http_url: str) -> None:
     async with httpx.AsyncClient(timeout=10) as http:
         response = await http.post(http_url, json=INITIALIZE, headers=MCP_HEADERS)
     assert response.status_code == 401
-    assert response.headers["www-authenticate"].startswith("Bearer")
+    # RFC 6750 section 3.1: no credentials, so the challenge carries no error code
+    assert response.headers["www-authenticate"] == 'Bearer realm="dueflow"'
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert body["error"] == "invalid_request"
+    assert body["error_description"].startswith("missing bearer token")
+    assert "DUEFLOW_TOKENS" in body["error_description"]
 
 
-async def test_a_post_with_an_unknown_token_is_refused_with_401(http_url: str) -> None:
+@pytest.mark.parametrize("authorization", [f"Bearer {'x' * 32}", f"bearer {ALICE_TOKEN}x"])
+async def test_a_post_with_an_unknown_token_is_answered_401_invalid_token_without_oauth_words(
+    http_url: str, authorization: str
+) -> None:
+    headers = {**MCP_HEADERS, "Authorization": authorization}
     async with httpx.AsyncClient(timeout=10) as http:
-        response = await http.post(http_url, json=INITIALIZE, headers=bearer("x" * 32))
+        response = await http.post(http_url, json=INITIALIZE, headers=headers)
     assert response.status_code == 401
-    assert response.json()["error"] == "invalid_token"
+    challenge = response.headers["www-authenticate"]
+    assert challenge.startswith('Bearer realm="dueflow", error="invalid_token"')
+    body = response.json()
+    assert body["error"] == "invalid_token"
+    assert body["error_description"].startswith("unknown bearer token")
+    assert "re-register" not in response.text and "oauth" not in response.text.lower()
+
+
+async def test_a_non_bearer_authorization_is_answered_as_a_missing_bearer_token(
+    http_url: str,
+) -> None:
+    headers = {**MCP_HEADERS, "Authorization": f"Basic {ALICE_TOKEN}"}
+    async with httpx.AsyncClient(timeout=10) as http:
+        response = await http.post(http_url, json=INITIALIZE, headers=headers)
+    assert response.status_code == 401
+    assert response.json()["error_description"].startswith("missing bearer token")
 
 
 async def test_a_client_with_an_unknown_token_cannot_connect(http_url: str) -> None:
     with pytest.raises(MCPError):
         async with Client(http_url, auth="not-a-known-token-at-all"):
             pass
+
+
+async def test_server_info_over_http_carries_dueflow_s_version(http_url: str) -> None:
+    async with Client(http_url, auth=ALICE_TOKEN) as alice:
+        info = alice.server_info
+    assert info is not None
+    assert info.version == importlib.metadata.version("dueflow") != fastmcp.__version__
 
 
 async def test_alice_s_token_lets_her_add_and_list_her_tasks(
@@ -119,8 +153,11 @@ async def test_the_sse_stream_without_a_token_is_refused_with_401(sse_base: str)
         wrong = await http.get(f"{sse_base}/sse", headers={"Authorization": f"Bearer {'y' * 32}"})
         post = await http.post(f"{sse_base}/messages/?session_id=abc", json=INITIALIZE)
     assert stream.status_code == 401
+    assert stream.json()["error_description"].startswith("missing bearer token")
     assert wrong.status_code == 401
+    assert wrong.json()["error"] == "invalid_token"
     assert post.status_code == 401
+    assert post.headers["www-authenticate"] == 'Bearer realm="dueflow"'
 
 
 async def test_a_client_with_a_token_adds_and_lists_tasks_over_sse(

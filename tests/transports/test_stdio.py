@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import importlib.metadata
 import json
 import sqlite3
 from contextlib import closing
@@ -74,6 +75,14 @@ async def test_the_instructions_name_today_in_the_user_s_zone(tmp_path: Path, mo
 
     assert "Europe/Berlin" in instructions
     assert any(day.isoformat() in instructions for day in {before, after})
+
+
+async def test_server_info_names_dueflow_and_its_own_version(tmp_path: Path) -> None:
+    async with Client(stdio_transport(tmp_path), timeout=STARTUP_SECONDS) as client:
+        info = client.server_info
+
+    assert info is not None
+    assert (info.name, info.version) == ("dueflow", importlib.metadata.version("dueflow"))
 
 
 async def read_message(stdout: asyncio.StreamReader, lines: list[bytes]) -> dict[str, Any]:
