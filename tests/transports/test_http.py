@@ -61,6 +61,20 @@ async def test_a_post_with_an_unknown_token_is_answered_401_invalid_token_withou
     assert "re-register" not in response.text and "oauth" not in response.text.lower()
 
 
+@pytest.mark.parametrize(
+    "path", ["/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"]
+)
+async def test_no_protected_resource_metadata_is_published_or_advertised(
+    http_url: str, path: str
+) -> None:
+    base = http_url.removesuffix("/mcp")
+    async with httpx.AsyncClient(timeout=10) as http:
+        metadata = await http.get(f"{base}{path}")
+        refused = await http.post(http_url, json=INITIALIZE, headers=MCP_HEADERS)
+    assert metadata.status_code == 404
+    assert "resource_metadata" not in refused.headers["www-authenticate"]
+
+
 async def test_a_non_bearer_authorization_is_answered_as_a_missing_bearer_token(
     http_url: str,
 ) -> None:
