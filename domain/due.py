@@ -39,6 +39,45 @@ def localize(wall: dt.datetime, tz: ZoneInfo) -> dt.datetime:
 
 _ZERO = dt.timedelta(0)
 
+# Every date and moment Dueflow accepts lies in these years, in UTC and as a wall time in its
+# zone. The margin to the calendar's ends (years 1 and 9999) keeps everything computed from one
+# (a reminder up to a year before, the next occurrences, the date in any user's zone, urgency)
+# from overflowing.
+EARLIEST_YEAR = 1900
+LATEST_YEAR = 2999
+SUPPORTED_YEARS = f"{EARLIEST_YEAR}..{LATEST_YEAR}"
+
+
+def out_of_range(field: str, text: str) -> ValidationFailed:
+    """The refusal of a date or moment outside SUPPORTED_YEARS."""
+    return ValidationFailed(
+        field,
+        f"{text.strip()[:40]!r} is outside the supported years {SUPPORTED_YEARS}",
+        f"give a date between {EARLIEST_YEAR}-01-01 and {LATEST_YEAR}-12-31",
+    )
+
+
+def supported(value: dt.datetime | dt.date, field: str, text: str) -> None:
+    """Refuse a date or a wall time (naive, or aware in its own offset) outside SUPPORTED_YEARS."""
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise out_of_range(field, text)
+
+
+def supported_moment(
+    moment: dt.datetime, field: str, text: str, tz: ZoneInfo | None = None
+) -> dt.datetime:
+    """The UTC moment of aware `moment`, once it, its UTC time and its wall time in `tz` lie
+    within SUPPORTED_YEARS."""
+    supported(moment, field, text)
+    try:
+        utc = moment.astimezone(UTC)
+        wall = utc.astimezone(tz) if tz is not None else utc
+    except OverflowError:
+        raise out_of_range(field, text) from None
+    supported(utc, field, text)
+    supported(wall, field, text)
+    return utc
+
 
 @dataclass(frozen=True, slots=True)
 class Due:
@@ -74,7 +113,10 @@ class Due:
     def local(self) -> dt.datetime | dt.date:
         """The due as the task's own zone shows it."""
         if self.at is not None:
-            return self.at.astimezone(self.tz)
+            try:
+                return self.at.astimezone(self.tz)
+            except OverflowError:  # stored at the calendar's edge by an older version
+                return self.at
         assert self.date is not None
         return self.date
 
@@ -107,7 +149,8 @@ def iso_utc(moment: dt.datetime) -> str:
 
 
 def parse_moment(text: str, tz: ZoneInfo, field: str) -> dt.datetime:
-    """An ISO 8601 date-time as UTC; one without an offset is wall time in `tz`."""
+    """An ISO 8601 date-time as UTC; one without an offset is wall time in `tz`. Refused
+    outside SUPPORTED_YEARS."""
     try:
         value = dt.datetime.fromisoformat(text.strip())
     except ValueError:
@@ -115,8 +158,9 @@ def parse_moment(text: str, tz: ZoneInfo, field: str) -> dt.datetime:
             field, f"{text!r} is not an ISO 8601 date-time", "write it as 2026-12-01T17:00:00+01:00"
         ) from None
     if value.tzinfo is None:
-        return localize(value, tz)
-    return value.astimezone(UTC)
+        supported(value, field, text)
+        return supported_moment(localize(value, tz), field, text)
+    return supported_moment(value, field, text, tz)
 
 
 def parse_due(text: str, timezone: str | None, default_timezone: str) -> Due:
@@ -128,9 +172,12 @@ def parse_due(text: str, timezone: str | None, default_timezone: str) -> Due:
         raise ValidationFailed("due", "is empty", f"give {DUE_FORMATS}, or null to clear it")
     if "T" not in raw.upper() and " " not in raw and ":" not in raw:
         try:
-            return Due(timezone=zone_name, date=dt.date.fromisoformat(raw))
+            day = dt.date.fromisoformat(raw)
         except ValueError:
             pass
+        else:
+            supported(day, "due", text)
+            return Due(timezone=zone_name, date=day)
     try:
         value = dt.datetime.fromisoformat(raw)
     except ValueError:
@@ -138,5 +185,6 @@ def parse_due(text: str, timezone: str | None, default_timezone: str) -> Due:
             "due", f"{text!r} is not an ISO 8601 date or date-time", f"give {DUE_FORMATS}"
         ) from None
     if value.tzinfo is None:
-        return Due(timezone=zone_name, at=localize(value, tz))
-    return Due(timezone=zone_name, at=value.astimezone(UTC))
+        supported(value, "due", text)
+        return Due(timezone=zone_name, at=supported_moment(localize(value, tz), "due", text))
+    return Due(timezone=zone_name, at=supported_moment(value, "due", text, tz))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from domain.due import localize, parse_moment
+from domain.due import localize, parse_moment, supported
 from domain.errors import ValidationFailed
 from domain.model import Priority, Status, Task
 
@@ -77,9 +77,15 @@ def parse_sort(keys: list[str]) -> tuple[SortKey, ...]:
     return parsed
 
 
-def moment_bound(raw: str | None, field_name: str, user_zone: ZoneInfo) -> dt.datetime | None:
+def moment_bound(
+    raw: str | None,
+    field_name: str,
+    user_zone: ZoneInfo,
+    fix: str = "write it as 2026-12-01 (the start of that day) or 2026-12-01T17:00:00+01:00",
+) -> dt.datetime | None:
     """A bound as a user writes it: an ISO date (the start of that day in the user's zone) or
-    date-time (without an offset, wall time in the user's zone)."""
+    date-time (without an offset, wall time in the user's zone); `fix` says how when it is
+    neither."""
     if raw is None:
         return None
     text = raw.strip()
@@ -89,7 +95,14 @@ def moment_bound(raw: str | None, field_name: str, user_zone: ZoneInfo) -> dt.da
         except ValueError:
             pass
         else:
+            supported(day, field_name, text)
             return localize(dt.datetime.combine(day, dt.time()), user_zone)
+    try:
+        dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationFailed(
+            field_name, f"{raw!r} is not an ISO 8601 date or date-time", fix
+        ) from None
     return parse_moment(text, user_zone, field_name)
 
 
@@ -169,7 +182,7 @@ class Outlook:
         score = URGENCY_PRIORITY[task.priority]
         due = task.due
         if due is not None:
-            due_day = due.date or due.instant.astimezone(self.zone).date()
+            due_day = due.date or self._day(due.instant)
             days = (due_day - self.today).days
             if self.overdue(task):
                 score += 10.0 + 0.5 * min(max(-days, 0), 7)
@@ -182,6 +195,15 @@ class Outlook:
         age_days = (self.now - task.created_at).total_seconds() / 86400
         score += min(max(age_days, 0.0) / 30.0, 2.0)
         return round(score, 4)
+
+
+    def _day(self, moment: dt.datetime) -> dt.date:
+        """The date of `moment` in the user's zone; a moment stored at the calendar's edge by an
+        older version (where the zone's date does not exist) counts as the edge itself."""
+        try:
+            return moment.astimezone(self.zone).date()
+        except OverflowError:
+            return dt.date.max if moment > self.now else dt.date.min
 
 
 def in_order(tasks: list[Task], order: tuple[SortKey, ...], outlook: Outlook) -> list[Task]:
