@@ -196,7 +196,6 @@ class Outlook:
         score += min(max(age_days, 0.0) / 30.0, 2.0)
         return round(score, 4)
 
-
     def _day(self, moment: dt.datetime) -> dt.date:
         """The date of `moment` in the user's zone; a moment stored at the calendar's edge by an
         older version (where the zone's date does not exist) counts as the edge itself."""

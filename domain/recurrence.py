@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrule, rrulestr
 
-from domain.due import UTC, Due, localize, zone
+from domain.due import EARLIEST_YEAR, LATEST_YEAR, SUPPORTED_YEARS, UTC, Due, localize, zone
 from domain.errors import ValidationFailed
 
 ALLOWED_FREQ = ("YEARLY", "MONTHLY", "WEEKLY", "DAILY", "HOURLY")
@@ -96,9 +96,54 @@ def normalize_rule(text: str) -> dict[str, str]:
     for key, value in parts.items():
         if key in _RANGES:
             _check_range(key, value)
+    if "BYDAY" in parts:
+        _check_weekdays(parts)
+    if parts.get("WKST", "MO") not in _WEEKDAYS:
+        raise ValidationFailed(
+            "recurrence", f"WKST={parts['WKST']} is not a weekday", "use WKST=MO or WKST=SU"
+        )
     if "COUNT" in parts and "UNTIL" in parts:
         raise ValidationFailed("recurrence", "has both COUNT and UNTIL", "keep one of them")
     return parts
+
+
+_WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+_WEEKDAY = re.compile(r"^([+-]?\d{1,2})?(MO|TU|WE|TH|FR|SA|SU)$")
+
+
+def _check_weekdays(parts: dict[str, str]) -> None:
+    """BYDAY entries are weekdays, their ordinals within the month (1..5) under FREQ=MONTHLY or
+    with BYMONTH, else within the year (1..53); dateutil fails inside on any other."""
+    in_month = parts["FREQ"] == "MONTHLY" or (parts["FREQ"] == "YEARLY" and "BYMONTH" in parts)
+    highest = 5 if in_month else 53
+    for item in parts["BYDAY"].split(","):
+        match = _WEEKDAY.match(item)
+        if match is None:
+            raise ValidationFailed(
+                "recurrence", f"BYDAY={item} is not a weekday", "use MO, TU, WE, TH, FR, SA, SU"
+            )
+        if match[1] is not None and not 1 <= abs(int(match[1])) <= highest:
+            raise ValidationFailed(
+                "recurrence",
+                f"BYDAY={item} is out of range",
+                f"use ordinals 1..{highest} or -{highest}..-1"
+                + (" (within a month)" if in_month else " (within a year)"),
+            )
+
+
+def _check_until(parts: dict[str, str]) -> None:
+    """UNTIL, when there is one, lies within the supported years (see domain.due)."""
+    until = parts.get("UNTIL")
+    if (
+        until is not None
+        and until[:4].isdigit()
+        and not EARLIEST_YEAR <= int(until[:4]) <= LATEST_YEAR
+    ):
+        raise ValidationFailed(
+            "recurrence",
+            f"UNTIL={until} is outside the supported years {SUPPORTED_YEARS}",
+            f"give an UNTIL between {EARLIEST_YEAR}0101 and {LATEST_YEAR}1231, or leave it out",
+        )
 
 
 # RFC 5545 ranges: (lowest, highest, whether negative values count from the end)
@@ -151,6 +196,7 @@ def validate_rule(rule: str, due: Due | None) -> str:
         )
     parts = normalize_rule(rule)
     _check_month_days(parts)
+    _check_until(parts)
     built = build_rule(rule, due)
     if first_occurrence(built) is None:
         raise ValidationFailed(
@@ -268,6 +314,7 @@ def parse_recurrence(text: str, due: Due) -> tuple[str, tuple[Wall, ...]]:
         raise ValidationFailed("recurrence", "has no RRULE", _FIX)
     parts = normalize_rule(rules[0])
     _check_month_days(parts)
+    _check_until(parts)
     if due.all_day:
         _check_all_day(parts)
     rule = rule_text(parts)
@@ -437,6 +484,8 @@ def _slots(built: rrule, rec: Recurrence, due: Due) -> Iterator[Due]:
     last_moment: dt.datetime | None = None
     wall: dt.datetime
     for wall in built:
+        if wall.year > LATEST_YEAR:
+            return  # a series ends where the supported years do
         day = wall.date()
         if day in ex_days or wall in ex_walls:
             continue

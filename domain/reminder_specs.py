@@ -19,6 +19,11 @@ _DURATION = re.compile(
     r"^P(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
     r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?$"
 )
+# Longer than any duration a tool accepts (a reminder or snooze up to 365 days, a listing up to
+# 366): refused while still a number, before a timedelta could overflow.
+MAX_DURATION = dt.timedelta(days=3660)
+_MAX_DURATION_TEXT = 40
+_SECONDS = {"weeks": 604800, "days": 86400, "hours": 3600, "minutes": 60, "seconds": 1}
 _FIX = "use an ISO 8601 duration before due such as PT15M, PT2H or P1D, or a date-time"
 
 
@@ -66,16 +71,21 @@ def format_duration(value: dt.timedelta) -> str:
     return text + ("T" + clock if clock else "") if (days or clock) else "PT0S"
 
 
-def parse_duration(text: str) -> dt.timedelta:
-    match = _DURATION.match(text)
+def parse_duration(text: str, field: str = "reminders", fix: str = _FIX) -> dt.timedelta:
+    """An ISO 8601 duration of weeks, days, hours, minutes and seconds, at most MAX_DURATION."""
+    match = _DURATION.match(text) if len(text) <= _MAX_DURATION_TEXT else None
     if match is None or text in ("P", "PT") or text.endswith("T"):
         if re.match(r"^P(\d+Y|\d+M)", text):
             raise ValidationFailed(
-                "reminders", f"{text!r} uses years or months, whose length varies", _FIX
+                field, f"{text!r} uses years or months, whose length varies", fix
             )
-        raise ValidationFailed("reminders", f"{text!r} is not an ISO 8601 duration", _FIX)
+        raise ValidationFailed(field, f"{text[:40]!r} is not an ISO 8601 duration", fix)
     parts = {name: int(value or 0) for name, value in match.groupdict().items()}
-    return dt.timedelta(**parts)
+    # counted in whole seconds first: a timedelta of 10**11 hours raises OverflowError
+    seconds = sum(parts[name] * _SECONDS[name] for name in _SECONDS)
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValidationFailed(field, f"{text!r} is longer than {MAX_DURATION.days} days", fix)
+    return dt.timedelta(seconds=seconds)
 
 
 def parse_reminders(values: Sequence[str], due: Due | None, timezone: str) -> tuple[Reminder, ...]:
