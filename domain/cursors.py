@@ -8,25 +8,38 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 
 from domain.model import Task
-from domain.query import SortKey, TaskFilter, bad_cursor, decode_cursor, encode_cursor
+from domain.query import (
+    SortKey,
+    TaskFilter,
+    bad_cursor,
+    cursor_moment,
+    cursor_number,
+    decode_cursor,
+    encode_cursor,
+)
 
 LIST = "list"
 SORT = "sort"
+_LIST_FIELDS = {"c": str, "i": str, "f": str}
+_SORT_FIELDS = {"o": int, "f": str}
+# deeper than any listing goes; a larger offset is not one this server issued
+MAX_OFFSET = 10_000_000
+# the shape of the ids Dueflow gives tasks (UUIDs), with room for the ids tests give them
+_TASK_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 
 
 def list_position(cursor: str | None, where: TaskFilter) -> tuple[dt.datetime, str] | None:
     """The (created_at, id) a list page starts after; None for the first page."""
     if cursor is None:
         return None
-    data = decode_cursor(cursor, LIST)
-    if data.get("f") != _fingerprint(where):
+    data = decode_cursor(cursor, LIST, _LIST_FIELDS)
+    task_id: str = data["i"]
+    if data["f"] != _fingerprint(where) or _TASK_ID.fullmatch(task_id) is None:
         raise bad_cursor()
-    try:
-        return dt.datetime.fromisoformat(data["c"]), str(data["i"])
-    except (KeyError, TypeError, ValueError):
-        raise bad_cursor() from None
+    return cursor_moment(data["c"]), task_id
 
 
 def list_cursor(last: Task, where: TaskFilter) -> str:
@@ -40,11 +53,10 @@ def sort_offset(cursor: str | None, where: TaskFilter, order: tuple[SortKey, ...
     """How many sorted tasks the page skips; 0 for the first page."""
     if cursor is None:
         return 0
-    data = decode_cursor(cursor, SORT)
-    if data.get("f") != _fingerprint(where, order) or not isinstance(data.get("o"), int):
+    data = decode_cursor(cursor, SORT, _SORT_FIELDS)
+    if data["f"] != _fingerprint(where, order):
         raise bad_cursor()
-    offset: int = data["o"]
-    return offset
+    return cursor_number(data["o"], MAX_OFFSET)
 
 
 def sort_cursor(offset: int, where: TaskFilter, order: tuple[SortKey, ...]) -> str:

@@ -16,10 +16,19 @@ from zoneinfo import ZoneInfo
 
 from domain.due import iso_utc
 from domain.errors import DueflowError, ValidationFailed
-from domain.query import MAX_LIMIT, decode_cursor, encode_cursor, moment_bound
+from domain.query import (
+    MAX_LIMIT,
+    cursor_moment,
+    cursor_number,
+    decode_cursor,
+    encode_cursor,
+    moment_bound,
+)
 
 DEFAULT_HISTORY_LIMIT = 50
 CURSOR_KIND = "history"
+_CURSOR_FIELDS = {"t": str, "i": int, "f": str}
+_MAX_ENTRY_ID = 2**63 - 1
 
 
 class HistoryUnavailable(DueflowError):
@@ -120,14 +129,11 @@ class HistoryQuery:
         if self.cursor is None:
             return None
         try:
-            data = decode_cursor(self.cursor, CURSOR_KIND)
+            data = decode_cursor(self.cursor, CURSOR_KIND, _CURSOR_FIELDS)
+            if data["f"] != self.fingerprint():
+                raise bad_history_cursor()
+            return cursor_moment(data["t"]), cursor_number(data["i"], _MAX_ENTRY_ID)
         except ValidationFailed:
-            raise bad_history_cursor() from None
-        if data.get("f") != self.fingerprint():
-            raise bad_history_cursor()
-        try:
-            return _instant(data["t"]), int(data["i"])
-        except (KeyError, TypeError, ValueError):
             raise bad_history_cursor() from None
 
     def cursor_after(self, entry: HistoryEntry) -> str:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from domain.due import localize, parse_moment, supported
+from domain.due import EARLIEST_YEAR, LATEST_YEAR, localize, parse_moment, supported
 from domain.errors import ValidationFailed
 from domain.model import Priority, Status, Task
 
@@ -117,7 +118,12 @@ def encode_cursor(kind: str, data: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, kind: str) -> dict[str, Any]:
+def decode_cursor(cursor: str, kind: str, fields: Mapping[str, type]) -> dict[str, Any]:
+    """The fields of a cursor of `kind`: exactly `fields`, each of its type, or bad_cursor().
+
+    Cursors are checked, not signed: each field is then held to its range (cursor_moment,
+    cursor_number), so an edited cursor can only start a page where the user's own filters
+    could, and needs no key shared by every replica and kept across restarts."""
     if len(cursor) > MAX_CURSOR:
         raise bad_cursor()
     try:
@@ -125,9 +131,36 @@ def decode_cursor(cursor: str, kind: str) -> dict[str, Any]:
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
         if not isinstance(data, dict) or data.pop("k") != kind:
             raise ValueError(kind)
-        return data
     except (ValueError, KeyError, TypeError, RecursionError):
         raise bad_cursor() from None
+    # type(), not isinstance(): True is not a whole number here
+    if set(data) != set(fields) or any(type(data[k]) is not t for k, t in fields.items()):
+        raise bad_cursor()
+    return data
+
+
+def cursor_moment(text: str) -> dt.datetime:
+    """A moment a cursor carries: ISO 8601 with an offset, within the supported years."""
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise bad_cursor() from None
+    if value.tzinfo is None or not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise bad_cursor()
+    try:
+        moment = value.astimezone(dt.UTC)
+    except OverflowError:
+        raise bad_cursor() from None
+    if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+        raise bad_cursor()
+    return moment
+
+
+def cursor_number(value: int, highest: int) -> int:
+    """A whole number a cursor carries, from 0 to `highest`."""
+    if not 0 <= value <= highest:
+        raise bad_cursor()
+    return value
 
 
 def bad_cursor() -> ValidationFailed:

@@ -12,7 +12,7 @@ from fastmcp import Client
 
 from domain.clock import FixedClock
 from dueflow.bootstrap import Runtime
-from tests.hardening.conftest import assert_refused
+from tests.hardening.conftest import assert_refused, assert_refused_alone
 from tests.support.tools import add, call
 
 _MISSING = object()
@@ -29,9 +29,9 @@ def edited(cursor: str, key: str, value: Any) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+# none of these is a value the server writes into the field it replaces
 FORGERIES = [
     "a string",
-    12345,
     1.5,
     True,
     None,
@@ -49,9 +49,10 @@ FORGERIES = [
 
 
 @pytest.fixture
-async def two_tasks(alice: Client, clock: FixedClock) -> None:
+async def two_tasks(alice: Client, clock: FixedClock, runtime: Runtime) -> None:
     await add(alice, "first", clock=clock, due="2026-12-01T09:00")
     await add(alice, "second", clock=clock, due="2026-12-02T09:00")
+    await runtime.relay.drain()  # the audit log, which task_history reads, has both
 
 
 @pytest.mark.usefixtures("two_tasks")
@@ -62,8 +63,11 @@ async def test_an_edited_list_cursor_is_refused(
 ) -> None:
     cursor = (await call(alice, "list_tasks", limit=1))["next_cursor"]
     assert cursor is not None
-    await assert_refused(alice, runtime, "cursor", "list_tasks", limit=1, cursor=edited(cursor, key, value))
-    assert (await call(alice, "list_tasks", limit=1, cursor=cursor))["tasks"][0]["title"] == "second"
+    forged = edited(cursor, key, value)
+    await assert_refused_alone(alice, runtime, "cursor", "list_tasks", limit=1, cursor=forged)
+    assert (await call(alice, "list_tasks", limit=1, cursor=cursor))["tasks"][0][
+        "title"
+    ] == "second"
 
 
 @pytest.mark.usefixtures("two_tasks")
@@ -72,10 +76,13 @@ async def test_an_edited_list_cursor_is_refused(
 async def test_an_edited_sort_cursor_is_refused(
     alice: Client, runtime: Runtime, key: str, value: Any
 ) -> None:
-    page = await call(alice, "sort_tasks", by=["due"], limit=1)
-    cursor = page["next_cursor"]
-    forged = edited(cursor, key, value)
-    await assert_refused(alice, runtime, "cursor", "sort_tasks", by=["due"], limit=1, cursor=forged)
+    cursor = (await call(alice, "sort_tasks", by=["due"], limit=1))["next_cursor"]
+    forged = edited(
+        cursor, key, "an extra field" if value is _MISSING and key == "extra" else value
+    )
+    await assert_refused_alone(
+        alice, runtime, "cursor", "sort_tasks", by=["due"], limit=1, cursor=forged
+    )
     assert (await call(alice, "sort_tasks", by=["due"], limit=1, cursor=cursor))["tasks"]
 
 
@@ -87,7 +94,8 @@ async def test_an_edited_history_cursor_is_refused(
 ) -> None:
     cursor = (await call(alice, "task_history", limit=1))["next_cursor"]
     assert cursor is not None
-    await assert_refused(alice, runtime, "cursor", "task_history", limit=1, cursor=edited(cursor, key, value))
+    forged = edited(cursor, key, value)
+    await assert_refused_alone(alice, runtime, "cursor", "task_history", limit=1, cursor=forged)
     assert (await call(alice, "task_history", limit=1, cursor=cursor))["entries"]
 
 
@@ -98,3 +106,17 @@ async def test_a_cursor_that_is_not_one_is_refused(
     await assert_refused(alice, runtime, "cursor", "list_tasks", cursor=cursor)
     await assert_refused(alice, runtime, "cursor", "sort_tasks", by=["due"], cursor=cursor)
     await assert_refused(alice, runtime, "cursor", "task_history", cursor=cursor)
+
+
+@pytest.mark.usefixtures("two_tasks")
+async def test_a_well_formed_edit_only_moves_the_page_within_the_users_own_tasks(
+    alice: Client, bob: Client
+) -> None:
+    """Cursors are checked, not signed (domain.query.decode_cursor says why): an edit that keeps
+    every field in shape starts the page elsewhere in the same user's same listing, no more."""
+    await add(bob, "bob's")
+    cursor = (await call(alice, "sort_tasks", by=["due"], limit=1))["next_cursor"]
+    far = await call(alice, "sort_tasks", by=["due"], limit=1, cursor=edited(cursor, "o", 12345))
+    assert far["tasks"] == [] and far["next_cursor"] is None
+    back = await call(alice, "sort_tasks", by=["due"], limit=1, cursor=edited(cursor, "o", 0))
+    assert [t["title"] for t in back["tasks"]] == ["first"]

@@ -72,9 +72,7 @@ async def test_a_nul_in_a_task_id_to_update_or_snooze_is_refused(
     alice: Client, runtime: Runtime
 ) -> None:
     await assert_refused(alice, runtime, "task_id", "update_task", task_id=NUL, title="x")
-    await assert_refused(
-        alice, runtime, "task_id", "snooze_reminder", task_id=NUL, duration="PT1H"
-    )
+    await assert_refused(alice, runtime, "task_id", "snooze_reminder", task_id=NUL, duration="PT1H")
 
 
 @pytest.mark.parametrize(

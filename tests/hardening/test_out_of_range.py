@@ -64,7 +64,9 @@ async def test_a_snooze_until_the_edge_of_the_calendar_is_refused(
     alice: Client, runtime: Runtime, until: str
 ) -> None:
     task = await add(alice, "snoozable", due="2026-12-01T09:00", reminders=["PT1H"])
-    await assert_refused(alice, runtime, "until", "snooze_reminder", task_id=task["id"], until=until)
+    await assert_refused(
+        alice, runtime, "until", "snooze_reminder", task_id=task["id"], until=until
+    )
 
 
 @pytest.mark.parametrize(
@@ -84,9 +86,7 @@ async def test_a_rule_with_out_of_range_parts_is_refused(
 ) -> None:
     arguments: dict[str, Any] = {"due": "2026-12-01T09:00", "recurrence": recurrence}
     await assert_refused(alice, runtime, "recurrence", "add_task", title="rule", **arguments)
-    await assert_refused(
-        alice, runtime, "recurrence", "preview_recurrence", count=3, **arguments
-    )
+    await assert_refused(alice, runtime, "recurrence", "preview_recurrence", count=3, **arguments)
 
 
 @pytest.mark.parametrize("duration", HUGE_DURATIONS)
@@ -108,9 +108,7 @@ async def test_a_huge_reminder_duration_is_refused(
 async def test_an_absolute_reminder_outside_the_supported_years_is_refused(
     alice: Client, runtime: Runtime, moment: str
 ) -> None:
-    await assert_refused(
-        alice, runtime, "reminders", "add_task", title="far", reminders=[moment]
-    )
+    await assert_refused(alice, runtime, "reminders", "add_task", title="far", reminders=[moment])
 
 
 @pytest.mark.parametrize("duration", HUGE_DURATIONS)

@@ -96,7 +96,9 @@ def test_a_page_limit_outside_1_to_200_is_refused(limit: int) -> None:
 def test_a_cursor_decodes_to_the_data_it_was_encoded_with() -> None:
     data = {"o": 50, "f": "abc123", "after": "2026-11-23T10:00:00Z"}
 
-    assert decode_cursor(encode_cursor("sort", data), "sort") == data
+    fields = {"o": int, "f": str, "after": str}
+
+    assert decode_cursor(encode_cursor("sort", data), "sort", fields) == data
 
 
 def _cursor_of(raw: bytes) -> str:
@@ -121,7 +123,7 @@ def _cursor_of(raw: bytes) -> str:
 )
 def test_a_tampered_cursor_is_refused_on_the_cursor_field(cursor: str) -> None:
     with pytest.raises(ValidationFailed) as caught:
-        decode_cursor(cursor, "sort")
+        decode_cursor(cursor, "sort", {"o": int})
 
     assert caught.value.field == "cursor"
     assert "Fix:" in caught.value.message
