@@ -17,7 +17,13 @@ from zoneinfo import ZoneInfo
 
 from domain.due import Due, parse_due, zone
 from domain.errors import ValidationFailed
-from domain.model import Priority, Task, check_description, check_title, normalize_tags
+from domain.model import (
+    Priority,
+    Task,
+    check_description,
+    check_title,
+    normalize_tags,
+)
 from domain.phrases import due_from_phrase, looks_like_rrule, rrule_from_phrase
 from domain.ports import Clock
 from domain.query import StatusFilter, TaskFilter, moment_bound
@@ -30,6 +36,7 @@ from domain.recurrence import (
     series_text,
 )
 from domain.reminder_specs import parse_reminders
+from domain.text import check_text
 
 MAX_IDEMPOTENCY_KEY = 200
 MAX_QUERY = 200
@@ -153,7 +160,7 @@ class ArgumentReader:
                 f"use one of {', '.join(STATUS_FILTERS)}",
             )
         status: StatusFilter = args.status
-        text = args.query.strip() if args.query else None
+        text = check_text(args.query, "query").strip() if args.query else None
         if text is not None and len(text) > MAX_QUERY:
             raise ValidationFailed(
                 "query", f"is longer than {MAX_QUERY} characters", "search for less"
@@ -171,6 +178,7 @@ class ArgumentReader:
 
 
 def check_idempotency_key(key: str) -> None:
+    check_text(key, "idempotency_key")
     if not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY:
         raise ValidationFailed(
             "idempotency_key",

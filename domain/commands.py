@@ -28,7 +28,7 @@ from domain.errors import (
     ValidationFailed,
 )
 from domain.events import EventType, created_event, task_event
-from domain.model import Status, Task
+from domain.model import Status, Task, check_task_id
 from domain.patch import PLAIN_FIELDS, expands_rule, patched_values, plain_values
 from domain.ports import Clock, IdempotencyRecord, UnitOfWorkFactory
 from domain.queries import load
@@ -120,6 +120,7 @@ class TaskCommands:
         correlation_id: str | None = None,
     ) -> Task:
         """Change the fields present in `patch`; None clears a field."""
+        check_task_id(task_id)
         check_patch_fields(patch)
         if PLAIN_FIELDS.issuperset(patch):
             # read up front, so one writing unit loads, changes and saves, as a status change does
@@ -170,6 +171,7 @@ class TaskCommands:
         expected_version: int | None = None,
     ) -> Task:
         """Load, `step` and save the task in one writing unit: for changes that parse nothing."""
+        check_task_id(task_id)
 
         async def attempt() -> Task:
             now = self._clock.now()
@@ -230,6 +232,7 @@ class TaskCommands:
         self, user_id: str, task_id: str, correlation_id: str | None = None
     ) -> Task:
         """Move an open recurring task to its next occurrence without completing it."""
+        check_task_id(task_id)
 
         async def attempt() -> Task:
             task = await self._read_task(user_id, task_id)

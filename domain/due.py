@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from domain.errors import ValidationFailed
+from domain.text import check_text
 
 UTC = dt.UTC
 
@@ -152,7 +153,7 @@ def parse_moment(text: str, tz: ZoneInfo, field: str) -> dt.datetime:
     """An ISO 8601 date-time as UTC; one without an offset is wall time in `tz`. Refused
     outside SUPPORTED_YEARS."""
     try:
-        value = dt.datetime.fromisoformat(text.strip())
+        value = dt.datetime.fromisoformat(check_text(text, field).strip())
     except ValueError:
         raise ValidationFailed(
             field, f"{text!r} is not an ISO 8601 date-time", "write it as 2026-12-01T17:00:00+01:00"
@@ -167,7 +168,7 @@ def parse_due(text: str, timezone: str | None, default_timezone: str) -> Due:
     """Read `due` as an all-day date, a date-time with an offset, or a local date-time."""
     zone_name = timezone if timezone is not None else default_timezone
     tz = zone(zone_name, "timezone" if timezone is not None else "default timezone")
-    raw = text.strip()
+    raw = check_text(text, "due").strip()
     if not raw:
         raise ValidationFailed("due", "is empty", f"give {DUE_FORMATS}, or null to clear it")
     if "T" not in raw.upper() and " " not in raw and ":" not in raw:

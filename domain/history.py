@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from domain.due import iso_utc
 from domain.errors import DueflowError, ValidationFailed
+from domain.model import check_task_id
 from domain.query import (
     MAX_LIMIT,
     cursor_moment,
@@ -106,6 +107,8 @@ class HistoryQuery:
     cursor: str | None = None
 
     def __post_init__(self) -> None:
+        if self.task_id is not None:
+            check_task_id(self.task_id)
         if not 1 <= self.limit <= MAX_LIMIT:
             raise ValidationFailed("limit", f"is {self.limit}", f"use 1 to {MAX_LIMIT}")
         for name in ("since", "until"):

@@ -12,6 +12,7 @@ from domain.due import Due, iso_utc
 from domain.errors import InvalidTransition, ValidationFailed
 from domain.recurrence import Recurrence
 from domain.reminder_specs import Reminder
+from domain.text import check_text
 
 MAX_TITLE = 500
 MAX_DESCRIPTION = 10_000
@@ -69,8 +70,13 @@ _BY_RANK = {i: p for p, i in _RANK.items()}
 PRIORITIES = tuple(p.value for p in Priority)
 
 
+def check_task_id(task_id: str) -> str:
+    """A task id as a tool received it, before it reaches a query."""
+    return check_text(task_id, "task_id")
+
+
 def check_title(value: str) -> str:
-    title = value.strip()
+    title = check_text(value, "title").strip()
     if not title:
         raise ValidationFailed("title", "is empty", "give the task a short name")
     if len(title) > MAX_TITLE:
@@ -83,6 +89,7 @@ def check_title(value: str) -> str:
 
 
 def check_description(value: str) -> str:
+    check_text(value, "description")
     if len(value) > MAX_DESCRIPTION:
         raise ValidationFailed(
             "description", f"has {len(value)} characters", f"keep it to {MAX_DESCRIPTION}"
@@ -94,7 +101,7 @@ def normalize_tags(values: Iterable[str], field_name: str = "tags") -> tuple[str
     """Tags in lower case, trimmed, de-duplicated, in their first-seen order."""
     tags: dict[str, None] = {}
     for raw in values:
-        tag = raw.strip().lower()
+        tag = check_text(raw, field_name).strip().lower()
         if not tag:
             raise ValidationFailed(field_name, "contains an empty tag", "remove it")
         if len(tag) > MAX_TAG:

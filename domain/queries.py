@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 from domain.cursors import list_cursor, list_position, sort_cursor, sort_offset
 from domain.errors import Conflict, NotFound
-from domain.model import Task
+from domain.model import Task, check_task_id
 from domain.ports import Clock, Page, UnitOfWork, UnitOfWorkFactory
 from domain.query import Outlook, TaskFilter, check_limit, in_order, parse_sort
 
@@ -24,6 +24,7 @@ class TaskQueries:
         return Outlook.at(self._clock.now(), self._zone)
 
     async def get(self, user_id: str, task_id: str) -> Task:
+        check_task_id(task_id)
         async with self._uow(read_only=True) as uow:
             return await load(uow, user_id, task_id)
 

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from domain.due import EARLIEST_YEAR, LATEST_YEAR, localize, parse_moment, supported
 from domain.errors import ValidationFailed
 from domain.model import Priority, Status, Task
+from domain.text import check_text
 
 StatusFilter = Literal["open", "completed", "deleted", "all"]
 SortField = Literal["due", "priority", "created", "updated", "title", "urgency"]
@@ -89,7 +90,7 @@ def moment_bound(
     neither."""
     if raw is None:
         return None
-    text = raw.strip()
+    text = check_text(raw, field_name).strip()
     if len(text) == 10:
         try:
             day = dt.date.fromisoformat(text)

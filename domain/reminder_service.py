@@ -22,7 +22,7 @@ from typing import Any
 from domain.due import iso_utc, parse_moment, zone
 from domain.errors import NotFound, ValidationFailed
 from domain.events import EventType, TaskEvent
-from domain.model import Status, Task
+from domain.model import Status, Task, check_task_id
 from domain.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from domain.reminder_schedule import (
     SNOOZE,
@@ -251,6 +251,7 @@ class ReminderService:
     ) -> tuple[ScheduledReminder, list[ScheduledReminder]]:
         """Remind again at `until` (or after `duration`); the task's reminders due before then
         stay quiet. Answers the snoozed reminder and the ones it silenced."""
+        check_task_id(task_id)
         now = self._clock.now()
         moment = self._snooze_moment(until, duration, now)
         async with self._uow() as uow:
@@ -288,6 +289,7 @@ class ReminderService:
     ) -> list[ScheduledReminder]:
         """Dismiss every pending reminder of the task (a snoozed one too) until it is re-dated
         or given new reminders; answers the reminders dismissed."""
+        check_task_id(task_id)
         now = self._clock.now()
         async with self._uow() as uow:
             task = await uow.tasks.get(user_id, task_id)
