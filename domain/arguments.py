@@ -17,13 +17,7 @@ from zoneinfo import ZoneInfo
 
 from domain.due import Due, parse_due, zone
 from domain.errors import ValidationFailed
-from domain.model import (
-    Priority,
-    Task,
-    check_description,
-    check_title,
-    normalize_tags,
-)
+from domain.model import Priority, Task, check_description, check_title, normalize_tags
 from domain.phrases import due_from_phrase, looks_like_rrule, rrule_from_phrase
 from domain.ports import Clock
 from domain.query import StatusFilter, TaskFilter, moment_bound
