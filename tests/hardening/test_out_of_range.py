@@ -9,7 +9,7 @@ import pytest
 from fastmcp import Client
 
 from dueflow.bootstrap import Runtime
-from tests.hardening.conftest import assert_refused
+from tests.hardening.conftest import assert_refused, assert_refused_alone
 from tests.support.tools import add
 
 EDGE_MOMENTS = [
@@ -47,8 +47,8 @@ async def test_moving_a_due_outside_the_supported_years_is_refused(
 async def test_a_listing_bound_outside_the_supported_years_is_refused(
     alice: Client, runtime: Runtime, field: str, bound: str
 ) -> None:
-    await assert_refused(alice, runtime, field, "list_tasks", **{field: bound})
-    await assert_refused(alice, runtime, field, "sort_tasks", by=["due"], **{field: bound})
+    await assert_refused_alone(alice, runtime, field, "list_tasks", **{field: bound})
+    await assert_refused_alone(alice, runtime, field, "sort_tasks", by=["due"], **{field: bound})
 
 
 @pytest.mark.parametrize("field", ["since", "until"])
@@ -56,7 +56,7 @@ async def test_a_listing_bound_outside_the_supported_years_is_refused(
 async def test_a_history_bound_outside_the_supported_years_is_refused(
     alice: Client, runtime: Runtime, field: str, bound: str
 ) -> None:
-    await assert_refused(alice, runtime, field, "task_history", **{field: bound})
+    await assert_refused_alone(alice, runtime, field, "task_history", **{field: bound})
 
 
 @pytest.mark.parametrize("until", EDGE_MOMENTS)
