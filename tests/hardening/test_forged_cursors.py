@@ -12,7 +12,7 @@ from fastmcp import Client
 
 from domain.clock import FixedClock
 from dueflow.bootstrap import Runtime
-from tests.hardening.conftest import assert_refused, assert_refused_alone
+from tests.support.refusals import assert_refused, assert_refused_alone
 from tests.support.tools import add, call
 
 _MISSING = object()

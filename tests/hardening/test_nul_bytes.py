@@ -10,7 +10,7 @@ import pytest
 from fastmcp import Client
 
 from dueflow.bootstrap import Runtime
-from tests.hardening.conftest import assert_refused
+from tests.support.refusals import assert_refused
 from tests.support.tools import add
 
 NUL = "\x00"

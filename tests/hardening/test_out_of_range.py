@@ -9,7 +9,7 @@ import pytest
 from fastmcp import Client
 
 from dueflow.bootstrap import Runtime
-from tests.hardening.conftest import assert_refused, assert_refused_alone
+from tests.support.refusals import assert_refused, assert_refused_alone
 from tests.support.tools import add
 
 EDGE_MOMENTS = [

@@ -11,7 +11,7 @@ from fastmcp import Client
 
 from domain.adapters.tables import TaskRow
 from dueflow.bootstrap import Runtime
-from tests.hardening.conftest import assert_refused, listings_work
+from tests.support.refusals import assert_refused, listings_work
 from tests.support.tools import add, call
 
 

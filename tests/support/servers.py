@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -11,6 +12,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -93,3 +95,46 @@ INITIALIZE = {
         "clientInfo": {"name": "test", "version": "1"},
     },
 }
+
+
+def send(server: subprocess.Popen[str], message: dict[str, Any]) -> None:
+    """Write one JSON-RPC message to a stdio server, as a client does: one line."""
+    assert server.stdin is not None
+    server.stdin.write(json.dumps(message) + "\n")
+    server.stdin.flush()
+
+
+def answer(server: subprocess.Popen[str]) -> dict[str, Any]:
+    """The next line a stdio server writes, decoded."""
+    assert server.stdout is not None
+    line = server.stdout.readline()
+    assert line, "the server closed stdout without answering"
+    decoded: dict[str, Any] = json.loads(line)
+    return decoded
+
+
+async def wait_until_listening(proc: subprocess.Popen[bytes], port: int) -> None:
+    """Wait until the server accepts connections; fail if it exits first."""
+
+    async def listening() -> bool:
+        assert proc.poll() is None, "dueflow serve exited before it listened"
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            return False
+        writer.close()
+        await writer.wait_closed()
+        return True
+
+    await eventually(
+        listening, timeout=STARTUP_SECONDS * 2, what=f"dueflow serve to listen on {port}"
+    )
+
+
+# what a streamable-HTTP client accepts in answer to a POST
+MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The headers of an MCP POST carrying `token` as a bearer token."""
+    return {**MCP_HEADERS, "Authorization": f"Bearer {token}"}

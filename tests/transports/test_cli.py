@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import sqlite3
 import subprocess
@@ -21,8 +20,8 @@ from tests.support.servers import (
     dueflow_command,
     free_port,
     run_dueflow,
+    wait_until_listening,
 )
-from tests.support.waiting import eventually
 
 # the newest migration the code ships (0001 when these tests were written)
 AT_HEAD = f"current: {head_revision()}  head: {head_revision()}"
@@ -130,24 +129,6 @@ def test_serving_an_unmigrated_database_is_refused_until_db_upgrade(tmp_path: Pa
     assert "tasks" not in left_alone
     assert upgraded.returncode == 0, upgraded.stderr
     assert current.stdout.strip() == AT_HEAD
-
-
-async def wait_until_listening(proc: subprocess.Popen[bytes], port: int) -> None:
-    """Wait until the server accepts connections; fail if it exits first."""
-
-    async def listening() -> bool:
-        assert proc.poll() is None, "dueflow serve exited before it listened"
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            return False
-        writer.close()
-        await writer.wait_closed()
-        return True
-
-    await eventually(
-        listening, timeout=STARTUP_SECONDS * 2, what=f"dueflow serve to listen on {port}"
-    )
 
 
 @pytest.mark.parametrize(("transport", "path"), [("http", "/mcp"), ("sse", "/sse")])

@@ -13,23 +13,7 @@ from mcp.shared.exceptions import MCPError
 
 from dueflow.bootstrap import Runtime
 from tests.support.database import rows
-from tests.support.servers import ALICE_TOKEN, BOB_TOKEN
-
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "raw-test", "version": "0"},
-    },
-}
-MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {**MCP_HEADERS, "Authorization": f"Bearer {token}"}
+from tests.support.servers import ALICE_TOKEN, BOB_TOKEN, INITIALIZE, MCP_HEADERS
 
 
 async def test_a_post_without_a_token_is_answered_401_missing_bearer_token(http_url: str) -> None:

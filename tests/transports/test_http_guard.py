@@ -15,15 +15,16 @@ from fastmcp import FastMCP
 from mcp_server.http_app import Reachable, http_app
 from tests.support.servers import (
     ALICE_TOKEN,
+    INITIALIZE,
     STARTUP_SECONDS,
+    bearer,
     child_env,
     dueflow_command,
     free_port,
     run_dueflow,
     serving,
+    wait_until_listening,
 )
-from tests.transports.test_cli import wait_until_listening
-from tests.transports.test_http import INITIALIZE, bearer
 
 APP_ORIGIN = "https://tasks-ui.example.org"
 PROXY_HOST = "tasks.example.org"

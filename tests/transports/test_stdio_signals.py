@@ -3,31 +3,22 @@ keeps what it acknowledged."""
 
 from __future__ import annotations
 
-import json
 import signal
 import sqlite3
 import subprocess
 from contextlib import closing
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.support.servers import INITIALIZE, STARTUP_SECONDS, child_env, dueflow_command
-
-
-def send(server: subprocess.Popen[str], message: dict[str, Any]) -> None:
-    assert server.stdin is not None
-    server.stdin.write(json.dumps(message) + "\n")
-    server.stdin.flush()
-
-
-def answer(server: subprocess.Popen[str]) -> dict[str, Any]:
-    assert server.stdout is not None
-    line = server.stdout.readline()
-    assert line, "the server closed stdout without answering"
-    decoded: dict[str, Any] = json.loads(line)
-    return decoded
+from tests.support.servers import (
+    INITIALIZE,
+    STARTUP_SECONDS,
+    answer,
+    child_env,
+    dueflow_command,
+    send,
+)
 
 
 def initialize_and_add(server: subprocess.Popen[str]) -> None:

@@ -11,8 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.servers import STARTUP_SECONDS, child_env, dueflow_command
-from tests.transports.test_stdio_signals import answer, send
+from tests.support.servers import (
+    INITIALIZE,
+    STARTUP_SECONDS,
+    answer,
+    child_env,
+    dueflow_command,
+    send,
+)
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -39,24 +45,12 @@ def server(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
         text=True,
     ) as proc:
         try:
-            send(proc, INITIALIZE_REQUEST)
+            send(proc, INITIALIZE)
             assert answer(proc)["id"] == 1
             send(proc, {"jsonrpc": "2.0", "method": "notifications/initialized"})
             yield proc
         finally:
             proc.kill()
-
-
-INITIALIZE_REQUEST = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "raw-lines", "version": "1"},
-    },
-}
 
 
 def write_line(proc: subprocess.Popen[str], line: str) -> None:

@@ -1,4 +1,4 @@
-"""Helpers of the hardening tests: what a refused call must leave behind."""
+"""What a refused call must leave behind: the assertions the hardening tests share."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from tests.support.database import scalar
 from tests.support.tools import call
 
 # the one documented refusal style: `<field>: <problem>. Fix: <what to do>.`
-REFUSAL = re.compile(r"^(?P<field>[a-z_]+): .+\. Fix: .+\.$", re.DOTALL)
+REFUSAL = re.compile(r"^(?P<field>[a-z_][a-z0-9_\[\]]*): .+\. Fix: .+\.$", re.DOTALL)
 
 
 async def written(runtime: Runtime) -> tuple[int, int, int]:
