@@ -6,7 +6,7 @@ as a check that the server is usable and not just answering early, to the `tools
 that follows). The servers are interleaved, in a rotating order, so machine noise hits them alike.
 
     .venv/bin/python tests/bench/bench_coldstart.py                       # 15 runs of each
-    .venv/bin/python tests/bench/bench_coldstart.py --runs 25 --repo /work/base --label before
+    .venv/bin/python tests/bench/bench_coldstart.py --runs 25 --repo ../base --label before
 
 Servers, each run:
 - noop: `FastMCP("noop")` with one no-op tool, `run(transport="stdio", show_banner=False)`,
