@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -17,6 +18,7 @@ from zoneinfo import ZoneInfo
 from domain.due import iso_utc
 from domain.errors import DueflowError, ValidationFailed
 from domain.model import check_task_id
+from domain.pages import fitting
 from domain.query import (
     MAX_LIMIT,
     cursor_moment,
@@ -54,6 +56,11 @@ class HistoryEntry:
     correlation_id: str | None
     causation_id: str | None
     details: dict[str, Any] = field(default_factory=dict)
+
+    def text_size(self) -> int:
+        """About how many characters this entry takes in an answer (see domain.pages)."""
+        carried = json.dumps([self.changes, self.details], default=str, ensure_ascii=False)
+        return 400 + len(self.task_title or "") + len(carried)
 
     def to_json(self) -> dict[str, Any]:
         """The entry as the history HTTP API carries it."""
@@ -138,6 +145,15 @@ class HistoryQuery:
             return cursor_moment(data["t"]), cursor_number(data["i"], _MAX_ENTRY_ID)
         except ValidationFailed:
             raise bad_history_cursor() from None
+
+    def page(self, found: list[HistoryEntry]) -> HistoryPage:
+        """The page of entries read with limit + 1: at most `limit` of them and about
+        PAGE_CHARACTERS, with a cursor when more follow."""
+        kept = fitting(entry.text_size() for entry in found[: self.limit])
+        if kept == len(found):
+            return HistoryPage(found, None)
+        entries = found[:kept]
+        return HistoryPage(entries, self.cursor_after(entries[-1]))
 
     def cursor_after(self, entry: HistoryEntry) -> str:
         return encode_cursor(

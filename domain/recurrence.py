@@ -17,7 +17,17 @@ from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrule, rrulestr
 
-from domain.due import EARLIEST_YEAR, LATEST_YEAR, SUPPORTED_YEARS, UTC, Due, localize, zone
+from domain.due import (
+    EARLIEST_YEAR,
+    LATEST_YEAR,
+    SUPPORTED_YEARS,
+    UTC,
+    Due,
+    localize,
+    supported,
+    supported_moment,
+    zone,
+)
 from domain.errors import ValidationFailed
 
 ALLOWED_FREQ = ("YEARLY", "MONTHLY", "WEEKLY", "DAILY", "HOURLY")
@@ -42,6 +52,10 @@ _DAYS_IN_MONTH = {1: 31, 2: 29, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30,
 # dateutil walks period by period until year 9999 when a rule can never match (FREQ=DAILY;
 # BYMONTH=2;BYMONTHDAY=30 takes seconds); a search that runs past this is refused instead.
 _SEARCH_SECONDS = 1.0
+# what one call may ask of a series: its text (an RRULE is short; the rest is EXDATEs) and the
+# EXDATEs it keeps, which every walk of the series checks and every event of the task carries
+MAX_RECURRENCE_TEXT = 20_000
+MAX_EXDATES = 500
 
 
 class RecurrenceAnchor(StrEnum):
@@ -287,6 +301,12 @@ def series_start(due: Due) -> Wall:
 
 def parse_recurrence(text: str, due: Due) -> tuple[str, tuple[Wall, ...]]:
     """The normalised rule and the EXDATEs (local wall or dates) of a rule anchored on `due`."""
+    if len(text) > MAX_RECURRENCE_TEXT:
+        raise ValidationFailed(
+            "recurrence",
+            f"has {len(text)} characters",
+            f"keep it to {MAX_RECURRENCE_TEXT}: one RRULE and at most {MAX_EXDATES} EXDATEs",
+        )
     if not text.strip():
         normalize_rule(text)  # refuses the empty text with its own words
     rules: list[str] = []
@@ -319,6 +339,12 @@ def parse_recurrence(text: str, due: Due) -> tuple[str, tuple[Wall, ...]]:
         _check_all_day(parts)
     rule = rule_text(parts)
     found = _sorted_walls(exdates)
+    if len(found) > MAX_EXDATES:
+        raise ValidationFailed(
+            "recurrence",
+            f"has {len(found)} EXDATEs",
+            f"keep at most {MAX_EXDATES}; end the series with UNTIL or COUNT and start a new one",
+        )
     if not occurrences(Recurrence(rule, RecurrenceAnchor.SCHEDULE, "", None, found), due, None, 1):
         raise ValidationFailed(
             "recurrence",
@@ -605,7 +631,9 @@ def _exdates(params: list[str], value: str, due: Due) -> list[Wall]:
         text = item.strip().upper()
         try:
             if _ICAL_DATE.fullmatch(text):
-                found.append(dt.datetime.strptime(text, "%Y%m%d").date())
+                day = dt.datetime.strptime(text, "%Y%m%d").date()
+                supported(day, "recurrence", f"EXDATE {item.strip()}")
+                found.append(day)
                 continue
             if _ICAL_UTC.fullmatch(text):
                 wall = _local_wall(dt.datetime.strptime(text, "%Y%m%dT%H%M%SZ"), UTC, due.tz)
@@ -615,7 +643,7 @@ def _exdates(params: list[str], value: str, due: Due) -> list[Wall]:
                 wall = wall if source is None else _local_wall(wall, source, due.tz)
             else:
                 raise ValueError(text)
-            localize(wall, due.tz)  # refuses the far edges of the calendar here, not later
+            supported_moment(localize(wall, due.tz), "recurrence", f"EXDATE {item.strip()}", due.tz)
         except (ValueError, OverflowError):
             raise ValidationFailed(
                 "recurrence",

@@ -49,7 +49,12 @@ class Reminder:
         if due is None:
             return None
         assert self.before is not None
-        return reference_moment(due) - self.before
+        try:
+            return reference_moment(due) - self.before
+        except OverflowError:
+            # only a due stored before dates were held to SUPPORTED_YEARS can be this close to
+            # year 1; a moment before the calendar starts has passed, so nothing is scheduled
+            return None
 
 
 def reference_moment(due: Due) -> dt.datetime:

@@ -151,6 +151,7 @@ async def serve(
             " the port. Fix: set DUEFLOW_TOKENS=<token>=alice with a random token of 16 or more"
             " characters (e.g. from `openssl rand -hex 24`)."
         )
+    from mcp_server.fairness import CallLimits
     from mcp_server.server import TokenUsers, build_server
 
     runtime = await bootstrap(settings)
@@ -164,6 +165,11 @@ async def serve(
             history=runtime.history,
             sessions=runtime.mcp_sessions,
             foreground=runtime.foreground,
+            limits=None
+            if transport == "stdio"
+            else CallLimits(
+                settings.calls_per_second, settings.calls_burst, settings.calls_in_flight
+            ),
         )
         if transport != "stdio":
             if settings.internal_token:
@@ -194,7 +200,7 @@ async def serve(
                 reachable = Reachable(
                     host, settings.allowed_host_names(), settings.allowed_origin_list()
                 )
-                app = http_app(server, transport, path, reachable)
+                app = http_app(server, transport, path, reachable, settings.max_request_bytes)
                 config = uvicorn.Config(
                     app,
                     host=host,

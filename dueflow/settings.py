@@ -124,6 +124,28 @@ class Settings(BaseSettings):
         " ones: 'https://app.example.com'",
     )
 
+    calls_per_second: float = Field(
+        default=20.0,
+        gt=0,
+        le=100_000,
+        description="HTTP transports: tool calls one user may make per second, on average",
+    )
+    calls_burst: int = Field(
+        default=40, ge=1, le=100_000, description="HTTP transports: calls one user may burst"
+    )
+    calls_in_flight: int = Field(
+        default=4,
+        ge=1,
+        le=1_000,
+        description="HTTP transports: one user's calls run at once; later ones wait their turn",
+    )
+    max_request_bytes: int = Field(
+        default=1_048_576,
+        ge=65_536,
+        le=104_857_600,
+        description="Largest request body (HTTP) or line (stdio) served; larger ones are refused",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

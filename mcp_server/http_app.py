@@ -4,6 +4,7 @@ guard always on (DNS rebinding) and bearer-token refusals that say what is wrong
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -14,7 +15,9 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.middleware import Middleware
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger(__name__)
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 MISSING_TOKEN = (
@@ -85,14 +88,134 @@ class BearerRefusals:
         await send({"type": "http.response.body", "body": body})
 
 
+# how much of a refused body (in multiples of the limit) is read and dropped before answering
+_DRAINED = 16
+
+
+class BodyLimit:
+    """Answers a request whose body is larger than `max_bytes` with 413 and a JSON-RPC error
+    (code -32600, id null), before the MCP transport reads any of it: the body is read here, up
+    to the limit, and handed on whole."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                await self.app(scope, _replay([message]), send)
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            more = message.get("more_body", False)
+            if size > self.max_bytes:
+                # the rest is read and dropped (up to a bound), so the client gets to read the
+                # answer instead of a reset connection
+                while more and size <= _DRAINED * self.max_bytes:
+                    message = await receive()
+                    size += len(message.get("body", b""))
+                    more = message["type"] == "http.request" and message.get("more_body", False)
+                await self._refuse(send)
+                return
+            chunks.append(chunk)
+            if not more:
+                break
+        body = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        await self.app(scope, _replay([body], then=receive), send)
+
+    async def _refuse(self, send: Send) -> None:
+        reason = (
+            f"Request too large: bodies over {self.max_bytes} bytes are refused"
+            " (DUEFLOW_MAX_REQUEST_BYTES); send less per call"
+        )
+        body = json.dumps(
+            {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": reason}}
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
+    """A receive that answers `messages` first, then waits on `then` (the disconnect)."""
+    pending = list(messages)
+
+    async def receive() -> Message:
+        if pending:
+            return pending.pop(0)
+        if then is None:
+            return {"type": "http.disconnect"}
+        return await then()
+
+    return receive
+
+
+class RefusalLog:
+    """Logs each request the transport refused before any tool ran (401, 403, 413, 421): its
+    status, method, path, Host and Origin, never a header that could hold a secret."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] in _REFUSED:
+                headers = Headers(scope=scope)
+                log.info(
+                    "refused %s %s with %d (Host %r, Origin %r)",
+                    scope.get("method"),
+                    scope.get("path"),
+                    message["status"],
+                    headers.get("host", "")[:100],
+                    headers.get("origin", "")[:100],
+                )
+            await send(message)
+
+        await self.app(scope, receive, sending)
+
+
+_REFUSED = frozenset({401, 403, 413, 421})
+
+
 def http_app(
-    server: FastMCP, transport: Literal["http", "sse"], path: str, reachable: Reachable
+    server: FastMCP,
+    transport: Literal["http", "sse"],
+    path: str,
+    reachable: Reachable,
+    max_request_bytes: int = 1_048_576,
 ) -> Starlette:
     """The app `dueflow serve --transport http|sse` serves: the MCP endpoint at `path` behind
-    the Host/Origin guard and, when the server has auth, the bearer refusals."""
+    the Host/Origin guard, the request-size limit and, when the server has auth, the bearer
+    refusals."""
     protected = [path] if transport == "http" else [path, fastmcp.settings.message_path]
-    middleware = [Middleware(BearerRefusals, protected=protected)] if server.auth else []
-    return server.http_app(
+    middleware = [Middleware(BodyLimit, max_bytes=max_request_bytes)]
+    if server.auth:
+        middleware.append(Middleware(BearerRefusals, protected=protected))
+    app = server.http_app(
         path=path,
         transport=transport,
         middleware=middleware,
@@ -101,3 +224,5 @@ def http_app(
         allowed_hosts=reachable.host_names(),
         allowed_origins=list(reachable.origins),
     )
+    app.add_middleware(RefusalLog)  # outermost: it sees the Host/Origin guard's answers too
+    return app

@@ -20,6 +20,7 @@ from domain.adapters.foreground import Foreground
 from domain.history import HistoryReader
 from domain.reminder_service import ReminderService
 from domain.service import TaskService
+from mcp_server.fairness import CallLimits, PerUserLimits
 from mcp_server.history_tools import register_history_tools
 from mcp_server.reminder_tools import register_reminder_tools
 from mcp_server.sessions import SessionRegistry, tracker
@@ -80,10 +81,12 @@ def build_server(
     history: HistoryReader | None = None,
     sessions: SessionRegistry | None = None,
     foreground: Foreground | None = None,
+    limits: CallLimits | None = None,
 ) -> FastMCP:
     """The MCP server for `service`; without a token, calls act as `default_user` (stdio);
     with `history`, task_history reads the audit log through it; with `foreground`, every
-    request is counted there (see OutboxRelay)."""
+    request is counted there (see OutboxRelay); with `limits`, each token user's calls are held
+    to them (the HTTP transports)."""
 
     def instructions() -> str:
         now = dt.datetime.now(service.user_zone)
@@ -102,12 +105,15 @@ def build_server(
         auth=auth,
         middleware=[
             Refusals(),
+            *([PerUserLimits(limits)] if limits is not None else []),
             *([ServingRequests(foreground)] if foreground is not None else []),
             SentArguments(),
             TodayInInstructions(instructions),
             *tracker(sessions, default_user),
         ],
         mask_error_details=True,
+        # "10" is not a number and "yes" not a boolean: a caller that sends them is told so
+        strict_input_validation=True,
     )
 
     def user() -> str:

@@ -42,10 +42,7 @@ class SqlHistory:
         statement = statement.order_by(A.occurred_at.desc(), A.id.desc()).limit(query.limit + 1)
         async with reading(self._sessions) as session:
             found = [entry_of(row) for row in (await session.execute(statement)).all()]
-        if len(found) <= query.limit:
-            return HistoryPage(found, None)
-        page = found[: query.limit]
-        return HistoryPage(page, query.cursor_after(page[-1]))
+        return query.page(found)
 
 
 async def delete_older_than(

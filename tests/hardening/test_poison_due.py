@@ -62,3 +62,23 @@ async def test_a_task_stored_at_the_edge_of_the_calendar_does_not_break_listings
     assert [t["id"] for t in listed] == [task["id"]]
     assert (await call(alice, "get_task", task_id=task["id"]))["task"]["id"] == task["id"]
     await call(alice, "list_tasks", overdue=True)
+
+
+async def test_a_relative_reminder_on_a_task_stored_at_the_start_of_the_calendar_never_fires(
+    alice: Client, runtime: Runtime
+) -> None:
+    """A reminder counted back from a due an older version stored near year 1 would fall
+    before the calendar: it is kept, and nothing is scheduled for it, instead of an internal
+    error."""
+    task = await add(alice, "ancient", due="2026-12-01T09:00")
+    async with runtime.engine.begin() as conn:
+        await conn.execute(
+            sa.update(TaskRow)  # type: ignore[arg-type]
+            .where(TaskRow.id == task["id"])
+            .values(due_at=dt.datetime(1, 1, 2, tzinfo=dt.UTC), timezone="UTC")
+        )
+    changed = await call(alice, "update_task", task_id=task["id"], reminders=["P2D"])
+    assert changed["task"]["reminders"] == [{"spec": "P2D", "fires_at": None}]
+    upcoming = await call(alice, "list_reminders", within="P366D")
+    assert upcoming["reminders"] == []
+    await listings_work(alice)

@@ -66,6 +66,11 @@ MISTAKES: dict[str, list[tuple[dict[str, Any], str, str]]] = {
         ({"priority": ["low", "critical"]}, "priority[1]", "none, low, medium, high, urgent"),
         ({"tags": "home"}, "tags", 'e.g. ["home"]'),
         ({"overdue": "maybe"}, "overdue", "true or false"),
+        # strict: text that looks like a number or a boolean is not taken for one
+        ({"limit": "10"}, "limit", "a whole number from 1 to 200"),
+        ({"overdue": "yes"}, "overdue", "true or false"),
+        ({"overdue": "true"}, "overdue", "true or false"),
+        ({"overdue": 1}, "overdue", "true or false"),
         ({"page": 2}, "page", "leave it out"),
     ],
     "sort_tasks": [
@@ -88,6 +93,7 @@ MISTAKES: dict[str, list[tuple[dict[str, Any], str, str]]] = {
     "task_history": [
         ({"limit": 0}, "limit", "a whole number from 1 to 200"),
         ({"limit": 1000}, "limit", "a whole number from 1 to 200"),
+        ({"limit": "50"}, "limit", "a whole number from 1 to 200"),
         ({"since": 20261201}, "since", "send a string"),
         ({"task_id": 5}, "task_id", "send a string"),
     ],

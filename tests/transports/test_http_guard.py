@@ -4,6 +4,7 @@ clients that send no Origin are served."""
 
 from __future__ import annotations
 
+import logging
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -177,3 +178,18 @@ def test_an_allowed_origin_that_is_not_an_origin_is_refused_at_start(
     assert done.returncode == 2
     assert "DUEFLOW_ALLOWED_ORIGINS" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+async def test_each_refused_request_is_logged_with_its_host_and_origin_and_no_token(
+    guarded_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="mcp_server.http_app")
+    await post(guarded_url, Origin="http://evil.example")
+    await post(guarded_url, Host="evil.example")
+    async with httpx.AsyncClient(timeout=10) as http:
+        await http.post(guarded_url, json=INITIALIZE, headers=bearer("not-a-known-token-at-all"))
+    refusals = [r.getMessage() for r in caplog.records if r.name == "mcp_server.http_app"]
+    assert any("with 403" in line and "'http://evil.example'" in line for line in refusals)
+    assert any("with 421" in line and "'evil.example'" in line for line in refusals)
+    assert any("with 401" in line for line in refusals)
+    assert not any(ALICE_TOKEN in line or "not-a-known-token" in line for line in refusals)
