@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from domain.due import Due, parse_due, zone
-from domain.errors import ValidationFailed
+from domain.errors import ValidationFailed, echo
 from domain.model import Priority, Task, check_description, check_title, normalize_tags
 from domain.phrases import due_from_phrase, looks_like_rrule, rrule_from_phrase
 from domain.ports import Clock
@@ -150,7 +150,7 @@ class ArgumentReader:
         if args.status not in STATUS_FILTERS:
             raise ValidationFailed(
                 "status",
-                f"{args.status!r} is not a status",
+                f"{echo(args.status)} is not a status",
                 f"use one of {', '.join(STATUS_FILTERS)}",
             )
         status: StatusFilter = args.status
@@ -161,7 +161,7 @@ class ArgumentReader:
             )
         return TaskFilter(
             status=status,
-            priorities=tuple(Priority.parse(p) for p in args.priority or []),
+            priorities=priorities(args.priority or []),
             all_tags=normalize_tags(args.tags or []),
             any_tags=normalize_tags(args.any_tags or [], "any_tags"),
             due_before=moment_bound(args.due_before, "due_before", self.user_zone),
@@ -194,5 +194,16 @@ def read_anchor(raw: str | None) -> RecurrenceAnchor:
         return RecurrenceAnchor(raw.strip().lower())
     except ValueError:
         raise ValidationFailed(
-            "recurrence_anchor", f"{raw!r} is not an anchor", "use 'schedule' or 'completion'"
+            "recurrence_anchor", f"{echo(raw)} is not an anchor", "use 'schedule' or 'completion'"
         ) from None
+
+
+def priorities(values: list[str]) -> tuple[Priority, ...]:
+    """The priorities a listing filters on, each named once."""
+    if len(values) > len(Priority):
+        raise ValidationFailed(
+            "priority",
+            f"has {len(values)} entries",
+            f"name each priority once: at most {len(Priority)}",
+        )
+    return tuple(Priority.parse(value) for value in values)

@@ -26,6 +26,7 @@ from domain.errors import (
     InvalidTransition,
     NotFound,
     ValidationFailed,
+    echo,
 )
 from domain.events import EventType, created_event, task_event
 from domain.model import Status, Task, check_task_id
@@ -96,12 +97,15 @@ class TaskCommands:
                 if seen is not None:
                     if seen.request_hash != new.fingerprint():
                         raise IdempotencyConflict(
-                            f"idempotency_key: {key!r} was already used with different arguments."
+                            f"idempotency_key: {echo(key)} was already used with different"
+                            " arguments."
                             " Fix: use a new key for a new task, or repeat the first call exactly."
                         )
                     existing = await uow.tasks.get(task.user_id, seen.task_id)
                     if existing is None:
-                        raise NotFound(f"The task created with idempotency_key {key!r} is gone.")
+                        raise NotFound(
+                            f"The task created with idempotency_key {echo(key)} is gone."
+                        )
                     return Added(existing, created=False)
             await uow.tasks.add(task)
             if key is not None:

@@ -8,7 +8,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from domain.errors import ValidationFailed
+from domain.errors import ValidationFailed, echo
 from domain.text import check_text
 
 UTC = dt.UTC
@@ -20,11 +20,11 @@ DUE_FORMATS = "2026-12-01 (all day), 2026-12-01T17:00 with a timezone, or 2026-1
 def zone(name: str, field: str = "timezone") -> ZoneInfo:
     """The IANA zone called `name`, or a ValidationFailed naming `field`."""
     if not name or name != name.strip() or name.startswith(("/", ".")):
-        raise ValidationFailed(field, f"{name!r} is not an IANA time zone", _ZONE_FIX)
+        raise ValidationFailed(field, f"{echo(name)} is not an IANA time zone", _ZONE_FIX)
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise ValidationFailed(field, f"{name!r} is not an IANA time zone", _ZONE_FIX) from None
+        raise ValidationFailed(field, f"{echo(name)} is not an IANA time zone", _ZONE_FIX) from None
 
 
 _ZONE_FIX = "use a name from the IANA database such as Europe/Berlin, America/New_York or UTC"
@@ -156,7 +156,9 @@ def parse_moment(text: str, tz: ZoneInfo, field: str) -> dt.datetime:
         value = dt.datetime.fromisoformat(check_text(text, field).strip())
     except ValueError:
         raise ValidationFailed(
-            field, f"{text!r} is not an ISO 8601 date-time", "write it as 2026-12-01T17:00:00+01:00"
+            field,
+            f"{echo(text)} is not an ISO 8601 date-time",
+            "write it as 2026-12-01T17:00:00+01:00",
         ) from None
     if value.tzinfo is None:
         supported(value, field, text)
@@ -183,7 +185,7 @@ def parse_due(text: str, timezone: str | None, default_timezone: str) -> Due:
         value = dt.datetime.fromisoformat(raw)
     except ValueError:
         raise ValidationFailed(
-            "due", f"{text!r} is not an ISO 8601 date or date-time", f"give {DUE_FORMATS}"
+            "due", f"{echo(text)} is not an ISO 8601 date or date-time", f"give {DUE_FORMATS}"
         ) from None
     if value.tzinfo is None:
         supported(value, "due", text)

@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+# a refusal repeats at most this many characters of a value the call sent
+ECHOED = 60
+
+
+def echo(value: object) -> str:
+    """`value` as a refusal quotes it: its repr, cut to ECHOED characters of text."""
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) <= ECHOED:
+        return repr(value)
+    return repr(text[:ECHOED]) + "…"
+
 
 class DueflowError(Exception):
     """Something Dueflow refused to do."""
@@ -20,7 +31,7 @@ class NotFound(DueflowError):
     @classmethod
     def task(cls, task_id: str) -> NotFound:
         return cls(
-            f"task_id: no task {task_id!r} for this user. Fix: use an id from list_tasks"
+            f"task_id: no task {echo(task_id)} for this user. Fix: use an id from list_tasks"
             " (deleted tasks appear with status='deleted')."
         )
 

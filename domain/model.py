@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from domain.due import Due, iso_utc
-from domain.errors import InvalidTransition, ValidationFailed
+from domain.errors import InvalidTransition, ValidationFailed, echo
 from domain.recurrence import Recurrence
 from domain.reminder_specs import Reminder
 from domain.text import check_text
@@ -52,7 +52,9 @@ class Priority(StrEnum):
             return cls(value.strip().lower())
         except ValueError:
             raise ValidationFailed(
-                field_name, f"{value!r} is not a priority", f"use one of {', '.join(PRIORITIES)}"
+                field_name,
+                f"{echo(value)} is not a priority",
+                f"use one of {', '.join(PRIORITIES)}",
             ) from None
 
     @classmethod

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import NoReturn
 
 from domain.due import Due, localize, zone
-from domain.errors import ValidationFailed
+from domain.errors import ValidationFailed, echo
 
 _RULE_FIX = "write it as an RRULE such as FREQ=WEEKLY;BYDAY=MO"
 
@@ -116,7 +116,9 @@ def rrule_from_phrase(text: str) -> str:
     parts = _recurrence(s)
     if parts is None:
         raise ValidationFailed(
-            "recurrence", f"{text.strip()!r} is not an RRULE or a phrase Dueflow reads", _RULE_FIX
+            "recurrence",
+            f"{echo(text.strip())} is not an RRULE or a phrase Dueflow reads",
+            _RULE_FIX,
         )
     return _rule_text(parts)
 
@@ -134,7 +136,7 @@ def _refuse_recurrence_traps(s: str) -> None:
         refuse("says how often but not on which days", "FREQ=WEEKLY;BYDAY=MO,TH for twice a week")
     if m := re.search(r"\b(bi-?weekly|bi-?monthly|semi-?\w+)\b", s):
         refuse(
-            f"{m[1]!r} can mean twice per period or every second period",
+            f"{echo(m[1])} can mean twice per period or every second period",
             "FREQ=WEEKLY;INTERVAL=2 for every two weeks, FREQ=WEEKLY;BYDAY=MO,TH for twice a week",
         )
     if re.search(r"\b(until|till|through|ending|ends|for|times)\b", s):
@@ -291,17 +293,17 @@ def due_from_phrase(text: str, now: dt.datetime, timezone: str) -> Due:
         at = localize(dt.datetime.combine(day, phrase.time(groups["time"])), tz)
         if not groups.get("date") and at <= now:
             raise phrase.refusal(
-                f"{groups['time']!r} has already passed today",
+                f"{echo(groups['time'])} has already passed today",
                 f"say today or tomorrow with the time, or write {phrase.tomorrow}T"
                 f"{phrase.time(groups['time']):%H:%M}",
             )
         return Due(timezone=timezone, at=at)
     if re.search(r"\b\d{1,2}\b", s):
         raise phrase.refusal(
-            f"{text.strip()!r} is not a date or a phrase Dueflow reads "
+            f"{echo(text.strip())} is not a date or a phrase Dueflow reads "
             "(a bare number could be a time or a day)"
         )
-    raise phrase.refusal(f"{text.strip()!r} is not a date or a phrase Dueflow reads")
+    raise phrase.refusal(f"{echo(text.strip())} is not a date or a phrase Dueflow reads")
 
 
 class _DuePhrase:
@@ -320,7 +322,8 @@ class _DuePhrase:
         no_time = r"tonight|this (?:morning|afternoon|evening)|end of (?:the )?day|eod"
         if m := re.search(rf"\b({no_time})\b", s):
             raise self.refusal(
-                f"{m[1]!r} does not say what time", f"write it as today 20:00 or {self.today}T20:00"
+                f"{echo(m[1])} does not say what time",
+                f"write it as today 20:00 or {self.today}T20:00",
             )
         if re.search(r"\b(end of (?:the )?month|eom)\b", s):
             last = self.today.replace(day=calendar.monthrange(self.today.year, self.today.month)[1])
@@ -331,10 +334,10 @@ class _DuePhrase:
         spans = r"(?:next|this) (?:week|weekend|month|year)|weekend|end of (?:the )?(?:week|year)"
         if m := re.search(rf"\b({spans}|eow|eoy|later|soon|asap|someday)\b", s):
             raise self.refusal(
-                f"{m[1]!r} names a span, not a day", f"write the day, such as {self.tomorrow}"
+                f"{echo(m[1])} names a span, not a day", f"write the day, such as {self.tomorrow}"
             )
         if m := re.search(r"\b(\d{1,2}[/.]\d{1,2}(?:[/.]\d{2,4})?)\b(?! ?[ap]m)", s):
-            raise self.refusal(f"{m[1]!r} could be day/month or month/day")
+            raise self.refusal(f"{echo(m[1])} could be day/month or month/day")
 
     def date(self, slot: str) -> dt.date | None:
         """The day a date phrase names, None when the slot is not a date phrase."""
@@ -349,7 +352,7 @@ class _DuePhrase:
             try:
                 return dt.date.fromisoformat(slot)
             except ValueError:
-                raise self.refusal(f"{slot!r} is not a calendar date") from None
+                raise self.refusal(f"{echo(slot)} is not a calendar date") from None
         return None
 
     def _weekday(self, which: str | None, name: str) -> dt.date:
@@ -357,7 +360,7 @@ class _DuePhrase:
         if which is None and ahead == 0:
             day = calendar.day_name[self.today.weekday()]
             raise self.refusal(
-                f"today is a {day}, so {name!r} could mean today or in a week",
+                f"today is a {day}, so {echo(name)} could mean today or in a week",
                 f"say 'this {name}' for today or 'next {name}' for a week from today, "
                 f"or write {self.today + dt.timedelta(days=7)}",
             )
@@ -396,27 +399,27 @@ class _DuePhrase:
         assert m is not None, slot  # only called with text that matched _TIME_RX
         hour, minute, half = int(m[1]), int(m[2] or 0), m[3]
         if minute > 59:
-            raise self.refusal(f"{slot!r} is not a time of day")
+            raise self.refusal(f"{echo(slot)} is not a time of day")
         if half is not None:
             if not 1 <= hour <= 12:
-                raise self.refusal(f"{slot!r} is not a time of day")
+                raise self.refusal(f"{echo(slot)} is not a time of day")
             if (hour, half) == (12, "am"):
                 raise self.refusal(
-                    f"{slot!r} is midnight, which could start or end the day",
+                    f"{echo(slot)} is midnight, which could start or end the day",
                     f"write {self.tomorrow}T00:00 for the start of {self.tomorrow}",
                 )
             return dt.time(hour % 12 + (12 if half == "pm" else 0), minute)
         if m[2] is None:
             raise self.refusal(
-                f"the bare number {slot!r} could be {hour}am, {hour}pm or a day",
+                f"the bare number {echo(slot)} could be {hour}am, {hour}pm or a day",
                 f"write {hour}am or {hour}pm" if 1 <= hour <= 12 else f"write {hour}:00",
             )
         if hour > 23:
-            raise self.refusal(f"{slot!r} is not a time of day")
+            raise self.refusal(f"{echo(slot)} is not a time of day")
         # 24-hour clock: only unambiguous when it cannot be read on a 12-hour clock as well.
         if 1 <= hour <= 11 and not m[1].startswith("0"):
             raise self.refusal(
-                f"{slot!r} could be {hour}:{minute:02d} in the morning or the evening",
+                f"{echo(slot)} could be {hour}:{minute:02d} in the morning or the evening",
                 f"write {slot}am or {slot}pm, or on the 24-hour clock "
                 f"{hour:02d}:{minute:02d} or {hour + 12}:{minute:02d}",
             )

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from domain.due import EARLIEST_YEAR, LATEST_YEAR, localize, parse_moment, supported
-from domain.errors import ValidationFailed
+from domain.errors import ValidationFailed, echo
 from domain.model import Priority, Status, Task
 from domain.text import check_text
 
@@ -52,11 +52,11 @@ class SortKey:
         name, _, direction = text.strip().lower().partition(":")
         if name not in SORT_FIELDS:
             raise ValidationFailed(
-                "by", f"{text!r} is not a sort key", f"use one of {', '.join(SORT_FIELDS)}"
+                "by", f"{echo(text)} is not a sort key", f"use one of {', '.join(SORT_FIELDS)}"
             )
         if direction not in ("", "asc", "desc"):
             raise ValidationFailed(
-                "by", f"{text!r} has direction {direction!r}", "use :asc or :desc"
+                "by", f"{echo(text)} has direction {echo(direction)}", "use :asc or :desc"
             )
         descending = direction == "desc" if direction else name in _DESC_BY_DEFAULT
         return cls(name, descending)
@@ -72,6 +72,10 @@ _DESC_BY_DEFAULT = frozenset({"priority", "urgency", "updated"})
 def parse_sort(keys: list[str]) -> tuple[SortKey, ...]:
     if not keys:
         raise ValidationFailed("by", "is empty", "give at least one key, e.g. ['due:asc']")
+    if len(keys) > len(SORT_FIELDS):
+        raise ValidationFailed(
+            "by", f"has {len(keys)} keys", f"give each key once: at most {len(SORT_FIELDS)}"
+        )
     parsed = tuple(SortKey.parse(key) for key in keys)
     fields = [k.field for k in parsed]
     if len(set(fields)) != len(fields):
@@ -103,7 +107,7 @@ def moment_bound(
         dt.datetime.fromisoformat(text)
     except ValueError:
         raise ValidationFailed(
-            field_name, f"{raw!r} is not an ISO 8601 date or date-time", fix
+            field_name, f"{echo(raw)} is not an ISO 8601 date or date-time", fix
         ) from None
     return parse_moment(text, user_zone, field_name)
 

@@ -28,7 +28,7 @@ from domain.due import (
     supported_moment,
     zone,
 )
-from domain.errors import ValidationFailed
+from domain.errors import ValidationFailed, echo
 
 ALLOWED_FREQ = ("YEARLY", "MONTHLY", "WEEKLY", "DAILY", "HOURLY")
 _KEY_ORDER = (
@@ -92,7 +92,7 @@ def normalize_rule(text: str) -> dict[str, str]:
         key, sep, value = piece.partition("=")
         key, value = key.strip().upper(), value.strip().upper()
         if not sep or not value:
-            raise ValidationFailed("recurrence", f"part {piece!r} is not KEY=VALUE", _FIX)
+            raise ValidationFailed("recurrence", f"part {echo(piece)} is not KEY=VALUE", _FIX)
         if key not in _KEY_ORDER:
             raise ValidationFailed("recurrence", f"{key} is not an RRULE part", _FIX)
         if key in parts:
@@ -611,7 +611,7 @@ def _property(line: str) -> tuple[str, list[str], str]:
     name, *params = (piece.strip() for piece in head.split(";"))
     name = name.upper()
     if name not in ("RRULE", "EXDATE", "EXRULE", "RDATE", "DTSTART"):
-        raise ValidationFailed("recurrence", f"line {line!r} is not an RRULE or EXDATE", _FIX)
+        raise ValidationFailed("recurrence", f"line {echo(line)} is not an RRULE or EXDATE", _FIX)
     return name, params, value.strip()
 
 
@@ -624,7 +624,9 @@ def _exdates(params: list[str], value: str, due: Due) -> list[Wall]:
             source = zone(setting.strip(), "recurrence")
         elif key.upper() != "VALUE":
             raise ValidationFailed(
-                "recurrence", f"EXDATE parameter {param!r} is not supported", "use EXDATE:20261225"
+                "recurrence",
+                f"EXDATE parameter {echo(param)} is not supported",
+                "use EXDATE:20261225",
             )
     found: list[Wall] = []
     for item in value.split(","):
@@ -647,7 +649,7 @@ def _exdates(params: list[str], value: str, due: Due) -> list[Wall]:
         except (ValueError, OverflowError):
             raise ValidationFailed(
                 "recurrence",
-                f"EXDATE {item.strip()!r} is not a date or date-time",
+                f"EXDATE {echo(item.strip())} is not a date or date-time",
                 "write EXDATE:20261225 (all day), 20261225T090000 (local) or 20261225T080000Z",
             ) from None
         found.append(wall.date() if due.all_day else wall)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain.due import iso_utc, parse_moment, zone
-from domain.errors import NotFound, ValidationFailed
+from domain.errors import NotFound, ValidationFailed, echo
 from domain.events import EventType, TaskEvent
 from domain.model import Status, Task, check_task_id
 from domain.ports import Clock, UnitOfWork, UnitOfWorkFactory
@@ -349,7 +349,7 @@ class ReminderService:
         if moment <= now:
             raise ValidationFailed(
                 "until",
-                f"{until!r} is not in the future (now is {iso_utc(now)})",
+                f"{echo(until)} is not in the future (now is {iso_utc(now)})",
                 "give a later moment, or a duration such as PT30M",
             )
         if moment - now > MAX_LEAD:
@@ -399,7 +399,7 @@ def _span(text: str, field: str, longest: dt.timedelta) -> dt.timedelta:
     if span <= dt.timedelta(0) or span > longest:
         raise ValidationFailed(
             field,
-            f"{text!r} is out of range",
+            f"{echo(text)} is out of range",
             f"use more than zero and at most {longest.days} days",
         )
     return span

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from domain.due import UTC, Due, iso_utc, localize, parse_moment, zone
-from domain.errors import ValidationFailed
+from domain.errors import ValidationFailed, echo
 
 MAX_REMINDERS = 20
 MAX_LEAD = dt.timedelta(days=365)
@@ -82,14 +82,14 @@ def parse_duration(text: str, field: str = "reminders", fix: str = _FIX) -> dt.t
     if match is None or text in ("P", "PT") or text.endswith("T"):
         if re.match(r"^P(\d+Y|\d+M)", text):
             raise ValidationFailed(
-                field, f"{text!r} uses years or months, whose length varies", fix
+                field, f"{echo(text)} uses years or months, whose length varies", fix
             )
         raise ValidationFailed(field, f"{text[:40]!r} is not an ISO 8601 duration", fix)
     parts = {name: int(value or 0) for name, value in match.groupdict().items()}
     # counted in whole seconds first: a timedelta of 10**11 hours raises OverflowError
     seconds = sum(parts[name] * _SECONDS[name] for name in _SECONDS)
     if seconds > MAX_DURATION.total_seconds():
-        raise ValidationFailed(field, f"{text!r} is longer than {MAX_DURATION.days} days", fix)
+        raise ValidationFailed(field, f"{echo(text)} is longer than {MAX_DURATION.days} days", fix)
     return dt.timedelta(seconds=seconds)
 
 
@@ -104,18 +104,18 @@ def parse_reminders(values: Sequence[str], due: Due | None, timezone: str) -> tu
         text = raw.strip().upper() if raw.strip().upper().startswith(("P", "-P")) else raw.strip()
         if text.startswith("-P"):
             raise ValidationFailed(
-                "reminders", f"{raw!r} is negative: reminders fire before due", _FIX
+                "reminders", f"{echo(raw)} is negative: reminders fire before due", _FIX
             )
         if text.startswith("P"):
             before = parse_duration(text)
             if before > MAX_LEAD:
                 raise ValidationFailed(
-                    "reminders", f"{raw!r} is more than 365 days before due", _FIX
+                    "reminders", f"{echo(raw)} is more than 365 days before due", _FIX
                 )
             if due is None:
                 raise ValidationFailed(
                     "reminders",
-                    f"{raw!r} counts back from due, but the task has no due",
+                    f"{echo(raw)} counts back from due, but the task has no due",
                     "set due, or give the reminder as an absolute date-time",
                 )
             reminder = Reminder(before=before)

@@ -208,3 +208,37 @@ async def test_a_failure_no_tool_caught_is_masked_in_the_one_style_too(
     assert_in_style(text, "internal error")
     assert "inner detail" not in text
     assert any(r.exc_info and isinstance(r.exc_info[1], KeyError) for r in caplog.records)
+
+
+HUGE = "y" * 100_000
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "field"),
+    [
+        ("get_task", {"task_id": HUGE}, "task_id"),
+        ("task_history", {"task_id": HUGE}, "task_id"),
+        ("add_task", {"title": "t", "timezone": HUGE}, "timezone"),
+        ("add_task", {"title": "t", "due": "2026-01-01" + HUGE}, "due"),
+        ("add_task", {"title": "t", "priority": HUGE}, "priority"),
+        (
+            "add_task",
+            {"title": "t", "due": "2026-12-01", "recurrence": HUGE[:15_000]},
+            "recurrence",
+        ),
+        ("sort_tasks", {"by": [HUGE]}, "by"),
+        ("sort_tasks", {"by": ["due"] * 100_000}, "by"),
+        ("list_tasks", {"priority": ["low"] * 100_000}, "priority"),
+        ("list_tasks", {"due_before": HUGE}, "due_before"),
+        ("list_reminders", {"within": HUGE}, "within"),
+        ("snooze_reminder", {"task_id": "0123456789abcdef", "until": HUGE}, "until"),
+    ],
+)
+async def test_a_domain_refusal_of_a_huge_value_quotes_only_its_start(
+    alice: Client, runtime: Runtime, tool: str, arguments: dict[str, Any], field: str
+) -> None:
+    before = await written(runtime)
+    text = await refused(alice, tool, **arguments)
+    assert_in_style(text, field)
+    assert len(text) < 500, text[:300]
+    assert await written(runtime) == before
