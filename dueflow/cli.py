@@ -186,7 +186,7 @@ async def serve(
             if transport == "stdio":
                 from mcp_server.stdio import serve_stdio
 
-                signalled = await _until_signal(serve_stdio(server))
+                signalled = await _until_signal(serve_stdio(server, settings.max_request_bytes))
             else:
                 import uvicorn
 

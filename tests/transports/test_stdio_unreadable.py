@@ -33,12 +33,20 @@ def call(request_id: int, arguments: str) -> str:
     )
 
 
+MAX_LINE = 100_000
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
-    """`dueflow serve` on stdio, past the MCP handshake."""
+    """`dueflow serve` on stdio, past the MCP handshake, taking lines of 100,000 characters."""
     with subprocess.Popen(
         dueflow_command("serve"),
-        env=child_env(tmp_path, DUEFLOW_DATA_DIR=str(tmp_path / "data"), DUEFLOW_USER="alice"),
+        env=child_env(
+            tmp_path,
+            DUEFLOW_DATA_DIR=str(tmp_path / "data"),
+            DUEFLOW_USER="alice",
+            DUEFLOW_MAX_REQUEST_BYTES=str(MAX_LINE),
+        ),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -135,3 +143,31 @@ def test_the_answer_is_one_json_line_on_stdout(server: subprocess.Popen[str]) ->
     assert json.loads(raw)["error"]["message"].startswith("Parse error")
     server.terminate()
     assert server.wait(timeout=STARTUP_SECONDS) == 0
+
+
+def test_a_line_over_the_limit_is_answered_without_being_read_whole(
+    server: subprocess.Popen[str],
+) -> None:
+    description = "d" * (MAX_LINE * 3)
+    write_line(server, call(30, json.dumps({"title": "big", "description": description})))
+    refused = answer(server)
+    send(
+        server,
+        {
+            "jsonrpc": "2.0",
+            "id": 31,
+            "method": "tools/call",
+            "params": {
+                "name": "add_task",
+                "arguments": {"title": "fits", "description": "d" * 9_000},
+            },
+        },
+    )
+    added = answer(server)
+
+    assert refused["id"] is None
+    assert refused["error"]["code"] == INVALID_REQUEST
+    assert "Request too large" in refused["error"]["message"]
+    assert "DUEFLOW_MAX_REQUEST_BYTES" in refused["error"]["message"]
+    assert added["id"] == 31 and not added["result"]["isError"]
+    still_serves(server)
