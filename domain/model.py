@@ -18,8 +18,6 @@ MAX_TITLE = 500
 MAX_DESCRIPTION = 10_000
 MAX_TAGS = 50
 MAX_TAG = 64
-# what a task's answer holds besides its texts, tags, reminders and EXDATEs: ids, times, status
-_FIXED_SIZE = 800
 
 
 class Status(StrEnum):
@@ -254,18 +252,6 @@ class Task:
             self.status is Status.OPEN
             and self.due is not None
             and self.due.is_overdue(now, user_zone, today)
-        )
-
-    def text_size(self) -> int:
-        """About how many characters this task takes in an answer (see domain.pages)."""
-        recurrence = self.recurrence
-        return (
-            _FIXED_SIZE
-            + len(self.title)
-            + len(self.description)
-            + sum(len(tag) + 4 for tag in self.tags)
-            + 32 * len(self.reminders)
-            + (len(recurrence.rule) + 24 * len(recurrence.exdates) if recurrence else 0)
         )
 
     def snapshot(self) -> dict[str, Any]:

@@ -1,7 +1,9 @@
-"""How much one page of a listing may carry: at most its `limit` items, and items up to about
-PAGE_CHARACTERS of text, so that no answer grows with what users may store (a full task holds
-tens of thousands of characters; 200 of them, several megabytes). A page cut short by size ends
-with a next_cursor like any other."""
+"""How much one page of history may carry: at most its `limit` entries, and entries up to about
+PAGE_CHARACTERS of text, so that no answer grows with what users may store (an entry carries
+each changed field's old and new value: two descriptions of 10,000 characters, two lists of 500
+EXDATEs; 200 of them, several megabytes). A page cut short by size ends with a next_cursor like
+any other. Task listings need no such budget: they carry a summary of each task (no description,
+no EXDATEs), which the limits on titles and tags keep under it at 200 a page."""
 
 from __future__ import annotations
 

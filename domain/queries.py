@@ -7,7 +7,6 @@ from zoneinfo import ZoneInfo
 from domain.cursors import list_cursor, list_position, sort_cursor, sort_offset
 from domain.errors import Conflict, NotFound
 from domain.model import Task, check_task_id
-from domain.pages import fitting
 from domain.ports import Clock, Page, UnitOfWork, UnitOfWorkFactory
 from domain.query import Outlook, TaskFilter, check_limit, in_order, parse_sort
 
@@ -40,10 +39,9 @@ class TaskQueries:
             tasks = await uow.tasks.list_page(
                 user_id, where, outlook.now, outlook.today, limit + 1, after
             )
-        kept = _fitting(tasks, limit)
         next_cursor = None
-        if kept < len(tasks):
-            tasks = tasks[:kept]
+        if len(tasks) > limit:
+            tasks = tasks[:limit]
             next_cursor = list_cursor(tasks[-1], where)
         return Page(tasks, next_cursor, outlook.now)
 
@@ -70,18 +68,11 @@ class TaskQueries:
                 tasks = await uow.tasks.sorted_page(
                     user_id, where, now, today, order, offset, limit + 1
                 )
-        kept = _fitting(tasks, limit)
         next_cursor = None
-        if kept < len(tasks):
-            tasks = tasks[:kept]
-            next_cursor = sort_cursor(offset + kept, where, order)
+        if len(tasks) > limit:
+            tasks = tasks[:limit]
+            next_cursor = sort_cursor(offset + limit, where, order)
         return Page(tasks, next_cursor, now)
-
-
-def _fitting(tasks: list[Task], limit: int) -> int:
-    """How many of the tasks read (limit + 1) the page keeps: `limit`, or fewer that fit
-    PAGE_CHARACTERS."""
-    return fitting(task.text_size() for task in tasks[:limit])
 
 
 async def load(
