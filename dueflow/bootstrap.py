@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from domain.access import PersonalTokens
+from domain.adapters.access_sql import SqlTokenStore
 from domain.adapters.foreground import Foreground
 from domain.adapters.history_sql import SqlHistory
 from domain.adapters.outbox import OutboxRelay
@@ -148,6 +150,7 @@ class Runtime:
     history: HistoryReader  # the audit log: the database embedded, the audit app with Dapr
     foreground: Foreground  # the requests this process serves, which its background work waits for
     mcp_sessions: SessionRegistry  # the MCP clients reminders reach (embedded: the mcp channel)
+    tokens: PersonalTokens  # the personal access tokens the HTTP transports accept
     workers: InProcessWorkers | None  # embedded: the workers run here; Dapr: in their own apps
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
@@ -241,6 +244,7 @@ async def _wire(
         _history_reader(settings, database.sessions, stack),
         foreground,
         mcp_sessions,
+        PersonalTokens(SqlTokenStore(database.engine), clock),
         workers=workers,
         _stack=stack,
     )

@@ -24,6 +24,7 @@ from dueflow.bootstrap import (
 )
 from dueflow.heap import defer_collections, resume_collections, settle_heap
 from dueflow.settings import Settings, SettingsError
+from dueflow.token_commands import add_token_commands, run_tokens
 from workers.registry import WORKER_NAMES
 
 log = logging.getLogger("dueflow")
@@ -78,6 +79,7 @@ def parser() -> argparse.ArgumentParser:
         "failed", help="dead deliveries (retries used up or refused) with their errors"
     )
     failed.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    add_token_commands(commands)
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply every migration to DUEFLOW_DATABASE_URL")
@@ -114,6 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(audit_prune(settings))
         elif args.command == "notifications":
             return asyncio.run(failed_notifications(settings, args.limit))
+        elif args.command == "tokens":
+            return asyncio.run(run_tokens(settings, args))
         elif args.db_command == "upgrade":
             asyncio.run(db_upgrade(settings))
         else:
@@ -145,12 +149,6 @@ async def serve(
     settings: Settings, transport: Literal["stdio", "http", "sse"], host: str, port: int
 ) -> None:
     users = settings.token_users() if transport != "stdio" else {}
-    if transport != "stdio" and not users:
-        raise SettingsError(
-            "HTTP transports need DUEFLOW_TOKENS; refusing to serve tasks to anyone who can reach"
-            " the port. Fix: set DUEFLOW_TOKENS=<token>=alice with a random token of 16 or more"
-            " characters (e.g. from `openssl rand -hex 24`)."
-        )
     from mcp_server.fairness import CallLimits
     from mcp_server.server import TokenUsers, build_server
 
@@ -160,7 +158,7 @@ async def serve(
         server = build_server(
             runtime.service,
             settings.user if transport == "stdio" else None,
-            TokenUsers(users) if transport != "stdio" else None,
+            TokenUsers(users, runtime.tokens) if transport != "stdio" else None,
             reminders=runtime.reminders,
             history=runtime.history,
             sessions=runtime.mcp_sessions,
@@ -172,6 +170,11 @@ async def serve(
             ),
         )
         if transport != "stdio":
+            if not users and not await runtime.tokens.tokens():
+                log.warning(
+                    "no tokens yet: every request will be refused until one is created with"
+                    " `dueflow tokens create --user <name>` (or set DUEFLOW_TOKENS for development)"
+                )
             if settings.internal_token:
                 from domain.adapters.internal_api import RECUR_PATH
                 from mcp_server.internal_api import mount_internal_api
@@ -208,6 +211,7 @@ async def serve(
                     log_level=settings.log_level.lower(),
                     timeout_graceful_shutdown=2,
                     lifespan="on",
+                    log_config=None,  # uvicorn's records (access log too) go to stderr, as ours do
                 )
                 log.info("MCP over %s at http://%s:%d%s", transport, host, port, path)
                 await uvicorn.Server(config).serve()

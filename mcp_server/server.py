@@ -16,6 +16,7 @@ from fastmcp.server.auth import AccessToken, TokenVerifier
 from fastmcp.server.dependencies import get_access_token
 from fastmcp.server.middleware import Middleware
 
+from domain.access import PREFIX, SCOPES, PersonalTokens
 from domain.adapters.foreground import Foreground
 from domain.history import HistoryReader
 from domain.reminder_service import ReminderService
@@ -23,23 +24,36 @@ from domain.service import TaskService
 from mcp_server.fairness import CallLimits, PerUserLimits
 from mcp_server.history_tools import register_history_tools
 from mcp_server.reminder_tools import register_reminder_tools
+from mcp_server.scopes import ScopeGuard
 from mcp_server.sessions import SessionRegistry, tracker
 from mcp_server.task_tools import register_task_tools
 from mcp_server.tooling import Refusals, SentArguments
 
 
 class TokenUsers(TokenVerifier):
-    """Bearer tokens from DUEFLOW_TOKENS, each standing for one user."""
+    """Bearer tokens: those of DUEFLOW_TOKENS, each standing for one user with every scope, and
+    the personal access tokens in the database (domain.access), with their own scopes."""
 
-    def __init__(self, users: dict[str, str]) -> None:
+    def __init__(self, users: dict[str, str], personal: PersonalTokens | None = None) -> None:
         super().__init__()
         self._users = users
+        self._personal = personal
 
     async def verify_token(self, token: str) -> AccessToken | None:
         user = self._users.get(token)
-        if user is None:
+        if user is not None:
+            return AccessToken(
+                token=token, client_id=user, scopes=list(SCOPES), claims={"sub": user}
+            )
+        if self._personal is None or not token.startswith(PREFIX):
             return None
-        return AccessToken(token=token, client_id=user, scopes=[], claims={"sub": user})
+        found = await self._personal.verify(token)
+        if found is None:
+            return None
+        claims = {"sub": found.user_id, "token_id": found.id}
+        return AccessToken(
+            token=token, client_id=found.user_id, scopes=list(found.scopes), claims=claims
+        )
 
 
 class ServingRequests(Middleware):
@@ -105,6 +119,7 @@ def build_server(
         auth=auth,
         middleware=[
             Refusals(),
+            ScopeGuard(),
             *([PerUserLimits(limits)] if limits is not None else []),
             *([ServingRequests(foreground)] if foreground is not None else []),
             SentArguments(),

@@ -277,3 +277,39 @@ class NotificationDeliveryRow(SQLModel, table=True):
     # a dispatcher's lease on the row while it delivers it: no other replica takes it meanwhile
     claimed_by: str | None = Field(default=None, max_length=36)
     claimed_until: dt.datetime | None = _utc(nullable=True)
+
+
+class AccessTokenRow(SQLModel, table=True):
+    """A personal access token: the salted hash of its secret, never the secret (domain.access)."""
+
+    __tablename__ = "access_tokens"
+    __table_args__ = (sa.Index("ix_access_tokens_user", "user_id", "created_at"),)
+
+    id: str = Field(primary_key=True, max_length=16)
+    user_id: str = Field(max_length=200)
+    name: str = Field(default="", max_length=100)
+    scopes: str = Field(max_length=100)  # space-separated
+    salt: str = Field(max_length=32)
+    digest: str = Field(max_length=64)
+    created_at: dt.datetime = _utc()
+    expires_at: dt.datetime | None = _utc(nullable=True)
+    revoked_at: dt.datetime | None = _utc(nullable=True)
+    last_used_at: dt.datetime | None = _utc(nullable=True)
+
+
+class AccessLogRow(SQLModel, table=True):
+    """Who created, revoked or was refused which token, and when (never a secret)."""
+
+    __tablename__ = "access_log"
+    __table_args__ = (sa.Index("ix_access_log_user", "user_id", "at"),)
+
+    id: int | None = Field(
+        default=None,
+        primary_key=True,
+        sa_type=sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+    )
+    at: dt.datetime = _utc(index=True)
+    action: str = Field(max_length=16)
+    token_id: str | None = Field(default=None, max_length=16)
+    user_id: str | None = Field(default=None, max_length=200)
+    detail: str = Field(default="", max_length=200)

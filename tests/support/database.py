@@ -25,6 +25,8 @@ TABLES = (
     "reminder_schedule",
     "notification_deliveries",
     "leases",
+    "access_tokens",
+    "access_log",
 )
 
 

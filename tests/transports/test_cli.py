@@ -32,25 +32,6 @@ def tables(database: Path) -> set[str]:
         return {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
 
 
-@pytest.mark.parametrize("transport", ["http", "sse"])
-def test_serving_over_http_without_tokens_is_refused_naming_dueflow_tokens(
-    tmp_path: Path, transport: str
-) -> None:
-    done = run_dueflow(
-        tmp_path,
-        "serve",
-        "--transport",
-        transport,
-        "--port",
-        str(free_port()),
-        DUEFLOW_DATA_DIR=str(tmp_path / "data"),
-    )
-    assert done.returncode != 0
-    assert "DUEFLOW_TOKENS" in done.stderr
-    assert "Traceback" not in done.stderr
-    assert done.stdout == ""
-
-
 def test_a_token_shorter_than_16_characters_is_refused_naming_dueflow_tokens(
     tmp_path: Path,
 ) -> None:

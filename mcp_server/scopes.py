@@ -1,0 +1,42 @@
+"""Scopes on tools: a bearer token's scopes decide which tools it may call. A tool marked
+read-only (its readOnlyHint) needs tasks:read, every other tool tasks:write. stdio has no token
+and every scope."""
+
+from __future__ import annotations
+
+import logging
+
+import mcp_types as mt
+from fastmcp.exceptions import ToolError
+from fastmcp.server.dependencies import get_access_token
+from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
+from fastmcp.tools import ToolResult
+
+from domain.access import READ, WRITE
+
+
+class ScopeGuard(Middleware):
+    """Refuses a call the caller's token has no scope for, in the one refusal style."""
+
+    async def on_call_tool(
+        self,
+        context: MiddlewareContext[mt.CallToolRequestParams],
+        call_next: CallNext[mt.CallToolRequestParams, ToolResult],
+    ) -> ToolResult:
+        token = get_access_token()
+        server = context.fastmcp_context.fastmcp if context.fastmcp_context else None
+        if token is None or server is None:
+            return await call_next(context)
+        tool = await server.get_tool(context.message.name)
+        if tool is None:  # the Refusals middleware answers an unknown tool
+            return await call_next(context)
+        reads = tool.annotations is not None and bool(tool.annotations.read_only_hint)
+        needed = READ if reads else WRITE
+        if needed not in token.scopes:
+            raise ToolError(
+                f"scope: this token may not call {tool.name}, which needs {needed} (the token has"
+                f" {' '.join(token.scopes) or 'no scope'}). Fix: use a token with {needed}, e.g."
+                f" from `dueflow tokens create --user {token.client_id} --scope {needed}`.",
+                log_level=logging.INFO,
+            )
+        return await call_next(context)
