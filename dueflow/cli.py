@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 from collections.abc import Coroutine, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
@@ -26,6 +26,9 @@ from dueflow.heap import defer_collections, resume_collections, settle_heap
 from dueflow.settings import Settings, SettingsError
 from dueflow.token_commands import add_token_commands, run_tokens
 from workers.registry import WORKER_NAMES
+
+if TYPE_CHECKING:
+    from mcp_server.oauth import JwtTokens, OAuthConfig
 
 log = logging.getLogger("dueflow")
 
@@ -149,6 +152,7 @@ async def serve(
     settings: Settings, transport: Literal["stdio", "http", "sse"], host: str, port: int
 ) -> None:
     users = settings.token_users() if transport != "stdio" else {}
+    oauth = oauth_config(settings) if transport != "stdio" else None
     from mcp_server.fairness import CallLimits
     from mcp_server.server import TokenUsers, build_server
 
@@ -158,7 +162,9 @@ async def serve(
         server = build_server(
             runtime.service,
             settings.user if transport == "stdio" else None,
-            TokenUsers(users, runtime.tokens) if transport != "stdio" else None,
+            TokenUsers(users, runtime.tokens, oauth_verifier(oauth))
+            if transport != "stdio"
+            else None,
             reminders=runtime.reminders,
             history=runtime.history,
             sessions=runtime.mcp_sessions,
@@ -170,7 +176,11 @@ async def serve(
             ),
         )
         if transport != "stdio":
-            if not users and not await runtime.tokens.tokens():
+            if oauth is not None:
+                log.info(
+                    "OAuth: accepting JWT access tokens of %s for %s", oauth.issuer, oauth.audience
+                )
+            elif not users and not await runtime.tokens.tokens():
                 log.warning(
                     "no tokens yet: every request will be refused until one is created with"
                     " `dueflow tokens create --user <name>` (or set DUEFLOW_TOKENS for development)"
@@ -203,7 +213,9 @@ async def serve(
                 reachable = Reachable(
                     host, settings.allowed_host_names(), settings.allowed_origin_list()
                 )
-                app = http_app(server, transport, path, reachable, settings.max_request_bytes)
+                app = http_app(
+                    server, transport, path, reachable, settings.max_request_bytes, oauth
+                )
                 config = uvicorn.Config(
                     app,
                     host=host,
@@ -222,6 +234,30 @@ async def serve(
         # asyncio would wait for it: the relay has stopped and the database is closed, so go
         logging.shutdown()
         os._exit(0)
+
+
+def oauth_config(settings: Settings) -> OAuthConfig | None:
+    """The OAuth resource-server configuration DUEFLOW_OAUTH_* describe; None when it is off."""
+    if settings.oauth_issuer is None:
+        return None
+    from mcp_server.oauth import OAuthConfig
+
+    assert settings.oauth_audience is not None and settings.oauth_jwks_url is not None
+    return OAuthConfig(
+        issuer=settings.oauth_issuer,
+        audience=settings.oauth_audience,
+        jwks_url=settings.oauth_jwks_url,
+        algorithms=tuple(settings.oauth_algorithm_list()),
+        user_claim=settings.oauth_user_claim,
+    )
+
+
+def oauth_verifier(config: OAuthConfig | None) -> JwtTokens | None:
+    if config is None:
+        return None
+    from mcp_server.oauth import JwtTokens
+
+    return JwtTokens(config)
 
 
 async def _until_signal(serving: Coroutine[Any, Any, None]) -> bool:

@@ -17,6 +17,21 @@ from domain.errors import ValidationFailed
 from workers.address_guard import literal_address, refusal
 from workers.notifications import NotificationConfig
 
+# the JWT signing algorithms OAuth mode may accept: public-key ones only (no shared secret, no
+# `none`)
+SIGNING_ALGORITHMS = (
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+    "EdDSA",
+)
+
 PREFIX = "DUEFLOW_"
 MAX_RETENTION = 36500  # a hundred years; beyond that, leave retention unset
 
@@ -145,6 +160,60 @@ class Settings(BaseSettings):
         le=104_857_600,
         description="Largest request body (HTTP) or line (stdio) served; larger ones are refused",
     )
+
+    oauth_issuer: str | None = Field(
+        default=None,
+        description="OAuth resource-server mode: the issuer (`iss`) of the JWT access tokens"
+        " accepted, e.g. https://login.example.com/realms/team",
+    )
+    oauth_audience: str | None = Field(
+        default=None,
+        description="OAuth: the `aud` tokens must carry, this MCP endpoint's public URL"
+        " (https://tasks.example.org/mcp); published as the resource (RFC 9728, RFC 8707)",
+    )
+    oauth_jwks_url: str | None = Field(
+        default=None, description="OAuth: the issuer's JSON Web Key Set URL"
+    )
+    oauth_algorithms: str = Field(
+        default="RS256", description="OAuth: accepted signing algorithms, comma-separated"
+    )
+    oauth_user_claim: str = Field(
+        default="sub", description="OAuth: the claim that names the user (sub, email, ...)"
+    )
+
+    @model_validator(mode="after")
+    def _oauth_complete(self) -> Settings:
+        if self.oauth_issuer is None:
+            return self
+        missing = [
+            name
+            for name, value in (
+                ("DUEFLOW_OAUTH_AUDIENCE", self.oauth_audience),
+                ("DUEFLOW_OAUTH_JWKS_URL", self.oauth_jwks_url),
+            )
+            if not value
+        ]
+        if missing:
+            raise ValueError(f"DUEFLOW_OAUTH_ISSUER is set, so {' and '.join(missing)} must be too")
+        for name, url in (
+            ("DUEFLOW_OAUTH_ISSUER", self.oauth_issuer),
+            ("DUEFLOW_OAUTH_AUDIENCE", self.oauth_audience),
+            ("DUEFLOW_OAUTH_JWKS_URL", self.oauth_jwks_url),
+        ):
+            parts = urlsplit(url or "")
+            loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+            if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+                raise ValueError(f"{name}: must be an https URL (http only on loopback)")
+        unknown = set(self.oauth_algorithm_list()) - set(SIGNING_ALGORITHMS)
+        if unknown or not self.oauth_algorithm_list():
+            raise ValueError(
+                "DUEFLOW_OAUTH_ALGORITHMS: use asymmetric algorithms only, from"
+                f" {', '.join(SIGNING_ALGORITHMS)}"
+            )
+        return self
+
+    def oauth_algorithm_list(self) -> list[str]:
+        return [part.strip() for part in self.oauth_algorithms.split(",") if part.strip()]
 
     @classmethod
     def settings_customise_sources(

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
+from urllib.parse import urlsplit
 
 import fastmcp
 from fastmcp import FastMCP
@@ -15,18 +16,31 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mcp_server.oauth import METADATA_PATH, OAuthConfig
 
 log = logging.getLogger(__name__)
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 MISSING_TOKEN = (
-    "missing bearer token: send `Authorization: Bearer <token>` with a token from the server's"
-    " DUEFLOW_TOKENS"
+    "missing bearer token: send `Authorization: Bearer <token>` with a personal token"
+    " (`dueflow tokens create`) or one of the server's DUEFLOW_TOKENS"
 )
 UNKNOWN_TOKEN = (
-    "unknown bearer token: this server does not know the token sent; use one from its"
-    " DUEFLOW_TOKENS (the operator configures tokens; the server issues none)"
+    "unknown bearer token: this server does not accept the token sent (unknown, revoked or"
+    " expired); ask its operator for a new one (`dueflow tokens create`)"
+)
+OAUTH_MISSING = (
+    "missing bearer token: send `Authorization: Bearer <access token>` from the authorization"
+    " server named in the protected-resource metadata"
+)
+OAUTH_INVALID = (
+    "invalid access token: not accepted (expired, revoked, for another resource, or from another"
+    " issuer); get a new one from the authorization server"
 )
 
 
@@ -48,9 +62,13 @@ class BearerRefusals:
     """Answers a request to a protected path without a valid bearer token with 401, a JSON body
     ({"error", "error_description"}) and a `WWW-Authenticate: Bearer` challenge (RFC 6750)."""
 
-    def __init__(self, app: ASGIApp, protected: Sequence[str]) -> None:
+    def __init__(
+        self, app: ASGIApp, protected: Sequence[str], resource_metadata: str | None = None
+    ) -> None:
         self.app = app
         self.protected = tuple(protected)
+        # with OAuth, every challenge points at the metadata (RFC 9728 section 5.1)
+        self.resource_metadata = resource_metadata
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = str(scope.get("path", ""))
@@ -62,16 +80,18 @@ class BearerRefusals:
             await self.app(scope, receive, send)
             return
         authorization = Headers(scope=scope).get("authorization", "")
+        oauth = self.resource_metadata is not None
+        pointer = f', resource_metadata="{self.resource_metadata}"' if oauth else ""
         if authorization[:7].lower() == "bearer " and authorization[7:].strip():
-            error, description = "invalid_token", UNKNOWN_TOKEN
+            error, description = "invalid_token", OAUTH_INVALID if oauth else UNKNOWN_TOKEN
             challenge = (
-                'Bearer realm="dueflow", error="invalid_token",'
-                ' error_description="unknown bearer token"'
+                f'Bearer realm="dueflow"{pointer}, error="invalid_token",'
+                f' error_description="{description.split(":")[0]}"'
             )
         else:
             # RFC 6750 section 3.1: a request without credentials gets a challenge with no error
-            error, description = "invalid_request", MISSING_TOKEN
-            challenge = 'Bearer realm="dueflow"'
+            error, description = "invalid_request", OAUTH_MISSING if oauth else MISSING_TOKEN
+            challenge = f'Bearer realm="dueflow"{pointer}'
         body = json.dumps({"error": error, "error_description": description}).encode()
         await send(
             {
@@ -207,6 +227,7 @@ def http_app(
     path: str,
     reachable: Reachable,
     max_request_bytes: int = 1_048_576,
+    oauth: OAuthConfig | None = None,
 ) -> Starlette:
     """The app `dueflow serve --transport http|sse` serves: the MCP endpoint at `path` behind
     the Host/Origin guard, the request-size limit and, when the server has auth, the bearer
@@ -214,7 +235,10 @@ def http_app(
     protected = [path] if transport == "http" else [path, fastmcp.settings.message_path]
     middleware = [Middleware(BodyLimit, max_bytes=max_request_bytes)]
     if server.auth:
-        middleware.append(Middleware(BearerRefusals, protected=protected))
+        metadata = oauth.metadata_url() if oauth is not None else None
+        middleware.append(
+            Middleware(BearerRefusals, protected=protected, resource_metadata=metadata)
+        )
     app = server.http_app(
         path=path,
         transport=transport,
@@ -224,5 +248,14 @@ def http_app(
         allowed_hosts=reachable.host_names(),
         allowed_origins=list(reachable.origins),
     )
+    if oauth is not None:
+        document = oauth.metadata()
+
+        async def protected_resource(request: Request) -> JSONResponse:
+            return JSONResponse(document, headers={"Cache-Control": "max-age=300"})
+
+        resource_path = urlsplit(oauth.audience).path.rstrip("/")
+        for route in {METADATA_PATH, METADATA_PATH + resource_path}:
+            app.router.routes.insert(0, Route(route, protected_resource, methods=["GET"]))
     app.add_middleware(RefusalLog)  # outermost: it sees the Host/Origin guard's answers too
     return app

@@ -31,13 +31,20 @@ from mcp_server.tooling import Refusals, SentArguments
 
 
 class TokenUsers(TokenVerifier):
-    """Bearer tokens: those of DUEFLOW_TOKENS, each standing for one user with every scope, and
-    the personal access tokens in the database (domain.access), with their own scopes."""
+    """Bearer tokens: those of DUEFLOW_TOKENS, each standing for one user with every scope; the
+    personal access tokens in the database (domain.access), with their own scopes; and, with
+    OAuth configured, JWT access tokens of its issuer (mcp_server.oauth)."""
 
-    def __init__(self, users: dict[str, str], personal: PersonalTokens | None = None) -> None:
+    def __init__(
+        self,
+        users: dict[str, str],
+        personal: PersonalTokens | None = None,
+        oauth: TokenVerifier | None = None,
+    ) -> None:
         super().__init__()
         self._users = users
         self._personal = personal
+        self._oauth = oauth
 
     async def verify_token(self, token: str) -> AccessToken | None:
         user = self._users.get(token)
@@ -45,7 +52,9 @@ class TokenUsers(TokenVerifier):
             return AccessToken(
                 token=token, client_id=user, scopes=list(SCOPES), claims={"sub": user}
             )
-        if self._personal is None or not token.startswith(PREFIX):
+        if not token.startswith(PREFIX):
+            return None if self._oauth is None else await self._oauth.verify_token(token)
+        if self._personal is None:
             return None
         found = await self._personal.verify(token)
         if found is None:
