@@ -290,3 +290,27 @@ def test_incomplete_or_unsafe_oauth_settings_stop_the_start(
     assert done.returncode == 2
     assert named in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("bob_kind", ["personal", "oauth"])
+async def test_one_user_never_reaches_another_s_task_under_either_mode(
+    runtime: Runtime, issuer: TestIssuer, url: str, bob_kind: str
+) -> None:
+    alice_token = issuer.token("alice")
+    bob_token = (
+        (await runtime.tokens.create("bob"))[1] if bob_kind == "personal" else issuer.token("bob")
+    )
+    async with Client(StreamableHttpTransport(url, auth=alice_token)) as alice:
+        task = (await alice.call_tool("add_task", {"title": "alice's"})).structured_content["task"]  # type: ignore[index]
+    async with Client(StreamableHttpTransport(url, auth=bob_token)) as bob:
+        got = await bob.call_tool("get_task", {"task_id": task["id"]}, raise_on_error=False)
+        changed = await bob.call_tool(
+            "update_task", {"task_id": task["id"], "title": "bob's"}, raise_on_error=False
+        )
+        listed = await bob.call_tool("list_tasks", {"status": "all"})
+        history = await bob.call_tool("task_history", {}, raise_on_error=False)
+    assert got.is_error and changed.is_error
+    assert got.content[0].text.startswith("task_id: no task")  # type: ignore[union-attr]
+    assert listed.structured_content["tasks"] == []  # type: ignore[index]
+    assert history.is_error or history.structured_content["entries"] == []  # type: ignore[index]
+    assert await scalar(runtime, "SELECT version FROM tasks") == 1
