@@ -33,6 +33,9 @@ _BUS_DOWN_AFTER = 3
 # database, say) waits twice as long. Jittered, so that relays retry apart.
 ROW_BACKOFF = Backoff(base=0.5, cap=60.0, jitter=0.5)
 PASS_BACKOFF = Backoff(base=1.0, cap=60.0, jitter=0.5)
+# SQLite: how long a claim keeps other relays off its rows (every `dueflow serve` runs a relay);
+# a relay that dies mid-publish leaves its rows to the others after this long
+CLAIM_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +68,8 @@ class OutboxRelay:
     A row is claimed only while no earlier row of its task is undelivered, so a task's events
     leave in commit order even with several relays. On PostgreSQL the claim is a row lock
     (FOR UPDATE SKIP LOCKED) held until the row is marked; SQLite has one writer at a time, so
-    there the relay claims, publishes outside any transaction, then marks.
+    there the relay claims (moving the rows' next attempt CLAIM_SECONDS ahead, which keeps the
+    other processes' relays off them), publishes outside any transaction, then marks.
 
     Given the process's `foreground`, each pass first waits for a pause of `settle` seconds
     between requests (at most `patience`): the relay then competes with no request for the event
@@ -168,7 +172,14 @@ class OutboxRelay:
         )
         if self._locking:
             query = query.with_for_update(skip_locked=True, of=OUTBOX)
-        return [_Claimed(*row) for row in (await session.execute(query)).all()]
+        claimed = [_Claimed(*row) for row in (await session.execute(query)).all()]
+        if claimed and not self._locking:
+            await session.execute(
+                sa.update(OUTBOX)
+                .where(COL.id.in_([row.id for row in claimed]))
+                .values(next_attempt_at=now + dt.timedelta(seconds=CLAIM_SECONDS))
+            )
+        return claimed
 
     async def _publish(self, claimed: Sequence[_Claimed]) -> dict[int, str | None]:
         """Publish the batch; answer row id -> None when delivered, or the error text."""
@@ -209,7 +220,12 @@ class OutboxRelay:
             await session.execute(
                 sa.update(OUTBOX)
                 .where(COL.id.in_(delivered))
-                .values(published_at=self._clock.now(), attempts=COL.attempts + 1, last_error=None)
+                .values(
+                    published_at=self._clock.now(),
+                    attempts=COL.attempts + 1,
+                    last_error=None,
+                    next_attempt_at=None,
+                )
             )
         for row in claimed:
             error = outcome.get(row.id)

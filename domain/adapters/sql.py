@@ -26,6 +26,9 @@ from domain.adapters import sqlite_driver
 
 # execution option of a connection that only reads (see reader_options)
 READ_ONLY = "dueflow_read_only"
+# execution option of a request's write transaction: on SQLite it waits its turn in the writer
+# queue (sqlite_driver.begin_in_turn); background writers leave it out and give way
+IN_TURN = "dueflow_in_turn"
 BUSY_TIMEOUT_MS = 10_000
 
 
@@ -97,8 +100,11 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         # SQLAlchemy starts a SQLite transaction only through this hook (the DBAPI connection
         # is in autocommit mode), so this is where the driver is told which BEGIN to send
         driver = sqlite_driver.driver_of(connection.connection)
-        if connection.get_execution_options().get(READ_ONLY, False):
+        options = connection.get_execution_options()
+        if options.get(READ_ONLY, False):
             driver.begin_reading()
+        elif options.get(IN_TURN, False):
+            driver.begin_in_turn()
         else:
             driver.begin_writing()
 

@@ -17,6 +17,13 @@ together), `begin_urgently()` takes the write lock at once ahead of waiting writ
 `write()` runs a whole write transaction in one call. Commit and rollback cost nothing when
 SQLite has no transaction open.
 
+A request's writer (`begin_in_turn()`, `write()`) first takes a turn in the database's writer
+queue (sqlite_writer_queue: a flock on a lock file beside it, shared by every process), so the
+requests of every process wait in the kernel and the next one goes the moment the last one
+commits, instead of polling from SQLite's busy handler. Background writers (`begin_writing()`:
+the relay, the consumers) take no turn and wait in the busy handler as before, so a process's
+requests go before its background work.
+
 The rest is aiosqlite's (the connection, its thread) and SQLAlchemy's `sqlite+aiosqlite`
 dialect, handed this module in place of the `aiosqlite` one.
 """
@@ -28,13 +35,15 @@ import enum
 import sqlite3
 import time
 import types
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import Any
 
 import aiosqlite
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
 from sqlalchemy.pool import PoolProxiedConnection
+
+from domain.adapters.sqlite_writer_queue import Turn, WriterQueue
 
 Row = tuple[Any, ...]
 Outcome = tuple[Any, list[Row], int, int | None]
@@ -133,6 +142,13 @@ class OneHopConnection(aiosqlite.Connection):
     writing = False
     # the connection's own busy timeout, which try_begin_immediate() restores
     busy_timeout_ms: int | None = None
+    # the writer queue of its database file (None: in memory), looked up at the first write
+    queue: WriterQueue | None = None
+    queue_known = False
+    # the turn in the queue the open write transaction holds
+    turn: Turn | None = None
+    # the pending BEGIN IMMEDIATE is a request's, which takes a turn first (begin_in_turn)
+    in_turn = False
 
     def cursor(self) -> OneHopCursor:  # type: ignore[override]
         # aiosqlite declares a coroutine here; SQLAlchemy enters what cursor() returns with
@@ -146,20 +162,58 @@ class OneHopConnection(aiosqlite.Connection):
             self.begin_pending = Begin.READING
 
     def begin_writing(self) -> None:
-        """Start a write transaction (BEGIN IMMEDIATE) with the next statement: tried on the
-        event loop without waiting, else sent to the connection's thread to wait there for the
-        lock in SQLite's busy handler, so the loop keeps serving (the holder may need it)."""
+        """Start a background write transaction (BEGIN IMMEDIATE) with the next statement:
+        tried on the event loop without waiting, else sent to the connection's thread to wait
+        there for the lock in SQLite's busy handler, so the loop keeps serving (the holder may
+        need it). It takes no turn in the writer queue: it waits while requests go first."""
         if not self.in_transaction:
             self.begin_pending = Begin.WRITING
+
+    def begin_in_turn(self) -> None:
+        """Start a request's write transaction with the next statement: its turn in the writer
+        queue first (waited for off the loop), then BEGIN IMMEDIATE, asked for again every
+        URGENT_POLL_SECONDS while a writer outside the queue holds the lock. On a database with
+        no queue (in memory) this is begin_writing()."""
+        if not self.in_transaction:
+            self.begin_pending = Begin.WRITING
+            self.in_turn = True
 
     def try_begin_immediate(self) -> bool:
         """BEGIN IMMEDIATE now if the write lock is free this instant; False (and no transaction)
         if another connection holds it. It never waits, so it runs on the event loop."""
         self.begin_pending = None
+        self.writing = _try_write_lock(self._conn, self._busy_timeout_ms())
+        return self.writing
+
+    def _busy_timeout_ms(self) -> int:
         if self.busy_timeout_ms is None:
             (self.busy_timeout_ms,) = self._conn.execute("PRAGMA busy_timeout").fetchone()
-        self.writing = _try_write_lock(self._conn, self.busy_timeout_ms)
-        return self.writing
+        return self.busy_timeout_ms
+
+    def _queue(self) -> WriterQueue | None:
+        if not self.queue_known:
+            self.queue, self.queue_known = WriterQueue.beside(self._conn), True
+        return self.queue
+
+    async def _begin_in_turn(self, queue: WriterQueue) -> None:
+        """Wait for a turn, then for the write lock, within the busy timeout in all."""
+        patience = self._busy_timeout_ms() / 1000
+        deadline = time.monotonic() + patience
+        self.turn = await queue.turn(patience, self._off_loop)
+        try:
+            await self.begin_urgently(max(0.0, deadline - time.monotonic()))
+        except BaseException:
+            self._give_turn_back()
+            raise
+
+    async def _off_loop(self, call: Callable[[], None]) -> None:
+        """Run `call` on the connection's thread (idle while its writer waits for a turn)."""
+        await self._execute(call)  # type: ignore[no-untyped-call]
+
+    def _give_turn_back(self) -> None:
+        turn, self.turn = self.turn, None
+        if turn is not None:
+            turn.release()
 
     async def begin_urgently(self, patience: float) -> None:
         """Take the write lock for a time-critical writer (a reminder firing), ahead of writers
@@ -172,8 +226,9 @@ class OneHopConnection(aiosqlite.Connection):
             await asyncio.sleep(URGENT_POLL_SECONDS)
 
     async def write(self, statements: list[tuple[str, Any]]) -> None:
-        """BEGIN IMMEDIATE, each (sql, parameters), COMMIT: all or nothing, in one call."""
-        self.begin_writing()
+        """A request's BEGIN IMMEDIATE (in turn), each (sql, parameters), COMMIT: all or
+        nothing, in one call."""
+        self.begin_in_turn()
         try:
             for sql, parameters in statements:
                 await self.statement(sql, parameters, False)
@@ -186,6 +241,10 @@ class OneHopConnection(aiosqlite.Connection):
         """Run one statement (after the pending BEGIN, if any): on the loop if it cannot wait
         for a lock, else in one hop to the connection's thread."""
         begin, self.begin_pending = self.begin_pending, None
+        in_turn, self.in_turn = self.in_turn, False
+        if begin is Begin.WRITING and in_turn and (queue := self._queue()) is not None:
+            await self._begin_in_turn(queue)
+            begin = None  # begun: the statement runs in the transaction, on the loop
         if self._inline(begin, sql):  # it ran `begin` itself
             return _run(self._conn, None, sql, parameters, many)
         outcome: Outcome = await self._execute(  # type: ignore[no-untyped-call]
@@ -216,28 +275,41 @@ class OneHopConnection(aiosqlite.Connection):
         """A read transaction's commit only lets go of its snapshot. A write transaction's
         waits for the disk (fsync, synchronous=FULL): on the event loop while the disk has been
         quick, on the connection's thread once it has been slow, so a slow disk holds up this
-        writer and not every request the loop serves."""
-        self.begin_pending = None
+        writer and not every request the loop serves. A turn in the writer queue is given back
+        once the write lock is."""
+        self.begin_pending, self.in_turn = None, False
         writing, self.writing = self.writing, False
-        if self._connection is None or not self._connection.in_transaction:
-            return
-        if not writing:
-            self._connection.commit()
-            return
-        started = time.perf_counter()
-        if OneHopConnection.commit_seconds > SLOW_COMMIT_SECONDS:
-            await super().commit()
-        else:
-            self._connection.commit()
-        elapsed = time.perf_counter() - started
-        OneHopConnection.commit_seconds += (elapsed - OneHopConnection.commit_seconds) / 8
+        try:
+            if self._connection is None or not self._connection.in_transaction:
+                return
+            if not writing:
+                self._connection.commit()
+                return
+            started = time.perf_counter()
+            if OneHopConnection.commit_seconds > SLOW_COMMIT_SECONDS:
+                await super().commit()
+            else:
+                self._connection.commit()
+            elapsed = time.perf_counter() - started
+            OneHopConnection.commit_seconds += (elapsed - OneHopConnection.commit_seconds) / 8
+        finally:
+            self._give_turn_back()
 
     async def rollback(self) -> None:
         """Nothing to wait for: WAL rolls back by forgetting the transaction's pages."""
-        self.begin_pending = None
+        self.begin_pending, self.in_turn = None, False
         self.writing = False
-        if self._connection is not None and self._connection.in_transaction:
-            self._connection.rollback()
+        try:
+            if self._connection is not None and self._connection.in_transaction:
+                self._connection.rollback()
+        finally:
+            self._give_turn_back()
+
+    async def close(self) -> None:
+        try:
+            await super().close()
+        finally:
+            self._give_turn_back()
 
 
 def reads_only(sql: str) -> bool:

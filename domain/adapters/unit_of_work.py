@@ -10,6 +10,10 @@ A use case opens the unit for what it will do, and the unit runs its statements 
   read or an update raises UnitOfWorkMisuse;
 - `urgent` (a writing unit that must not queue, e.g. a reminder firing): on SQLite it takes the
   write lock as it opens, ahead of writers waiting in SQLite's busy handler.
+
+On SQLite a writing or inserts-only unit is a request's writer: it takes its turn in the writer
+queue every process shares (sqlite_driver.begin_in_turn), where background writers (the relay,
+the consumers, which open sessions of their own) give way.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import SQLModel
 
 from domain.adapters.reminder_sql import SqlReminderRepository
-from domain.adapters.sql import BUSY_TIMEOUT_MS
+from domain.adapters.sql import BUSY_TIMEOUT_MS, IN_TURN
 from domain.adapters.sqlite_driver import driver_of
 from domain.adapters.statements import (
     HeldInserts,
@@ -93,8 +97,11 @@ class SqlUnitOfWork:
         else:
             self._session = self._sessions()
             self.statements = InTransaction(self._session)
-            if self._urgent and self._engine.dialect.name == "sqlite":
-                await _begin_urgently(self._session)
+            if self._engine.dialect.name == "sqlite":
+                if self._urgent:
+                    await _begin_urgently(self._session)
+                else:
+                    await self._session.connection(execution_options={IN_TURN: True})
         self.tasks = SqlTaskRepository(self.statements)
         self.reminders = self._reminder_store(self.statements)
         return self
