@@ -9,7 +9,9 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from domain.due import iso_utc
+from domain.events import EventType
 from domain.history import HistoryEntry
+from mcp_server.schemas import MOMENT, JsonValue, one_of
 
 # who made a change, as people say it; an unknown source is shown as it is
 SOURCES = {
@@ -26,21 +28,24 @@ _MAX_VALUE_TEXT = 80
 
 class FieldChangeOut(BaseModel):
     field: str
-    old: Any = Field(description="The value before (null: none)")
-    new: Any = Field(description="The value after (null: none)")
+    old: JsonValue = Field(description="The value before (null: none)")
+    new: JsonValue = Field(description="The value after (null: none)")
 
 
 class HistoryEntryOut(BaseModel):
     event_id: str
     event_type: str = Field(
         description="TASK_CREATED, TASK_UPDATED, TASK_COMPLETED, TASK_REOPENED, TASK_DELETED,"
-        " TASK_RESTORED, TASK_RECURRED, or a reminder event (REMINDER_...)"
+        " TASK_RESTORED, TASK_RECURRED, or a reminder event (REMINDER_...)",
+        json_schema_extra=one_of(EventType),
     )
     task_id: str
     task_title: str | None = Field(description="The task's title after this change")
     sequence: int = Field(description="The task's version after this change")
-    occurred_at: str = Field(description="When the change was made (UTC)")
-    recorded_at: str = Field(description="When the audit log recorded it (UTC)")
+    occurred_at: str = Field(description="When the change was made (UTC)", json_schema_extra=MOMENT)
+    recorded_at: str = Field(
+        description="When the audit log recorded it (UTC)", json_schema_extra=MOMENT
+    )
     user: str = Field(description="The user whose task it is and who made the change")
     source: str | None = Field(description="What made it: dueflow.mcp_server, dueflow.recurrence")
     actor: str = Field(description="Who, in words: the user and the source")

@@ -12,31 +12,39 @@ from pydantic import Field
 from domain.history import DEFAULT_HISTORY_LIMIT, HistoryQuery, HistoryReader, history_bound
 from domain.service import TaskService
 from mcp_server.history_schemas import HistoryEntryOut, HistoryPageOut
-from mcp_server.schemas import output_schema
+from mcp_server.schemas import Omitted, output_schema, published
 from mcp_server.tooling import READ, answer, domain_errors
 
 LINES_IN_TEXT = 10  # the text names the newest entries; the structured content has the page
 
 HistoryTaskId = Annotated[
-    str | None,
+    str | Omitted,
     Field(
         description="Only this task's history (deleted tasks keep theirs); default: the history"
-        " of all your tasks"
+        " of all your tasks",
+        json_schema_extra=published(),
     ),
 ]
 Since = Annotated[
-    str | None,
+    str | Omitted,
     Field(
         description="Only changes at or after this ISO 8601 date (the start of that day in your"
-        " time zone) or date-time"
+        " time zone) or date-time",
+        json_schema_extra=published(),
     ),
 ]
 Until = Annotated[
-    str | None,
-    Field(description="Only changes before this ISO 8601 date or date-time (exclusive)"),
+    str | Omitted,
+    Field(
+        description="Only changes before this ISO 8601 date or date-time (exclusive)",
+        json_schema_extra=published(),
+    ),
 ]
 HistoryLimit = Annotated[int, Field(description="Page size, 1-200", ge=1, le=200)]
-HistoryCursor = Annotated[str | None, Field(description="next_cursor of the previous page")]
+HistoryCursor = Annotated[
+    str | Omitted,
+    Field(description="next_cursor of the previous page", json_schema_extra=published()),
+]
 
 
 def register_history_tools(

@@ -10,9 +10,9 @@ from fastmcp.tools import ToolResult
 from pydantic import BaseModel, Field
 
 from domain.due import iso_utc
-from domain.reminder_schedule import ScheduledReminder
+from domain.reminder_schedule import ReminderState, ScheduledReminder
 from domain.reminder_service import ReminderService, Upcoming
-from mcp_server.schemas import output_schema
+from mcp_server.schemas import MOMENT, Omitted, one_of, output_schema, published
 from mcp_server.tooling import IDEMPOTENT_WRITE, READ, answer, correlation, domain_errors
 
 TaskId = Annotated[str, Field(description="The task's id, as add_task or list_tasks gave it")]
@@ -22,8 +22,11 @@ class ScheduledOut(BaseModel):
     reminder_id: str
     task_id: str
     spec: str = Field(description="ISO duration before due, an absolute moment, or 'snooze'")
-    fires_at: str = Field(description="When it fires, in UTC")
-    state: str = Field(description="pending | fired | cancelled | dismissed | stale | passed")
+    fires_at: str = Field(description="When it fires, in UTC", json_schema_extra=MOMENT)
+    state: str = Field(
+        description="pending | fired | cancelled | dismissed | stale | passed",
+        json_schema_extra=one_of(ReminderState),
+    )
 
     @classmethod
     def of(cls, reminder: ScheduledReminder) -> ScheduledOut:
@@ -71,8 +74,11 @@ def register_reminder_tools(
     @domain_errors
     async def list_reminders(
         within: Annotated[
-            str | None,
-            Field(description="ISO 8601 duration ahead to look, e.g. PT2H or P30D; default P7D"),
+            str | Omitted,
+            Field(
+                description="ISO 8601 duration ahead to look, e.g. PT2H or P30D; default P7D",
+                json_schema_extra=published(),
+            ),
         ] = None,
     ) -> ToolResult:
         """List the reminders still to fire, with their tasks and UTC fire times."""
@@ -88,14 +94,19 @@ def register_reminder_tools(
     async def snooze_reminder(
         task_id: TaskId,
         until: Annotated[
-            str | None,
+            str | Omitted,
             Field(
                 description="When to remind again: ISO 8601 date-time (local ones in the user's"
-                " zone); give this or duration"
+                " zone); give this or duration",
+                json_schema_extra=published(),
             ),
         ] = None,
         duration: Annotated[
-            str | None, Field(description="Remind again after this ISO 8601 duration, e.g. PT30M")
+            str | Omitted,
+            Field(
+                description="Remind again after this ISO 8601 duration, e.g. PT30M",
+                json_schema_extra=published(),
+            ),
         ] = None,
     ) -> ToolResult:
         """Remind about a task again later; its reminders due before then stay quiet."""

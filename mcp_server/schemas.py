@@ -1,37 +1,100 @@
-"""What the tools answer: pydantic output models (the tools' outputSchema)."""
+"""What the tools' schemas say: the output models (each tool's outputSchema), the keywords an
+argument publishes, and the rules that keep both portable across clients.
+
+Portable means every client's schema dialect can read it, including those that map a tool
+schema onto one `type` per value (the OpenAPI subset of Gemini function declarations): no
+`type: [X, "null"]` arrays, no schema that constrains nothing, no remote `$ref`. A value that may
+be null in an answer is `anyOf` a typed branch and `{"type": "null"}`; an argument whose None
+only means "not given" is a plain optional property (`Omitted`). MCP Inspector's schema lint
+checks exactly this, and tests/mcp/test_tool_schemas.py holds every tool to it.
+
+Answers publish formats and enums, not the length limits arguments carry: a limit the domain
+tightens later would make clients refuse to read a task stored under the earlier one.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Callable, Iterable
+from enum import Enum
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
+from pydantic.config import JsonDict
+from pydantic.json_schema import SkipJsonSchema
 
 from domain.due import Due, iso_utc
-from domain.model import Task
+from domain.model import Priority, Status, Task
 from domain.ports import Page
 from domain.query import Outlook
+from domain.recurrence import RecurrenceAnchor
+
+# An argument's None that means "not given": its schema shows only the value, as an optional
+# property, with no null branch
+Omitted = SkipJsonSchema[None]
+# keywords that constrain one type of value: in a nullable value's schema they belong to its
+# typed branch (an `enum` beside the `anyOf` would refuse the null)
+_VALUE_KEYWORDS = frozenset(
+    {"enum", "format", "pattern", "minLength", "maxLength", "minimum", "maximum", "items"}
+    | {"minItems", "maxItems", "uniqueItems"}
+)
+
+
+def published(**keywords: Any) -> Callable[[JsonDict], None]:
+    """An argument's json_schema_extra: JSON Schema `keywords` it publishes (limits the domain
+    enforces with its own refusal, for a client to check before it sends; pydantic does not
+    check them again), in the typed branch of a nullable argument."""
+
+    def extra(schema: JsonDict) -> None:
+        schema.update(keywords)
+        _into_typed_branch(schema)
+
+    return extra
+
+
+def one_of(values: Iterable[Enum]) -> JsonDict:
+    """The `enum` keyword of a string that is one of `values` (a domain enum's)."""
+    return {"enum": [str(value.value) for value in values]}
+
+
+# a moment as iso_utc writes it (RFC 3339, UTC, Z); a local one with its offset; a calendar date
+MOMENT: JsonDict = {"format": "date-time"}
+LOCAL: JsonDict = {"format": "date-time"}
+DATE: JsonDict = {"format": "date"}
+# any JSON value (a field's value before or after a change): each JSON type as its own branch
+JSON_VALUE: dict[str, Any] = {
+    "anyOf": [{"type": kind} for kind in ("string", "number", "boolean", "object", "array", "null")]
+}
+JsonValue = Annotated[Any, WithJsonSchema(JSON_VALUE)]
 
 
 class DueOut(BaseModel):
     all_day: bool
     timezone: str = Field(description="IANA zone the due is read in")
-    date: str | None = Field(default=None, description="All-day due date (YYYY-MM-DD)")
-    datetime: str | None = Field(default=None, description="Local date-time with its offset")
-    utc: str | None = Field(default=None, description="The due moment in UTC")
+    date: str | None = Field(
+        default=None, description="All-day due date (YYYY-MM-DD)", json_schema_extra=DATE
+    )
+    datetime: str | None = Field(
+        default=None, description="Local date-time with its offset", json_schema_extra=LOCAL
+    )
+    utc: str | None = Field(
+        default=None, description="The due moment in UTC", json_schema_extra=MOMENT
+    )
 
 
 class ReminderOut(BaseModel):
     spec: str = Field(description="ISO 8601 duration before due, or an absolute UTC moment")
-    fires_at: str | None = Field(description="When it fires, in UTC")
+    fires_at: str | None = Field(description="When it fires, in UTC", json_schema_extra=MOMENT)
 
 
 class RecurrenceOut(BaseModel):
     rule: str = Field(description="RFC 5545 RRULE")
-    anchor: str = Field(description="'schedule' or 'completion'")
+    anchor: str = Field(
+        description="'schedule' or 'completion'", json_schema_extra=one_of(RecurrenceAnchor)
+    )
     series_id: str
-    occurrence: int = Field(description="This occurrence's number in the series (1-based)")
+    occurrence: int = Field(description="This occurrence's number in the series (1-based)", ge=1)
     start: str | None = Field(description="The series start (DTSTART), local wall time or date")
     exdates: list[str] = Field(description="Excluded occurrences, local wall time or dates")
     recurred_from: str | None = Field(description="The occurrence whose completion made this one")
@@ -43,20 +106,24 @@ class TaskOut(BaseModel):
     id: str
     title: str
     description: str
-    status: str = Field(description="open | completed | deleted")
-    priority: str = Field(description="none | low | medium | high | urgent")
-    ical_priority: int = Field(description="iCalendar PRIORITY: 1 highest … 9 lowest, 0 none")
+    status: str = Field(description="open | completed | deleted", json_schema_extra=one_of(Status))
+    priority: str = Field(
+        description="none | low | medium | high | urgent", json_schema_extra=one_of(Priority)
+    )
+    ical_priority: int = Field(
+        description="iCalendar PRIORITY: 1 highest … 9 lowest, 0 none", ge=0, le=9
+    )
     tags: list[str]
     due: DueOut | None
     overdue: bool
     urgency: float = Field(description="The sort_tasks urgency score")
     reminders: list[ReminderOut]
     recurrence: RecurrenceOut | None
-    created_at: str
-    updated_at: str
-    completed_at: str | None
-    deleted_at: str | None
-    version: int = Field(description="Pass as expected_version to update_task")
+    created_at: str = Field(json_schema_extra=MOMENT)
+    updated_at: str = Field(json_schema_extra=MOMENT)
+    completed_at: str | None = Field(json_schema_extra=MOMENT)
+    deleted_at: str | None = Field(json_schema_extra=MOMENT)
+    version: int = Field(description="Pass as expected_version to update_task", ge=1)
 
     @staticmethod
     def document(task: Task, outlook: Outlook) -> dict[str, Any]:
@@ -119,14 +186,14 @@ class TaskSummary(BaseModel):
 
     id: str
     title: str
-    status: str
-    priority: str
+    status: str = Field(json_schema_extra=one_of(Status))
+    priority: str = Field(json_schema_extra=one_of(Priority))
     tags: list[str]
     due: str | None = Field(description="YYYY-MM-DD (all day) or local date-time with offset")
     overdue: bool
     urgency: float = Field(description="The sort_tasks urgency score")
     recurrence: str | None = Field(description="The RRULE, for recurring tasks")
-    version: int = Field(description="Pass as expected_version to update_task")
+    version: int = Field(description="Pass as expected_version to update_task", ge=1)
 
     @staticmethod
     def page(page: Page, user_zone: ZoneInfo) -> list[dict[str, Any]]:
@@ -156,10 +223,18 @@ class TaskSummary(BaseModel):
 class OccurrenceOut(BaseModel):
     all_day: bool
     timezone: str
-    date: str | None = Field(default=None, description="All-day occurrence (YYYY-MM-DD)")
-    datetime: str | None = Field(default=None, description="Local date-time with its offset")
-    utc: str | None = Field(default=None, description="The moment in UTC")
-    utc_offset: str | None = Field(default=None, description="The zone's UTC offset then")
+    date: str | None = Field(
+        default=None, description="All-day occurrence (YYYY-MM-DD)", json_schema_extra=DATE
+    )
+    datetime: str | None = Field(
+        default=None, description="Local date-time with its offset", json_schema_extra=LOCAL
+    )
+    utc: str | None = Field(default=None, description="The moment in UTC", json_schema_extra=MOMENT)
+    utc_offset: str | None = Field(
+        default=None,
+        description="The zone's UTC offset then",
+        json_schema_extra={"pattern": "^[+-][0-9]{2}:[0-9]{2}$"},
+    )
 
     @classmethod
     def of(cls, due: Due) -> OccurrenceOut:
@@ -185,15 +260,10 @@ class SortedPage(BaseModel):
 
 
 def output_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """The model's JSON schema, inlined, with `X | None` written as `type: [X, "null"]` and
-    without the `title` pydantic derives from each name.
-
-    Clients validate every answer against this schema. Pydantic's `anyOf` form for nullable
-    fields makes a validator build and discard an error per null field, and every keyword of a
-    property costs a validator a lookup per value: on a 50-task page these dominated the
-    client's cost. The simplified schema accepts exactly the same documents; the titles
-    ("Id", "Created At") said nothing the names do not.
-    """
+    """The model's JSON schema as a tool's outputSchema: inlined (no `$ref`), without the
+    `title` pydantic derives from each name ("Id", "Created At" say nothing the names do not)
+    or the `default` of an output field (an answer always carries it), and each nullable
+    value's own keywords in its typed branch (see the module's doc)."""
     schema = model.model_json_schema()
     definitions = schema.pop("$defs", {})
 
@@ -210,18 +280,25 @@ def output_schema(model: type[BaseModel]) -> dict[str, Any]:
         node = {
             key: simplify(value, names=key == "properties" and not names)
             for key, value in node.items()
-            if names or key != "title"
+            if names or key not in ("title", "default")
         }
-        options = node.get("anyOf")
-        if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
-            other = next(option for option in options if option != {"type": "null"})
-            kind = other.get("type")
-            if isinstance(kind, str) and "anyOf" not in other:
-                merged = {key: value for key, value in node.items() if key != "anyOf"}
-                merged.update(other)
-                merged["type"] = [kind, "null"]
-                return merged
+        if not names:
+            _into_typed_branch(node)
         return node
 
     result: dict[str, Any] = simplify(schema)
     return result
+
+
+def _into_typed_branch(schema: JsonDict) -> None:
+    """Move the value keywords of a nullable schema (`anyOf` one typed branch and null) into
+    its typed branch."""
+    options = schema.get("anyOf")
+    if not isinstance(options, list) or {"type": "null"} not in options:
+        return
+    typed = [option for option in options if option != {"type": "null"}]
+    if len(typed) != 1 or not isinstance(typed[0], dict):
+        return
+    branch = typed[0]
+    for key in [key for key in schema if key in _VALUE_KEYWORDS]:
+        branch[key] = schema.pop(key)

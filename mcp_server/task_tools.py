@@ -12,12 +12,13 @@ from fastmcp.tools import ToolResult
 from pydantic import Field
 
 from domain.arguments import UPDATABLE_FIELDS
-from domain.model import Task
+from domain.model import MAX_TITLE, Task
 from domain.query import TaskFilter, parse_sort
 from domain.service import ListArguments, NewTask, TaskService
 from mcp_server.schemas import (
     AddResult,
     OccurrenceOut,
+    Omitted,
     PreviewResult,
     SortedPage,
     TaskOut,
@@ -25,11 +26,20 @@ from mcp_server.schemas import (
     TaskResult,
     TaskSummary,
     output_schema,
+    published,
 )
 from mcp_server.task_arguments import (
     AllTags,
     Anchor,
     AnyTags,
+    ClearableAnchor,
+    ClearableDescription,
+    ClearableDue,
+    ClearablePriority,
+    ClearableRecurrence,
+    ClearableReminders,
+    ClearableTags,
+    ClearableTimezone,
     Cursor,
     Description,
     Due,
@@ -153,8 +163,11 @@ def _register_add(tools: TaskTools) -> None:
         recurrence: RecurrenceArg = None,
         recurrence_anchor: Anchor = None,
         idempotency_key: Annotated[
-            str | None,
-            Field(description="Any unique string; retrying with it never creates a second task"),
+            str | Omitted,
+            Field(
+                description="Any unique string; retrying with it never creates a second task",
+                json_schema_extra=published(),
+            ),
         ] = None,
     ) -> ToolResult:
         """Create a task."""
@@ -171,18 +184,27 @@ def _register_update(tools: TaskTools) -> None:
     @domain_errors
     async def update_task(
         task_id: TaskId,
-        title: Annotated[str | None, Field(description="New title")] = None,
-        description: Description = None,
-        due: Due = None,
-        timezone: Timezone = None,
-        priority: PriorityArg = None,
-        tags: Annotated[list[str] | None, Field(description="Replaces all tags")] = None,
-        reminders: Annotated[list[str] | None, Field(description="Replaces all reminders")] = None,
-        recurrence: RecurrenceArg = None,
-        recurrence_anchor: Anchor = None,
+        title: Annotated[
+            str | Omitted,
+            Field(
+                description="New title, 1-500 characters",
+                json_schema_extra=published(minLength=1, maxLength=MAX_TITLE),
+            ),
+        ] = None,
+        description: ClearableDescription = None,
+        due: ClearableDue = None,
+        timezone: ClearableTimezone = None,
+        priority: ClearablePriority = None,
+        tags: ClearableTags = None,
+        reminders: ClearableReminders = None,
+        recurrence: ClearableRecurrence = None,
+        recurrence_anchor: ClearableAnchor = None,
         expected_version: Annotated[
-            int | None,
-            Field(description="Refuse the change if the task is no longer at this version"),
+            int | Omitted,
+            Field(
+                description="Refuse the change if the task is no longer at this version",
+                json_schema_extra=published(minimum=1),
+            ),
         ] = None,
     ) -> ToolResult:
         """Change the fields given (an explicit null clears one); the others stay as they are."""

@@ -1,4 +1,4 @@
-"""The tools' output schemas: simplified for validators, exactly as strict as the models."""
+"""The tools' output schemas: inlined, portable, exactly as strict as the models."""
 
 from __future__ import annotations
 
@@ -40,9 +40,21 @@ def errors(schema: dict[str, Any], document: Any) -> list[str]:
 
 
 @pytest.mark.parametrize("model", [TaskPage, SortedPage, AddResult])
-def test_output_schemas_are_inlined_and_carry_no_derived_titles(model: Any) -> None:
+def test_output_schemas_are_inlined_and_carry_no_derived_titles_or_defaults(model: Any) -> None:
     schema = output_schema(model)
-    assert not {"title", "$ref", "$defs", "anyOf"} & keywords(schema)
+    assert not {"title", "$ref", "$defs", "default"} & keywords(schema)
+
+
+def test_a_nullable_value_is_a_typed_branch_or_null_with_its_keywords_in_the_branch() -> None:
+    task = output_schema(AddResult)["properties"]["task"]["properties"]
+    assert task["completed_at"] == {
+        "anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}]
+    }
+    assert task["status"] == {
+        "description": "open | completed | deleted",
+        "type": "string",
+        "enum": ["open", "completed", "deleted"],
+    }
 
 
 def test_a_property_called_title_is_kept() -> None:
@@ -60,6 +72,9 @@ def test_a_listing_page_validates_and_a_wrong_one_does_not() -> None:
         "'version' is a required property"
     ]
     assert errors(schema, {"tasks": [SUMMARY | {"due": 5}], "next_cursor": None}) == [
-        "5 is not of type 'string', 'null'"
+        "5 is not valid under any of the given schemas"
+    ]
+    assert errors(schema, {"tasks": [SUMMARY | {"status": "done"}], "next_cursor": None}) == [
+        "'done' is not one of ['open', 'completed', 'deleted']"
     ]
     assert errors(schema, {"tasks": [SUMMARY]}) == ["'next_cursor' is a required property"]
