@@ -332,6 +332,7 @@ def cases(args: argparse.Namespace) -> list[Case]:
 
 async def amain(args: argparse.Namespace) -> None:
     about = machine()
+    started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     results: list[Result] = []
     print(HEADER, flush=True)
     with tempfile.TemporaryDirectory(prefix="dueflow-writers-") as tmp:
@@ -341,7 +342,6 @@ async def amain(args: argparse.Namespace) -> None:
             results.append(result)
             print(result.cells(), flush=True)
     errors = [f"- {r.case.db}, {r.case.procs}: `{r.errors[0]}`" for r in results if r.errors]
-    started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     report = [
         f"# add_task with several writer processes on one database ({args.out})",
         "",
