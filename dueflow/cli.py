@@ -185,6 +185,9 @@ async def serve(
                     "no tokens yet: every request will be refused until one is created with"
                     " `dueflow tokens create --user <name>` (or set DUEFLOW_TOKENS for development)"
                 )
+            from mcp_server.health import mount_health
+
+            mount_health(server, runtime.engine)
             if settings.internal_token:
                 from domain.adapters.internal_api import RECUR_PATH
                 from mcp_server.internal_api import mount_internal_api
