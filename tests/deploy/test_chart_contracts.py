@@ -13,6 +13,7 @@ import yaml
 from dueflow.settings import PREFIX, Settings
 from tests.deploy.chart import (
     CHART,
+    DAPR_SCHEMAS,
     INFRA,
     VALUES_FILES,
     Manifest,
@@ -275,6 +276,18 @@ def test_the_sidecar_talks_to_the_port_the_process_listens_on(values_file: str) 
         assert args[:2] == (["serve", "--transport"] if role == "api" else ["worker", role])
         for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
             assert main[probe]["httpGet"]["port"] == port["name"]
+
+
+@EVERY_VALUES_FILE
+def test_every_dapr_annotation_is_one_the_sidecar_injector_reads(values_file: str) -> None:
+    known = {
+        line
+        for line in (DAPR_SCHEMAS / "injector-annotations.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    for deployment in render(values_file).of("Deployment") + render(values_file).of("Job"):
+        annotations = deployment["spec"]["template"]["metadata"].get("annotations", {})
+        assert {a for a in annotations if a.startswith("dapr.io/")} <= known
 
 
 @EVERY_VALUES_FILE
