@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 
 log = logging.getLogger("dueflow.health")
 
-READY_TIMEOUT_SECONDS = 2.0  # a probe's default timeout is 1 s; the kubelet gives up first
+READY_TIMEOUT_SECONDS = 2.0  # under the chart's probe timeout (3 s): the answer comes first
 
 
 def mount_health(server: FastMCP, engine: AsyncEngine) -> None:
