@@ -26,6 +26,7 @@ from starlette.routing import Route
 from tests.deploy.chart import app_id, container, render
 from tests.deploy.mesh import Delivery, FakeMesh, RetryPolicy
 from tests.deploy.test_chart_contracts import SECRET_STANDINS, dueflow_deployments
+from tests.fakes.dapr_sidecar import Published
 from tests.support.database import truncate
 from tests.support.servers import STARTUP_SECONDS, child_env, dueflow_command, free_port, serving
 from tests.support.waiting import eventually
@@ -218,3 +219,29 @@ async def test_a_reminder_fires_by_its_job_and_a_completed_tasks_reminder_never_
     assert [hook["task"]["id"] for hook in webhooks] == [kept["task"]["id"]]
     assert [app for app, _ in cluster.mesh.fired_jobs] == ["dueflow-reminders"]
     assert cluster.mesh.sidecar("dueflow-reminders").jobs == {}
+
+
+async def test_a_message_no_app_can_read_goes_to_each_subscribers_dead_letter_topic(
+    cluster: Cluster,
+) -> None:
+    before = len(cluster.mesh.deliveries)
+    poison = Published(
+        "dueflow-pubsub",
+        "task-events",
+        b'{"not": "a v1 envelope"}',
+        "application/json",
+        {"cloudevent.id": "poison-1", "partitionKey": "nobody"},
+    )
+    cluster.mesh.sidecar("dueflow-api").published.append(poison)
+    subscribers = {"dueflow-audit", "dueflow-recurrence", "dueflow-reminders"}
+
+    await eventually(
+        lambda: len([d for d in cluster.mesh.dead_letters if d[1] is poison]) == len(subscribers),
+        what="the poison message in every subscriber's dead-letter topic",
+    )
+    tried = [d for d in cluster.mesh.deliveries[before:] if d.event_id == "poison-1"]
+    assert sorted(d.app_id for d in tried) == sorted(subscribers)  # once each: DROP, no retry
+    assert {d.answer for d in tried} == {"DROP"}
+    assert {topic for topic, event in cluster.mesh.dead_letters if event is poison} == {
+        "task-events-dead-letter"
+    }
