@@ -22,7 +22,8 @@ from workers.registry import WORKER_NAMES
 DOCKERFILE = ROOT / "Dockerfile"
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 VERSION = PYPROJECT["project"]["version"]
-WHEEL_CACHE = Path(sys.prefix) / "deploy-wheels"  # the dependencies' wheels, per pin set
+# the dependencies' wheels, one folder per set of pins, kept between runs like pip's own cache
+WHEEL_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dueflow-wheels"
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc")  # what .dockerignore leaves out
 
 
@@ -97,6 +98,7 @@ def dependency_wheels(sources: Path) -> Path:
     if not cache.is_dir():
         building = cache.with_suffix(".partial")
         shutil.rmtree(building, ignore_errors=True)
+        building.parent.mkdir(parents=True, exist_ok=True)
         pip_wheel = (sys.executable, "-m", "pip", "wheel", "-q", "--wheel-dir")
         run(*pip_wheel, building, sources, timeout=300)
         for wheel in building.glob("dueflow-*.whl"):
