@@ -15,11 +15,17 @@ from tests.deploy.tools import run, tool
 
 KUBERNETES = "1.35.0"  # the newest Kubernetes the pinned helm was built for (client v1.35)
 EVERY_VALUES_FILE = pytest.mark.parametrize("values_file", VALUES_FILES)
+OAUTH = (
+    "config.oauth.issuer=https://login.example.com/realms/team,"
+    "config.oauth.audience=https://tasks.example.com/mcp,"
+    "config.oauth.jwksUrl=https://login.example.com/realms/team/certs"
+)
 OPTIONAL_PARTS = (  # what no values file turns on, rendered once so it is validated too
     "api.ingress.enabled=true,api.ingress.hosts[0].host=tasks.example.com",
     "networkPolicy.enabled=true,networkPolicy.metricsFrom[0].podSelector.matchLabels.app=prom",
     "kafka.auth.type=mtls,kafka.tls.caCert=true,config.auditRetentionDays=30",
     "dapr.config.tracing.otlpEndpoint=otel-collector:4317,image.digest=sha256:" + "0" * 64,
+    OAUTH,
 )
 
 

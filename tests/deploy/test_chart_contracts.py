@@ -24,6 +24,7 @@ from tests.deploy.chart import (
     pod_containers,
     render,
 )
+from tests.deploy.test_chart import OAUTH
 from workers.audit_api import RETENTION_BINDING
 from workers.registry import WORKER_NAMES
 from workers.reminders import SWEEP_BINDING
@@ -174,10 +175,20 @@ def test_every_setting_a_role_needs_is_set_and_valid(values_file: str) -> None:
         assert unknown == set(), role
         settings = settings_of(deployment)  # refuses what would stop the process at start-up
         assert settings.event_bus == "dapr" and not settings.embedded, role
-        if role == "api":
-            assert settings.token_users()  # `serve --transport http` refuses to start without
+        if role == "api":  # development tokens from the Secret, if it has them
+            assert settings.token_users()
         if role in ("api", "audit", "recurrence"):  # service invocation, both sides
             assert settings.internal_token, role
+
+
+def test_oauth_settings_reach_the_api_and_validate() -> None:
+    rendered = render("values.yaml", OAUTH)
+    settings = settings_of(dueflow_deployments(rendered)["api"])
+
+    assert settings.oauth_issuer == "https://login.example.com/realms/team"
+    assert settings.oauth_audience == "https://tasks.example.com/mcp"
+    for role, deployment in dueflow_deployments(rendered).items():
+        assert (settings_of(deployment).oauth_issuer is not None) == (role == "api")
 
 
 @EVERY_VALUES_FILE

@@ -133,7 +133,21 @@ pub/sub app when Kafka needs a password or certificates. */}}
 {{ include "dueflow.secretEnv" (dict "root" $root "name" "DUEFLOW_INTERNAL_TOKEN" "key" $keys.internalToken) }}
 {{- end }}
 {{- if eq .role "api" }}
-{{ include "dueflow.secretEnv" (dict "root" $root "name" "DUEFLOW_TOKENS" "key" $keys.tokens) }}
+{{ include "dueflow.secretEnv" (dict "root" $root "name" "DUEFLOW_TOKENS" "key" $keys.tokens "optional" true) }}
+{{- with $root.Values.config.oauth }}
+{{- if .issuer }}
+- name: DUEFLOW_OAUTH_ISSUER
+  value: {{ .issuer | quote }}
+- name: DUEFLOW_OAUTH_AUDIENCE
+  value: {{ required "config.oauth.audience is needed with config.oauth.issuer" .audience | quote }}
+- name: DUEFLOW_OAUTH_JWKS_URL
+  value: {{ required "config.oauth.jwksUrl is needed with config.oauth.issuer" .jwksUrl | quote }}
+- name: DUEFLOW_OAUTH_ALGORITHMS
+  value: {{ .algorithms | quote }}
+- name: DUEFLOW_OAUTH_USER_CLAIM
+  value: {{ .userClaim | quote }}
+{{- end }}
+{{- end }}
 - name: DUEFLOW_ALLOWED_HOSTS
   value: {{ include "dueflow.apiHosts" $root | quote }}
 {{- with $root.Values.config.allowedOrigins }}
