@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.deploy.chart import Manifest, container, pod_containers, render
 from tests.deploy.test_chart_contracts import SECRET_STANDINS, dueflow_deployments
@@ -42,6 +43,7 @@ def probe_requests(deployment: Manifest) -> list[tuple[str, dict[str, str]]]:
     return requests
 
 
+@pytest.mark.timeout(180)  # five processes: generous on a shared, loaded machine
 async def test_every_role_answers_its_probes_as_rendered(
     tmp_path: Path, sidecar: FakeDaprSidecar
 ) -> None:

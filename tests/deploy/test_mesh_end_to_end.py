@@ -32,7 +32,11 @@ from tests.support.servers import STARTUP_SECONDS, child_env, dueflow_command, f
 from tests.support.waiting import eventually
 
 # one deployment for the module: starting five processes is the expensive part
-pytestmark = [pytest.mark.postgres, pytest.mark.asyncio(loop_scope="module")]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.asyncio(loop_scope="module"),
+    pytest.mark.timeout(180),  # the first test also starts the five processes
+]
 TOKEN = SECRET_STANDINS["DUEFLOW_TOKENS"].split("=")[0]
 
 

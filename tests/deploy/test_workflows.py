@@ -11,6 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from tests.deploy.chart import CHART
@@ -83,6 +84,7 @@ def test_the_workflows_use_the_helm_the_tests_use() -> None:
     assert pinned.group(1) in run(tool("helm"), "version", "--short")
 
 
+@pytest.mark.timeout(180)  # starts a server: generous on a shared, loaded machine
 def test_the_smoke_test_passes_against_a_serving_api_and_fails_a_wrong_token(
     tmp_path: Path,
 ) -> None:
