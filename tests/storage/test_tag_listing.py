@@ -5,6 +5,7 @@ listing of the tasks themselves would give."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -109,8 +110,8 @@ async def blank_url(database_url: str, tmp_path: Path) -> AsyncIterator[str]:
     if database_url.startswith("sqlite"):
         yield f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
         return
-    name = "dueflow_test_0007"
-    await admin(f'DROP DATABASE IF EXISTS "{name}"')
+    name = f"dueflow_test_0007_{os.getpid()}"  # its own per run: runs may share the server
+    await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     await admin(f'CREATE DATABASE "{name}"')
     try:
         yield f"{PG_ADMIN_URL.rpartition('/')[0]}/{name}"
