@@ -1,0 +1,55 @@
+"""Found by the fuzzer (tests/fuzz): a lone surrogate (half of a UTF-16 pair, which no UTF-8 text
+can hold) in a text argument reached the database and answered an internal error. The JSON
+transports refuse one while parsing; an in-process client passes it on, so the domain refuses it
+like a NUL, naming its field, on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastmcp import Client
+
+from dueflow.bootstrap import Runtime
+from tests.support.refusals import assert_refused
+from tests.support.tools import add
+
+LONE = "\ud800"
+
+
+@pytest.mark.parametrize(
+    ("field", "arguments"),
+    [
+        ("title", {"title": f"pay{LONE}rent"}),
+        ("description", {"title": "t", "description": "a\udfff"}),
+        ("tags", {"title": "t", "tags": ["home", f"ho{LONE}me"]}),
+        ("idempotency_key", {"title": "t", "idempotency_key": f"key{LONE}"}),
+        ("due", {"title": "t", "due": f"2026-12-01{LONE}"}),
+    ],
+)
+async def test_a_lone_surrogate_in_a_new_task_is_refused(
+    alice: Client, runtime: Runtime, field: str, arguments: dict[str, Any]
+) -> None:
+    await assert_refused(alice, runtime, field, "add_task", **arguments)
+
+
+@pytest.mark.parametrize(
+    "tool",
+    ["get_task", "complete_task", "delete_task", "dismiss_reminder", "task_history"],
+)
+async def test_a_lone_surrogate_in_a_task_id_is_refused(
+    alice: Client, runtime: Runtime, tool: str
+) -> None:
+    await add(alice)
+    await assert_refused(alice, runtime, "task_id", tool, task_id=f"x{LONE}")
+
+
+@pytest.mark.parametrize(
+    ("field", "arguments"),
+    [("query", {"query": f"milk{LONE}"}), ("tags", {"tags": [LONE]})],
+)
+async def test_a_lone_surrogate_in_a_listing_filter_is_refused(
+    alice: Client, runtime: Runtime, field: str, arguments: dict[str, Any]
+) -> None:
+    await add(alice)
+    await assert_refused(alice, runtime, field, "list_tasks", **arguments)
