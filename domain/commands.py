@@ -244,8 +244,8 @@ class TaskCommands:
             following = await asyncio.to_thread(_next_slot, task, now)
             if following.due is None:
                 raise InvalidTransition(
-                    "The series has no later occurrence to skip to: complete or delete the"
-                    " task, or extend its recurrence (COUNT/UNTIL)."
+                    "task_id: the series has no later occurrence to skip to. Fix: complete or"
+                    " delete the task, or extend its recurrence (COUNT/UNTIL)."
                 )
             due, number = following.due, following.number
             return await self._write(
@@ -311,7 +311,8 @@ def _next_slot(task: Task, now: dt.datetime) -> NextOccurrence:
         )
     if task.status is not Status.OPEN:
         raise InvalidTransition(
-            f"The task is {task.status}; only an open occurrence can be skipped."
+            f"task_id: the task is {task.status}; only an open occurrence can be skipped."
+            " Fix: reopen_task it first, or skip an open occurrence."
         )
     series = dataclasses.replace(task.recurrence, anchor=RecurrenceAnchor.SCHEDULE)
     return next_occurrence(series, task.due, task.occurrence, now, now)

@@ -55,7 +55,11 @@ class IdempotencyConflict(Conflict):
 
 
 class InvalidTransition(DueflowError):
-    """The task's status does not allow this change."""
+    """task_id: the task's status does not allow this change. Fix: get_task to see its status."""
+
+    @classmethod
+    def deleted(cls, action: str) -> InvalidTransition:
+        return cls(f"task_id: the task is deleted. Fix: restore_task it first, then {action} it.")
 
 
 class IdempotencyRace(Conflict):

@@ -145,7 +145,7 @@ class Task:
     def change(self, now: dt.datetime, **values: Any) -> dict[str, list[Any]]:
         """Set fields; answer the field-level diff (old, new) as events carry it."""
         if self.status is Status.DELETED:
-            raise InvalidTransition("The task is deleted: restore_task it before changing it.")
+            raise InvalidTransition.deleted("change")
         before = self.snapshot()
         for name, value in values.items():
             setattr(self, name, value)
@@ -155,7 +155,7 @@ class Task:
         if self.status is Status.COMPLETED:
             return {}
         if self.status is Status.DELETED:
-            raise InvalidTransition("The task is deleted: restore_task it before completing it.")
+            raise InvalidTransition.deleted("complete")
         before = self.snapshot()
         self.status, self.completed_at = Status.COMPLETED, now
         return self._bump(before, now)
@@ -164,7 +164,7 @@ class Task:
         if self.status is Status.OPEN:
             return {}
         if self.status is Status.DELETED:
-            raise InvalidTransition("The task is deleted: restore_task it before reopening it.")
+            raise InvalidTransition.deleted("reopen")
         before = self.snapshot()
         self.status, self.completed_at = Status.OPEN, None
         return self._bump(before, now)
