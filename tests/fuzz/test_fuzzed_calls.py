@@ -1,0 +1,40 @@
+"""The CI sample of the fuzzer (tests/support/fuzzing.py): a few hundred calls per database,
+drawn from every tool's published input schema with hostile values mixed in, on a fixed seed.
+tests/bench/bench_fuzz.py makes the long run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastmcp import Client
+
+from dueflow.bootstrap import Runtime
+from tests.support.fuzzing import Call, Fuzzer, plan
+
+SEED = 14
+CALLS = 300
+_plans: dict[int, list[Call]] = {}
+
+
+async def planned(client: Client) -> list[Call]:
+    """The sample's calls, drawn once from the input schemas the server publishes."""
+    if SEED not in _plans:
+        schemas: dict[str, Any] = {t.name: t.input_schema for t in await client.list_tools()}
+        _plans[SEED] = plan(schemas, CALLS, SEED)
+    return _plans[SEED]
+
+
+async def test_the_sample_calls_every_tool(alice: Client) -> None:
+    tools = {tool.name for tool in await alice.list_tools()}
+    assert {call.tool for call in await planned(alice)} == tools
+
+
+async def test_every_fuzzed_call_is_answered_or_refused_in_style_and_a_refusal_writes_nothing(
+    runtime: Runtime, alice: Client, bob: Client
+) -> None:
+    fuzzer = Fuzzer(runtime, {"alice": alice, "bob": bob})
+    tally = await fuzzer.run(await planned(alice))
+    await fuzzer.check()
+    assert tally.failures == [], "\n".join(tally.failures[:30])
+    assert tally.calls == CALLS
+    assert tally.answered > CALLS // 5 and tally.refused > CALLS // 5, tally
