@@ -90,7 +90,13 @@ def report(args: argparse.Namespace, planning: float, figures: dict[str, Tally])
             f" {tally.calls / tally.seconds:.0f} | {slowest:.2f} s |"
         )
     for db, tally in figures.items():
-        lines += ["", f"## {db}", "", "Calls per tool: " + _counted(tally.per_tool.items()), ""]
+        per_tool = [(t, f"{n} ({tally.answered_per_tool[t]})") for t, n in tally.per_tool.items()]
+        lines += ["", f"## {db}", "", "Calls per tool (answered): " + _counted(per_tool), ""]
+        lines += [
+            f"At the end: {tally.tasks_at_end} tasks, {tally.occurrences_at_end} of them next"
+            " occurrences the recurrence worker created.",
+            "",
+        ]
         lines += ["Refusals by tool and field (the field the answer names first):", ""]
         lines += ["| tool.field | refusals |", "|---|---|"]
         lines += [f"| {name} | {count} |" for name, count in sorted(tally.refusals.items())]

@@ -90,6 +90,9 @@ class Tally:
     internal_errors: int = 0
     refusals: Counter[str] = field(default_factory=Counter)  # "tool.field"
     per_tool: Counter[str] = field(default_factory=Counter)
+    answered_per_tool: Counter[str] = field(default_factory=Counter)
+    tasks_at_end: int = 0
+    occurrences_at_end: int = 0  # tasks the recurrence worker created
     failures: list[str] = field(default_factory=list)
     slow: list[tuple[float, str]] = field(default_factory=list)
     slowest: tuple[float, str] = (0.0, "")
@@ -120,6 +123,8 @@ class Fuzzer:
         self.settle_every = settle_every
         self.tally = Tally()
         self.tasks: dict[str, list[str]] = {user: [] for user in USERS}
+        # the ids of each user's tasks added with a recurrence, or with reminders
+        self.kinds: dict[tuple[str, str], list[str]] = {}
         self.acknowledged: dict[str, set[str]] = {user: set() for user in USERS}
         # the last next_cursor each user's listing issued, with the arguments that issued it
         self.cursors: dict[tuple[str, str], tuple[str, dict[str, Json]]] = {}
@@ -190,6 +195,7 @@ class Fuzzer:
         after: Written,
     ) -> None:
         self.tally.answered += 1
+        self.tally.answered_per_tool[call.tool] += 1
         other = next(user for user in USERS if user != call.user)
         if call.tool in READS and after != before:
             self.tally.fail("a read wrote", call, arguments, f"{before} -> {after}")
@@ -201,10 +207,13 @@ class Fuzzer:
         if any(task_id in shown for task_id in self.tasks[other]):
             self.tally.fail("an answer named the other user's task", call, arguments, shown[:300])
         if call.tool == "add_task":
-            task_id = document["task"]["id"]
-            if task_id not in self.acknowledged[call.user]:
-                self.tasks[call.user].append(task_id)
-            self.acknowledged[call.user].add(task_id)
+            task = document["task"]
+            if task["id"] not in self.acknowledged[call.user]:
+                self.tasks[call.user].append(task["id"])
+                for kind in ("recurrence", "reminders"):
+                    if task.get(kind):
+                        self.kinds.setdefault((call.user, kind), []).append(task["id"])
+            self.acknowledged[call.user].add(task["id"])
         cursor = document.get("next_cursor")
         if call.tool in LISTINGS and cursor:
             self.cursors[call.user, call.tool] = (cursor, arguments)
@@ -247,8 +256,10 @@ class Fuzzer:
         if isinstance(value, list):
             return [await self._value(call, item) for item in value]
         if isinstance(value, TaskIdOf):
-            owner = {"self": call.user, "other": _other(call.user)}.get(value.owner)
-            ids = self.tasks.get(owner or "", [])
+            owner = {"self": call.user, "other": _other(call.user)}.get(value.owner, "")
+            kind = {"recurring": "recurrence", "reminded": "reminders"}.get(value.kind)
+            ids = self.kinds.get((owner, kind), []) if kind else []
+            ids = ids or self.tasks.get(owner, [])
             return ids[value.pick % len(ids)] if ids else str(uuid.UUID(int=value.pick))
         if isinstance(value, CursorOf):
             return await self._cursor(call, value)
@@ -336,6 +347,10 @@ class Fuzzer:
 
     async def _invariants(self) -> list[str]:
         problems = []
+        ((tasks, occurrences),) = await rows(
+            self.runtime, "SELECT count(*), count(recurred_from) FROM tasks"
+        )
+        self.tally.tasks_at_end, self.tally.occurrences_at_end = int(tasks), int(occurrences)
         versions = await rows(
             self.runtime,
             "SELECT t.id, t.version, count(o.id), count(DISTINCT o.sequence),"

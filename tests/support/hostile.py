@@ -28,6 +28,7 @@ class TaskIdOf:
 
     owner: str
     pick: int
+    kind: str = "any"  # or `recurring`, `reminded`: one of the tasks added with those
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,7 +318,8 @@ def plausible(kind: str) -> st.SearchStrategy[Json]:
         case "duration":
             return _DURATIONS
         case "task_id":
-            return st.builds(TaskIdOf, st.just("self"), st.integers(0, 1000))
+            kinds = st.sampled_from(["any", "recurring", "reminded"])
+            return st.builds(TaskIdOf, st.just("self"), st.integers(0, 1000), kinds)
         case "cursor":
             return st.sampled_from(["list_tasks", "sort_tasks", "task_history"]).map(CursorOf)
         case "sort":
