@@ -48,13 +48,14 @@ async def fuzz(db: str, calls: list[Call], timeout: float) -> tuple[Tally, list[
             engine = make_engine(url)
             await upgrade(engine)
             await engine.dispose()
-        runtime = await embedded_runtime(url, Path(scratch), FixedClock(NOW))
+        clock = FixedClock(NOW)
+        runtime = await embedded_runtime(url, Path(scratch), clock)
         try:
             async with (
                 Client(server_for(runtime, "alice")) as alice,
                 Client(server_for(runtime, "bob")) as bob,
             ):
-                fuzzer = Fuzzer(runtime, {"alice": alice, "bob": bob}, timeout=timeout)
+                fuzzer = Fuzzer(runtime, {"alice": alice, "bob": bob}, timeout, clock=clock)
                 tally = await fuzzer.run(calls)
                 problems = await fuzzer.check()
         finally:

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastmcp import Client
 
+from domain.clock import FixedClock
 from dueflow.bootstrap import Runtime
 from tests.support.fuzzing import Call, Fuzzer, plan
 
@@ -30,9 +31,9 @@ async def test_the_sample_calls_every_tool(alice: Client) -> None:
 
 
 async def test_every_fuzzed_call_is_answered_or_refused_in_style_and_a_refusal_writes_nothing(
-    runtime: Runtime, alice: Client, bob: Client
+    runtime: Runtime, alice: Client, bob: Client, clock: FixedClock
 ) -> None:
-    fuzzer = Fuzzer(runtime, {"alice": alice, "bob": bob})
+    fuzzer = Fuzzer(runtime, {"alice": alice, "bob": bob}, clock=clock)
     tally = await fuzzer.run(await planned(alice))
     await fuzzer.check()
     assert tally.failures == [], "\n".join(tally.failures[:30])

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import seed as seeded
 from hypothesis import strategies as st
 
+from domain.clock import FixedClock
 from dueflow.bootstrap import Runtime
 from tests.support.database import rows
 from tests.support.hostile import CursorOf, Huge, Json, TaskIdOf, arguments_for
@@ -35,6 +36,7 @@ LISTINGS = ("list_tasks", "sort_tasks", "task_history")
 # how often a tool is drawn: writes that create state more often, so later calls find rows
 WEIGHTS = {"add_task": 6, "update_task": 3}
 BATCH = 100  # calls per hypothesis example
+STEP = dt.timedelta(hours=7)  # how far a fixed clock moves on at each settling
 SLOW = 1.0  # seconds; a call slower than this is reported (not failed)
 # REFUSAL, except that an argument the tool lacks is named as the client sent it ('Title', '')
 _UNKNOWN_ARGUMENT = re.compile(
@@ -116,8 +118,10 @@ class Fuzzer:
         clients: Mapping[str, Client],
         timeout: float = 10.0,
         settle_every: int = 50,
+        clock: FixedClock | None = None,
     ) -> None:
         self.runtime = runtime
+        self.clock = clock
         self.clients = clients
         self.timeout = timeout
         self.settle_every = settle_every
@@ -231,8 +235,11 @@ class Fuzzer:
         return tuple(found)
 
     async def settle(self) -> None:
-        """Deliver what was committed (workers run on it) and list as each user."""
+        """Deliver what was committed (workers run on it), move the clock on (tasks fall due,
+        snoozes pass) and list as each user."""
         await self.runtime.relay.drain()
+        if self.clock is not None:
+            self.clock.advance(STEP)
         for user, client in self.clients.items():
             for tool, arguments in (
                 ("list_tasks", {"status": "all", "limit": 200}),
