@@ -393,6 +393,10 @@ def _encoded(data: Mapping[str, Json]) -> str:
 def _huge(value: Huge) -> Json:
     if value.kind == "list":
         return [f"t{n}" for n in range(value.size)]
+    if value.kind == "tags":
+        return [f"tag-{n}" for n in range(value.size)]
+    if value.kind == "reminders":
+        return [f"PT{n + 1}M" for n in range(value.size)]
     if value.kind == "exdates":
         start = dt.date(2026, 12, 2)
         days = (start + dt.timedelta(days=n) for n in range(value.size))

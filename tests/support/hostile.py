@@ -44,7 +44,8 @@ class CursorOf:
 
 @dataclass(frozen=True, slots=True)
 class Huge:
-    """A value of `size` units: `text` characters, `list` items, `exdates` EXDATE values."""
+    """A value of `size` units: `text` characters, `list` items, `exdates` EXDATE values,
+    `reminders` distinct valid durations, `tags` distinct valid tags."""
 
     kind: str
     size: int
@@ -367,7 +368,9 @@ def hostile(kind: str) -> st.SearchStrategy[Json]:
                 | st.builds(Huge, st.just("text"), st.just(65))
             )
             special = st.lists(item, min_size=1, max_size=4) | st.builds(
-                Huge, st.just("list"), st.sampled_from([51, 1_000, 100_000])
+                Huge,
+                st.sampled_from(["list", kind]),
+                st.sampled_from([51, 200, 1_000, 100_000]),
             )
         case "task_id":
             special = st.builds(
@@ -384,10 +387,16 @@ def hostile(kind: str) -> st.SearchStrategy[Json]:
                 st.sampled_from(CURSOR_FORGERIES),
             ) | st.binary(max_size=64).map(lambda b: base64.urlsafe_b64encode(b).decode())
         case "sort":
-            special = st.lists(
-                st.sampled_from([*SORT_KEYS, "due:up", "DUE", "due:asc:desc", "", "id", "-due"]),
-                max_size=8,
-            ) | st.sampled_from(["due", "urgency"])
+            special = (
+                st.lists(
+                    st.sampled_from(
+                        [*SORT_KEYS, "due:up", "DUE", "due:asc:desc", "", "id", "-due"]
+                    ),
+                    max_size=8,
+                )
+                | st.sampled_from(["due", "urgency"])
+                | st.builds(Huge, st.just("list"), st.just(100_000))
+            )
         case "priority":
             special = st.sampled_from(["critical", "HIGH", 1, 9, 0, ["high", "bogus"]])
         case "version" | "number":
