@@ -1,7 +1,8 @@
 """Found by the fuzzer (tests/fuzz): a lone surrogate (half of a UTF-16 pair, which no UTF-8 text
-can hold) in a text argument reached the database and answered an internal error. The JSON
-transports refuse one while parsing; an in-process client passes it on, so the domain refuses it
-like a NUL, naming its field, on SQLite and PostgreSQL alike."""
+can hold) in an argument answered an internal error: first from the database, then, once tool
+arguments were checked strictly, from serializing them. The JSON transports refuse one while
+parsing; an in-process client passes it on, so it is refused before the tool runs, naming the
+argument (and the list item), whatever the argument's type; the domain refuses it in text too."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ LONE = "\ud800"
     [
         ("title", {"title": f"pay{LONE}rent"}),
         ("description", {"title": "t", "description": "a\udfff"}),
-        ("tags", {"title": "t", "tags": ["home", f"ho{LONE}me"]}),
+        ("tags[1]", {"title": "t", "tags": ["home", f"ho{LONE}me"]}),
         ("idempotency_key", {"title": "t", "idempotency_key": f"key{LONE}"}),
         ("due", {"title": "t", "due": f"2026-12-01{LONE}"}),
     ],
@@ -46,10 +47,35 @@ async def test_a_lone_surrogate_in_a_task_id_is_refused(
 
 @pytest.mark.parametrize(
     ("field", "arguments"),
-    [("query", {"query": f"milk{LONE}"}), ("tags", {"tags": [LONE]})],
+    [("query", {"query": f"milk{LONE}"}), ("tags[0]", {"tags": [LONE]})],
 )
 async def test_a_lone_surrogate_in_a_listing_filter_is_refused(
     alice: Client, runtime: Runtime, field: str, arguments: dict[str, Any]
 ) -> None:
     await add(alice)
     await assert_refused(alice, runtime, field, "list_tasks", **arguments)
+
+
+@pytest.mark.parametrize(
+    ("field", "arguments"),
+    [
+        ("expected_version", {"expected_version": LONE}),
+        ("priority", {"priority": LONE}),
+        ("reminders[0]", {"reminders": [[LONE]]}),
+        ("tags", {"tags": {"a": LONE}}),
+    ],
+)
+async def test_a_lone_surrogate_where_no_text_belongs_is_refused(
+    alice: Client, runtime: Runtime, field: str, arguments: dict[str, Any]
+) -> None:
+    task = await add(alice)
+    await assert_refused(alice, runtime, field, "update_task", task_id=task["id"], **arguments)
+
+
+async def test_a_lone_surrogate_in_a_deeply_nested_value_is_refused(
+    alice: Client, runtime: Runtime
+) -> None:
+    value: Any = LONE
+    for _ in range(100):
+        value = [value]
+    await assert_refused(alice, runtime, "tags[0]", "add_task", title="t", tags=value)
