@@ -21,6 +21,11 @@ SHOWN = 40  # characters of a sent value a refusal repeats; a value can be megab
 DESCRIBED = 100  # an argument's description longer than this is left to the input schema
 SENTENCES = 3  # refused arguments named in one answer; the rest are counted
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,49}$")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_PROBLEM = (
+    "contains a lone surrogate (half of a UTF-16 pair). Fix: send valid Unicode text:"
+    " a character beyond U+FFFF as one code point."
+)
 _JSON_KINDS = {
     str: "string",
     bool: "boolean",
@@ -78,6 +83,38 @@ def internal_error(tool: str, exc: BaseException) -> str:
         f" (reference {reference}, {now:%Y-%m-%dT%H:%M:%SZ}). Fix: retry; if it persists,"
         " report it with that reference and time."
     )
+
+
+def lone_surrogate(arguments: Mapping[str, Any]) -> str | None:
+    """The refusal of arguments holding a lone surrogate (half of a UTF-16 pair), or None. The
+    JSON transports refuse one while parsing; an in-process client passes it on, and neither
+    the strict argument check (which serializes the arguments) nor any database can hold it."""
+    for name, value in arguments.items():
+        if _LONE_SURROGATE.search(name):
+            return f"arguments: an argument's name {_SURROGATE_PROBLEM}"
+        found, index = _holds_surrogate(value)
+        if found:
+            field = name + (f"[{index}]" if index is not None else "")
+            return f"{field}: {_SURROGATE_PROBLEM}"
+    return None
+
+
+def _holds_surrogate(value: Any) -> tuple[bool, int | None]:
+    """Whether `value` holds a lone surrogate at any depth, and in which top-level list item."""
+    items = list(enumerate(value)) if isinstance(value, list) else [(None, value)]
+    for index, item in items:
+        pending = [item]  # walked without recursion: an in-process value can nest deeper
+        while pending:
+            current = pending.pop()
+            if isinstance(current, str):
+                if _LONE_SURROGATE.search(current):
+                    return True, index
+            elif isinstance(current, list):
+                pending.extend(current)
+            elif isinstance(current, dict):
+                pending.extend(current)
+                pending.extend(current.values())
+    return False, None
 
 
 def unknown_tool(name: str, tools: Sequence[str]) -> str:

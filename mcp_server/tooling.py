@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from pydantic import ValidationError as ArgumentErrors
 
 from domain.errors import DueflowError
-from mcp_server.refusals import argument_refusal, internal_error, unknown_tool
+from mcp_server.refusals import argument_refusal, internal_error, lone_surrogate, unknown_tool
 
 P = ParamSpec("P")
 
@@ -89,6 +89,9 @@ class Refusals(Middleware):
         call_next: CallNext[mt.CallToolRequestParams, ToolResult],
     ) -> ToolResult:
         name = context.message.name
+        surrogate = lone_surrogate(context.message.arguments or {})
+        if surrogate is not None:
+            raise ToolError(surrogate, log_level=logging.INFO)
         try:
             return await call_next(context)
         except ValidationError as exc:
