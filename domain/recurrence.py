@@ -52,6 +52,8 @@ _DAYS_IN_MONTH = {1: 31, 2: 29, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30,
 # dateutil walks period by period until year 9999 when a rule can never match (FREQ=DAILY;
 # BYMONTH=2;BYMONTHDAY=30 takes seconds); a search that runs past this is refused instead.
 _SEARCH_SECONDS = 1.0
+# how many Python calls a rule walk makes between two moments it gives the GIL away (see _take)
+_GIVE_WAY_EVERY = 50
 # what one call may ask of a series: its text (an RRULE is short; the rest is EXDATEs) and the
 # EXDATEs it keeps, which every walk of the series checks and every event of the task carries
 MAX_RECURRENCE_TEXT = 20_000
@@ -568,10 +570,15 @@ def _take(
     """
     found: list[_T] = []
     failure: list[Exception] = []
+    calls = itertools.count()
 
     def stop_at_deadline(frame: FrameType, event: str, arg: object) -> None:
         if time.monotonic() > deadline:
             raise _OutOfTime
+        if next(calls) % _GIVE_WAY_EVERY == 0:
+            # a long walk holds the GIL for up to the switch interval (5 ms) each time the
+            # event loop's thread wants it back, many times per request: let it go now
+            time.sleep(0)
 
     def search() -> None:
         sys.settrace(stop_at_deadline)

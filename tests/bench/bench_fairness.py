@@ -80,12 +80,16 @@ HEAVY_CALLS: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-async def alice_load(url: str, clients: int, stop_at: float, counts: dict[str, int]) -> None:
+async def alice_load(
+    url: str, clients: int, stop_at: float, counts: dict[str, int], calls: list[str]
+) -> None:
+    heavy = [(tool, arguments) for tool, arguments in HEAVY_CALLS if tool in calls]
+
     async def one(index: int) -> None:
         async with client(url, ALICE_TOKEN) as mcp:
             turn = index
             while time.monotonic() < stop_at:
-                tool, arguments = HEAVY_CALLS[turn % len(HEAVY_CALLS)]
+                tool, arguments = heavy[turn % len(heavy)]
                 if tool == "add_task":
                     arguments = largest_task(turn)
                 turn += 1
@@ -104,9 +108,9 @@ async def alice_load(url: str, clients: int, stop_at: float, counts: dict[str, i
     await asyncio.gather(*(one(i) for i in range(clients)))
 
 
-def alice_process(url: str, clients: int, seconds: float, queue: Any) -> None:
+def alice_process(url: str, clients: int, seconds: float, queue: Any, calls: list[str]) -> None:
     counts = {"answered": 0, "refused": 0, "rate_limited": 0, "internal_errors": 0}
-    asyncio.run(alice_load(url, clients, time.monotonic() + seconds, counts))
+    asyncio.run(alice_load(url, clients, time.monotonic() + seconds, counts, calls))
     queue.put(counts)
 
 
@@ -191,7 +195,9 @@ async def wait_for(url: str, proc: subprocess.Popen[bytes]) -> None:
     raise SystemExit("the server did not start listening")
 
 
-def run(db: str, seconds: float, clients: int, tasks: int, extra_env: dict[str, str]) -> str:
+def run(
+    db: str, seconds: float, clients: int, tasks: int, extra_env: dict[str, str], calls: list[str]
+) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         port = free_port()
@@ -222,7 +228,7 @@ def run(db: str, seconds: float, clients: int, tasks: int, extra_env: dict[str, 
             idle = summary(asyncio.run(bob_probe(url, task_id, seconds)))
             queue: Any = multiprocessing.Queue()
             load = multiprocessing.Process(
-                target=alice_process, args=(url, clients, seconds + 3, queue)
+                target=alice_process, args=(url, clients, seconds + 3, queue, calls)
             )
             load.start()
             time.sleep(2)  # Alice's clients connect and reach full speed
@@ -249,11 +255,16 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8, help="Alice's concurrent clients")
     parser.add_argument("--tasks", type=int, default=100, help="Alice's largest tasks seeded")
     parser.add_argument("--env", action="append", default=[], help="extra DUEFLOW_X=value")
+    parser.add_argument(
+        "--calls",
+        default=",".join(tool for tool, _ in HEAVY_CALLS),
+        help="which of Alice's heavy calls to send, comma-separated (default: all)",
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     extra = dict(item.split("=", 1) for item in args.env)
     rows = [
-        run(db, args.seconds, args.clients, args.tasks, extra)
+        run(db, args.seconds, args.clients, args.tasks, extra, args.calls.split(","))
         for db in (["sqlite", "postgres"] if args.db == "both" else [args.db])
     ]
     report = "\n".join(
@@ -262,7 +273,8 @@ def main() -> None:
             "",
             f"Machine: {os.cpu_count()} cores, Python {platform.python_version()};"
             f" {args.seconds:.0f} s per phase, Alice: {args.clients} clients,"
-            f" {args.tasks} largest tasks seeded; settings {extra or 'defaults'}.",
+            f" {args.tasks} largest tasks seeded; settings {extra or 'defaults'};"
+            f" Alice's calls: {args.calls}.",
             "Bob's get_task latency in ms, idle and while Alice sends her heaviest calls.",
             "",
             "| db | idle n | idle p50 | idle p99 | idle max | load n | load p50 | load p99"
