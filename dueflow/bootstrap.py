@@ -27,7 +27,8 @@ from domain.access import PersonalTokens
 from domain.adapters.access_sql import SqlTokenStore
 from domain.adapters.foreground import Foreground
 from domain.adapters.history_sql import SqlHistory
-from domain.adapters.outbox import OutboxRelay
+from domain.adapters.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, Scrape
+from domain.adapters.outbox import OutboxRelay, outbox_backlog
 from domain.adapters.reminder_sql import SqlReminderRepository
 from domain.adapters.schema_revision import HEAD, current_revision
 from domain.adapters.sql import make_engine
@@ -152,22 +153,37 @@ class Runtime:
     mcp_sessions: SessionRegistry  # the MCP clients reminders reach (embedded: the mcp channel)
     tokens: PersonalTokens  # the personal access tokens the HTTP transports accept
     workers: InProcessWorkers | None  # embedded: the workers run here; Dapr: in their own apps
+    scrape: Scrape  # what GET /metrics answers, the outbox backlog read when scraped
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        """Run the outbox relay, and the in-process workers if any, for the block's duration."""
+        """Run the outbox relay, the in-process workers if any, and the metrics port if set,
+        for the block's duration."""
         stop = asyncio.Event()
         relay = asyncio.create_task(self.relay.run(stop), name="outbox-relay")
         try:
-            if self.workers is None:
-                yield
-            else:
-                async with self.workers.running():
+            async with self.serving_metrics():
+                if self.workers is None:
                     yield
+                else:
+                    async with self.workers.running():
+                        yield
         finally:
             stop.set()
             await relay
+
+    @contextlib.asynccontextmanager
+    async def serving_metrics(self) -> AsyncIterator[None]:
+        """GET /metrics on DUEFLOW_METRICS_PORT for the block's duration, when it is set."""
+        if self.settings.metrics_port is None:
+            yield
+            return
+        from dueflow.metrics_port import metrics_served
+
+        port, host = self.settings.metrics_port, self.settings.metrics_host
+        async with metrics_served(self.scrape, host, port):
+            yield
 
     async def close(self) -> None:
         """Release everything wired, the database last."""
@@ -246,8 +262,21 @@ async def _wire(
         mcp_sessions,
         PersonalTokens(SqlTokenStore(database.engine), clock),
         workers=workers,
+        scrape=api_scrape(database.engine, clock),
         _stack=stack,
     )
+
+
+def api_scrape(engine: AsyncEngine, clock: Clock) -> Scrape:
+    """A scrape of the API process: the registry, with the outbox backlog read from the
+    database at that moment (one query, only when scraped)."""
+
+    async def backlog() -> None:
+        found = await outbox_backlog(engine, clock)
+        OUTBOX_BACKLOG.set(found.size)
+        OUTBOX_OLDEST_AGE.set(found.oldest_age_seconds or 0.0)
+
+    return Scrape([backlog])
 
 
 async def _dapr_publisher(settings: Settings, stack: contextlib.AsyncExitStack) -> EventPublisher:

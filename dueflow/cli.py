@@ -174,6 +174,8 @@ async def serve(
             else CallLimits(
                 settings.calls_per_second, settings.calls_burst, settings.calls_in_flight
             ),
+            # over stdio, tool calls are measured only where a scraper can read them
+            metrics=transport != "stdio" or settings.metrics_port is not None,
         )
         if transport != "stdio":
             if oauth is not None:
@@ -217,7 +219,13 @@ async def serve(
                     host, settings.allowed_host_names(), settings.allowed_origin_list()
                 )
                 app = http_app(
-                    server, transport, path, reachable, settings.max_request_bytes, oauth
+                    server,
+                    transport,
+                    path,
+                    reachable,
+                    settings.max_request_bytes,
+                    oauth,
+                    scrape=runtime.scrape,
                 )
                 config = uvicorn.Config(
                     app,
@@ -294,7 +302,8 @@ async def relay(settings: Settings) -> None:
     try:
         log.info("outbox relay running (bus: %s); stop with SIGTERM", settings.event_bus)
         settle_heap()
-        await runtime.relay.run(stop)
+        async with runtime.serving_metrics():
+            await runtime.relay.run(stop)
     finally:
         await runtime.close()
 

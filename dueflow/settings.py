@@ -127,6 +127,16 @@ class Settings(BaseSettings):
     notification_poll_seconds: float = Field(
         default=5.0, gt=0, description="How often the dispatcher looks for due retries"
     )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Serve GET /metrics on this port too (beside the HTTP transports' own"
+        " /metrics): the way to scrape `dueflow serve` over stdio and `dueflow relay`",
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="The address DUEFLOW_METRICS_PORT binds"
+    )
     log_level: str = Field(default="INFO")
     allowed_hosts: str = Field(
         default="",
@@ -271,6 +281,11 @@ class Settings(BaseSettings):
         if not value.strip():
             raise ValueError(f"{PREFIX}{str(info.field_name).upper()} must not be empty")
         return value.strip()
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _port_or_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("audit_retention_days", mode="before")
     @classmethod

@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from domain.adapters.metrics import AUTH_FAILURES, MetricsFirst, Scrape
 from mcp_server.oauth import METADATA_PATH, OAuthConfig
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ class BearerRefusals:
         oauth = self.resource_metadata is not None
         pointer = f', resource_metadata="{self.resource_metadata}"' if oauth else ""
         if authorization[:7].lower() == "bearer " and authorization[7:].strip():
+            AUTH_FAILURES.labels("invalid_token").inc()
             error, description = "invalid_token", OAUTH_INVALID if oauth else UNKNOWN_TOKEN
             challenge = (
                 f'Bearer realm="dueflow"{pointer}, error="invalid_token",'
@@ -90,6 +92,7 @@ class BearerRefusals:
             )
         else:
             # RFC 6750 section 3.1: a request without credentials gets a challenge with no error
+            AUTH_FAILURES.labels("missing_token").inc()
             error, description = "invalid_request", OAUTH_MISSING if oauth else MISSING_TOKEN
             challenge = f'Bearer realm="dueflow"{pointer}'
         body = json.dumps({"error": error, "error_description": description}).encode()
@@ -228,10 +231,11 @@ def http_app(
     reachable: Reachable,
     max_request_bytes: int = 1_048_576,
     oauth: OAuthConfig | None = None,
+    scrape: Scrape | None = None,
 ) -> Starlette:
     """The app `dueflow serve --transport http|sse` serves: the MCP endpoint at `path` behind
     the Host/Origin guard, the request-size limit and, when the server has auth, the bearer
-    refusals."""
+    refusals; with `scrape`, GET /metrics in front of all of them."""
     protected = [path] if transport == "http" else [path, fastmcp.settings.message_path]
     middleware = [Middleware(BodyLimit, max_bytes=max_request_bytes)]
     if server.auth:
@@ -257,5 +261,7 @@ def http_app(
         resource_path = urlsplit(oauth.audience).path.rstrip("/")
         for route in {METADATA_PATH, METADATA_PATH + resource_path}:
             app.router.routes.insert(0, Route(route, protected_resource, methods=["GET"]))
-    app.add_middleware(RefusalLog)  # outermost: it sees the Host/Origin guard's answers too
+    app.add_middleware(RefusalLog)  # it sees the Host/Origin guard's answers too
+    if scrape is not None:
+        app.add_middleware(MetricsFirst, scrape=scrape)  # outermost: see MetricsFirst
     return app

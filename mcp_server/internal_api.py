@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from domain.adapters.internal_api import RECUR_PATH, Endpoint, error, guarded
+from domain.adapters.metrics import OCCURRENCES_CREATED
 from domain.errors import Conflict, DueflowError, NotFound
 from domain.service import TaskService
 
@@ -55,6 +56,8 @@ def recur_endpoint(service: TaskService, token: str) -> Endpoint:
         except Exception:
             log.exception("recurring task %s of %s failed", body["task_id"], body["user_id"])
             return error(500, "internal error; see the API app's log")
+        if created is not None:
+            OCCURRENCES_CREATED.inc()
         return JSONResponse({"next_task_id": created.id if created else None})
 
     return guarded(next_occurrence, token)

@@ -23,6 +23,7 @@ from domain.reminder_service import ReminderService
 from domain.service import TaskService
 from mcp_server.fairness import CallLimits, PerUserLimits
 from mcp_server.history_tools import register_history_tools
+from mcp_server.metered import ToolMetrics
 from mcp_server.reminder_tools import register_reminder_tools
 from mcp_server.scopes import ScopeGuard
 from mcp_server.sessions import SessionRegistry, tracker
@@ -105,11 +106,13 @@ def build_server(
     sessions: SessionRegistry | None = None,
     foreground: Foreground | None = None,
     limits: CallLimits | None = None,
+    metrics: bool = True,
 ) -> FastMCP:
     """The MCP server for `service`; without a token, calls act as `default_user` (stdio);
     with `history`, task_history reads the audit log through it; with `foreground`, every
     request is counted there (see OutboxRelay); with `limits`, each token user's calls are held
-    to them (the HTTP transports)."""
+    to them (the HTTP transports); with `metrics`, every tool call is counted and timed
+    (mcp_server.metered)."""
 
     def instructions() -> str:
         now = dt.datetime.now(service.user_zone)
@@ -127,6 +130,7 @@ def build_server(
         instructions=instructions(),
         auth=auth,
         middleware=[
+            *([ToolMetrics()] if metrics else []),
             Refusals(),
             ScopeGuard(),
             *([PerUserLimits(limits)] if limits is not None else []),

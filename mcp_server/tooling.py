@@ -30,6 +30,14 @@ IDEMPOTENT_WRITE = mt.ToolAnnotations(
 DESTRUCTIVE = mt.ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True)
 
 
+class InternalError(ToolError):
+    """A failure no refusal explains, answered with the masked internal-error text."""
+
+
+class UnknownTool(ToolError):
+    """A call to a tool this server does not have."""
+
+
 def domain_errors(tool: Callable[P, Awaitable[ToolResult]]) -> Callable[P, Awaitable[ToolResult]]:
     """Turn a refusal of the domain into a tool error whose text says what to fix, and any other
     failure into the masked internal error, logged once with its traceback."""
@@ -44,7 +52,9 @@ def domain_errors(tool: Callable[P, Awaitable[ToolResult]]) -> Callable[P, Await
             raise
         except Exception as exc:
             # logged here, so fastmcp's own record (a few frames) does not repeat it
-            raise ToolError(internal_error(tool.__name__, exc), log_level=logging.DEBUG) from None
+            raise InternalError(
+                internal_error(tool.__name__, exc), log_level=logging.DEBUG
+            ) from None
 
     return call
 
@@ -105,17 +115,17 @@ class Refusals(Middleware):
         except NotFoundError:
             server = context.fastmcp_context.fastmcp if context.fastmcp_context else None
             tools = [tool.name for tool in await server.list_tools()] if server else []
-            raise ToolError(unknown_tool(name, tools), log_level=logging.INFO) from None
+            raise UnknownTool(unknown_tool(name, tools), log_level=logging.INFO) from None
         except ToolError as exc:
             # fastmcp masks what a tool raised as "Error calling tool" and keeps it as the cause
             cause = exc.__cause__
             if cause is None or isinstance(cause, FastMCPError | MCPError):
                 raise
-            raise ToolError(internal_error(name, cause)) from None
+            raise InternalError(internal_error(name, cause)) from None
         except (FastMCPError, MCPError):
             raise
         except Exception as exc:
-            raise ToolError(internal_error(name, exc)) from None
+            raise InternalError(internal_error(name, exc)) from None
 
 
 _SENT: ContextVar[frozenset[str]] = ContextVar("dueflow_sent_arguments", default=frozenset())

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
+from domain.adapters.metrics import AUDIT_ENTRIES, count_after_commit
 from domain.adapters.tables import AuditEntryRow
 from domain.clock import SystemClock
 from domain.events import TOPIC_REMINDERS, TOPIC_TASK_EVENTS
@@ -62,6 +63,7 @@ def audit_consumer(clock: Clock) -> Consumer:
     async def record(event: Received, session: AsyncSession) -> Outcome:
         """Append the event; a stale one is history too, so it is recorded all the same."""
         await session.execute(_APPEND, entry_values(event, clock.now()))
+        count_after_commit(session, AUDIT_ENTRIES)
         return Outcome.SUCCESS
 
     return Consumer(name=NAME, handlers={TOPIC_TASK_EVENTS: record, TOPIC_REMINDERS: record})

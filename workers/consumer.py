@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -13,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import SQLModel
 
+from domain.adapters.metrics import EVENT_LAG, EVENTS_HANDLED, HANDLER_SECONDS
 from domain.adapters.sql import reading
 from domain.adapters.tables import ProcessedEventRow
 from domain.ports import Clock
@@ -27,6 +30,10 @@ class Outcome(StrEnum):
     SUCCESS = "SUCCESS"
     RETRY = "RETRY"  # transient: deliver again later
     DROP = "DROP"  # poison: never deliver again (dead-letter it)
+
+
+# the outcome labels of dueflow_events_handled_total besides retry and drop
+SUCCESS, DUPLICATE, ERROR = "success", "duplicate", "error"
 
 
 class MalformedEvent(ValueError):
@@ -98,7 +105,20 @@ class ConsumerRunner:
         self._clock = clock
 
     async def process(self, consumer: Consumer, event: Received) -> Outcome:
-        """Apply one event; exceptions from the handler propagate (the host decides to retry)."""
+        """Apply one event; exceptions from the handler propagate (the host decides to retry).
+        Each is counted by outcome (dueflow_events_handled_total) and timed."""
+        started = time.perf_counter()
+        try:
+            outcome, label = await self._apply(consumer, event)
+        except BaseException:
+            self._observe(consumer, event, ERROR, time.perf_counter() - started)
+            raise
+        self._observe(consumer, event, label, time.perf_counter() - started)
+        return outcome
+
+    async def _apply(self, consumer: Consumer, event: Received) -> tuple[Outcome, str]:
+        """process() without the metrics: the outcome, and its label (duplicate for an event
+        the inbox already holds)."""
         handler = consumer.handlers.get(event.topic)
         if handler is None:
             raise MalformedEvent(f"{consumer.name} has no handler for topic {event.topic!r}")
@@ -106,7 +126,7 @@ class ConsumerRunner:
             try:
                 async with session.begin():
                     if await _seen(session, consumer.name, event.event_id):
-                        return Outcome.SUCCESS
+                        return Outcome.SUCCESS, DUPLICATE
                     latest = await _latest_sequence(session, consumer.name, event.task_id)
                     stale = latest is not None and event.sequence <= latest
                     outcome = await handler(_with_stale(event, stale), session)
@@ -116,17 +136,18 @@ class ConsumerRunner:
                         sa.insert(INBOX).values(**self._inbox_row(consumer, event))
                     )
             except _Abandon as abandon:
-                return abandon.outcome
+                return abandon.outcome, abandon.outcome.lower()
             except IntegrityError:
                 # a concurrent delivery of the same event committed first: its effect stands
                 if await self._seen_now(consumer.name, event.event_id):
-                    return Outcome.SUCCESS
+                    return Outcome.SUCCESS, DUPLICATE
                 raise
-        return Outcome.SUCCESS
+        return Outcome.SUCCESS, SUCCESS
 
     async def process_batch(self, consumer: Consumer, events: Sequence[Received]) -> Outcome:
         """Apply several events in one transaction; anything but SUCCESS for all rolls back all,
-        and the caller falls back to process() one by one."""
+        and the caller falls back to process() one by one (which counts them then)."""
+        started = time.perf_counter()
         async with self._sessions() as session:
             try:
                 async with session.begin():
@@ -156,7 +177,22 @@ class ConsumerRunner:
                 return abandon.outcome
             except IntegrityError:
                 return Outcome.RETRY
+        # the batch's time, shared among its events
+        share = (time.perf_counter() - started) / len(events) if events else 0.0
+        applied_ids = {e.event_id for e in applied}
+        for event in events:
+            label = SUCCESS if event.event_id in applied_ids else DUPLICATE
+            self._observe(consumer, event, label, share)
         return Outcome.SUCCESS
+
+    def _observe(self, consumer: Consumer, event: Received, label: str, seconds: float) -> None:
+        topic = event.topic if event.topic in consumer.handlers else "unknown"
+        EVENTS_HANDLED.labels(consumer.name, topic, label).inc()
+        HANDLER_SECONDS.labels(consumer.name, topic).observe(seconds)
+        if label == SUCCESS:
+            lag = _lag_seconds(event, self._clock.now())
+            if lag is not None:
+                EVENT_LAG.labels(consumer.name, topic).observe(lag)
 
     async def _seen_now(self, consumer: str, event_id: str) -> bool:
         async with reading(self._sessions) as session:
@@ -170,6 +206,15 @@ class ConsumerRunner:
             "sequence": event.sequence,
             "processed_at": self._clock.now(),
         }
+
+
+def _lag_seconds(event: Received, now: dt.datetime) -> float | None:
+    """Seconds from the event's commit (its timestamp) to `now`; None if it has no usable one."""
+    try:
+        stamp = dt.datetime.fromisoformat(str(event.envelope["timestamp"]))
+        return max((now - stamp).total_seconds(), 0.0)
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:

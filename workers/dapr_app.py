@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Lifespan
 
+from domain.adapters.metrics import Scrape, declare_consumer
 from workers.consumer import Consumer, ConsumerRunner, MalformedEvent, Outcome, Received
 
 log = logging.getLogger("dueflow.dapr_app")
@@ -75,6 +76,7 @@ def build_app(
     `lifespan` runs what the worker does besides answering deliveries."""
     by_topic: dict[str, list[Consumer]] = {}
     for consumer in consumers:
+        declare_consumer(consumer.name, consumer.topics)
         for topic in consumer.topics:
             by_topic.setdefault(topic, []).append(consumer)
 
@@ -102,6 +104,7 @@ def build_app(
             Route("/events/{topic}", _delivery(by_topic, runner), methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", _readiness(sessions), methods=["GET"]),
+            Scrape().route(),  # GET /metrics
             *routes,
         ],
         lifespan=lifespan,

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import SQLModel
 
+from domain.adapters.metrics import DEAD_LETTERS as DEAD_LETTERS_PARKED
 from domain.adapters.sql import reading
 from domain.adapters.tables import DeadLetterRow
 from domain.ports import Clock, PublishFailed
@@ -73,6 +74,7 @@ class DeadLetters:
                 )
         except Exception as exc:
             raise PublishFailed(f"could not park event {event.event_id}: {exc}") from exc
+        DEAD_LETTERS_PARKED.labels(consumer.name, event.topic).inc()
 
     async def listed(self, include_replayed: bool = False) -> list[DeadLetter]:
         """The open dead letters, oldest first (with `include_replayed`, every one)."""

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain.adapters.metrics import declare_consumer
 from domain.backoff import Backoff
 from domain.ports import Clock, OutboundMessage
 from workers.consumer import Consumer, ConsumerRunner, MalformedEvent, Outcome, Received
@@ -40,6 +41,8 @@ class EmbeddedBus:
     ) -> None:
         self._sessions = sessions
         self._consumers = tuple(consumers)
+        for consumer in self._consumers:
+            declare_consumer(consumer.name, consumer.topics)
         self._clock = clock
         self._runner = ConsumerRunner(sessions, clock)
         self._backoff = backoff

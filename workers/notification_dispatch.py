@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.adapters.foreground import Foreground
+from domain.adapters.metrics import NOTIFICATION_SECONDS, NOTIFICATIONS, declare_channels
 from domain.adapters.polling import poll
 from domain.adapters.sql import reading
 from domain.adapters.unit_of_work import JoinedUnitOfWork
@@ -83,6 +85,7 @@ class NotificationDispatcher:
     ) -> None:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._channels = dict(channels)
+        declare_channels(self._channels)
         self._clock = clock
         self._backoff = backoff
         self._poll = poll_seconds
@@ -178,6 +181,7 @@ class NotificationDispatcher:
         attempt = row.attempts + 1
         channel = self._channels.get(row.channel)
         async with self._slots:
+            started = time.perf_counter()
             try:
                 if channel is None:
                     raise DeliveryFailed(
@@ -194,9 +198,12 @@ class NotificationDispatcher:
                 self._failed(token, row, attempt, f"{type(exc).__name__}: {exc}", True)
             else:
                 self._succeeded(token, row, attempt, sent)
+            finally:
+                NOTIFICATION_SECONDS.labels(row.channel).observe(time.perf_counter() - started)
 
     def _succeeded(self, token: str, row: sa.Row[Any], attempt: int, sent: Sent) -> None:
         status = DELIVERED if sent.skipped is None else SKIPPED
+        NOTIFICATIONS.labels(row.channel, status).inc()
         self._queue_outcome(
             token,
             row,
@@ -212,6 +219,7 @@ class NotificationDispatcher:
         error = error[:2000]
         if retry and self._backoff.tries_again(attempt):
             retry_at = self._clock.now() + dt.timedelta(seconds=self._backoff.delay(attempt))
+            NOTIFICATIONS.labels(row.channel, "retried").inc()
             self._queue_outcome(
                 token,
                 row,
@@ -232,6 +240,7 @@ class NotificationDispatcher:
                 error,
             )
             return
+        NOTIFICATIONS.labels(row.channel, DEAD).inc()
         self._queue_outcome(
             token, row, status=DEAD, attempts=attempt, last_error=error, next_attempt_at=None
         )

@@ -14,11 +14,12 @@ from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain.adapters.metrics import OCCURRENCES_CREATED, count_after_commit
 from domain.adapters.unit_of_work import JoinedUnitOfWork
 from domain.events import TOPIC_TASK_EVENTS, EventType
 from domain.ports import Clock
 from domain.service import TaskService
-from workers.consumer import Consumer, ConsumerRunner, Outcome, Received
+from workers.consumer import DUPLICATE, Consumer, ConsumerRunner, Outcome, Received
 
 log = logging.getLogger("dueflow.recurrence")
 
@@ -70,7 +71,9 @@ def recurrence_consumer(
         )
         # recur() reads the task as it is now: a completion already handled, or a task reopened
         # since, leaves nothing to do, so redelivery and complete-reopen-complete create one task
-        await service.recur(event.user_id, event.task_id, causation_id=event.event_id)
+        created = await service.recur(event.user_id, event.task_id, causation_id=event.event_id)
+        if created is not None:
+            count_after_commit(session, OCCURRENCES_CREATED)
         return Outcome.SUCCESS
 
     return Consumer(name=NAME, handlers={TOPIC_TASK_EVENTS: on_task_event})
@@ -94,15 +97,15 @@ class InvokingRunner(ConsumerRunner):
         super().__init__(sessions, clock)
         self._invoke = invoke
 
-    async def process(self, consumer: Consumer, event: Received) -> Outcome:
+    async def _apply(self, consumer: Consumer, event: Received) -> tuple[Outcome, str]:
         if consumer.name != NAME or event.topic not in consumer.handlers:
-            return await super().process(consumer, event)
+            return await super()._apply(consumer, event)
         if await self._seen_now(consumer.name, event.event_id):
-            return Outcome.SUCCESS
+            return Outcome.SUCCESS, DUPLICATE
         outcome = await invoke_next(self._invoke, event)
         if outcome is not Outcome.SUCCESS:
-            return outcome
-        return await super().process(_recorded_only(consumer), event)
+            return outcome, outcome.lower()
+        return await super()._apply(_recorded_only(consumer), event)
 
 
 def _recorded_only(consumer: Consumer) -> Consumer:

@@ -13,6 +13,7 @@ import contextlib
 import logging
 
 from domain.adapters.foreground import Foreground
+from domain.adapters.metrics import observe_reminders
 from domain.adapters.polling import first_set
 from domain.ports import Clock
 from domain.reminder_service import ReminderService
@@ -49,6 +50,7 @@ class ReminderTimer:
             try:
                 with self._in_foreground():
                     fired = await self._service.fire_due()
+                observe_reminders(fired)
                 if any(r.late for r in fired):
                     log.warning("%d reminder(s) fired late", sum(r.late for r in fired))
                 wait = await self._seconds_to_next()

@@ -23,6 +23,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from domain.adapters.metrics import (
+    REMINDERS_CANCELLED,
+    REMINDERS_SCHEDULED,
+    count_after_commit,
+    observe_reminders,
+)
 from domain.adapters.reminder_sql import SqlReminderRepository
 from domain.adapters.statements import InTransaction
 from domain.adapters.unit_of_work import JoinedUnitOfWork, ReminderRepositoryFactory
@@ -61,6 +67,8 @@ def reminders_consumer(
             )
             await uow.commit()
             transactional = uow.reminders.transactional
+        count_after_commit(session, REMINDERS_SCHEDULED, len(change.scheduled))
+        count_after_commit(session, REMINDERS_CANCELLED, len(change.withdrawn))
         if jobs is not None:
             again = [] if transactional else change.kept
             for reminder in [*change.scheduled, *again]:
@@ -115,6 +123,7 @@ def reminder_routes(service: ReminderService, clock: Clock) -> list[Route]:
             return Response(status_code=200)
         try:
             fired = await service.fire_due()
+            observe_reminders(fired)
         except Exception:
             log.exception("reminder sweep failed")
             return JSONResponse({"status": "error"}, status_code=500)
@@ -135,6 +144,7 @@ async def _fire_job(service: ReminderService, clock: Clock, name: str) -> str:
         if dt.timedelta(0) < wait <= EARLY_TOLERANCE:
             await asyncio.sleep(wait.total_seconds())
     fired = await service.fire(name)
+    observe_reminders([fired] if fired is not None else [])
     if fired is None:
         return "ignored"  # fired already, withdrawn, or not a reminder of ours
     return fired.state.value

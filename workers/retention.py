@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.adapters.history_sql import delete_older_than
 from domain.adapters.leases import Leases, new_holder
+from domain.adapters.metrics import RETENTION_DELETED, RETENTION_RUNS
 from domain.ports import Clock
 
 log = logging.getLogger("dueflow.retention")
@@ -67,6 +68,16 @@ class AuditRetention:
 
     async def run(self) -> RetentionRun:
         """Delete every entry that occurred more than `days` ago, unless another run is going."""
+        try:
+            run = await self._run()
+        except Exception:
+            RETENTION_RUNS.labels("failed").inc()
+            raise
+        RETENTION_RUNS.labels("ran" if run.ran else "skipped").inc()
+        RETENTION_DELETED.inc(run.deleted)
+        return run
+
+    async def _run(self) -> RetentionRun:
         cutoff = self._clock.now() - dt.timedelta(days=self.days)
         async with self._leases.hold(LEASE, self._holder, self._lease_ttl) as held:
             if not held:

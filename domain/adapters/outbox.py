@@ -14,6 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import SQLModel
 
 from domain.adapters.foreground import Foreground
+from domain.adapters.metrics import (
+    PUBLISH_ATTEMPTS,
+    PUBLISH_FAILURES,
+    PUBLISH_SECONDS,
+    ROWS_PUBLISHED,
+    ROWS_RETRIED,
+)
 from domain.adapters.polling import poll
 from domain.adapters.sql import READ_ONLY
 from domain.adapters.tables import OutboxRow
@@ -186,7 +193,7 @@ class OutboxRelay:
         if not claimed:
             return {}
         try:
-            await self._publisher.publish([m for row in claimed for m in row.messages()])
+            await self._send([m for row in claimed for m in row.messages()])
             return {row.id: None for row in claimed}
         except Exception as exc:
             if len(claimed) == 1:
@@ -200,13 +207,19 @@ class OutboxRelay:
                 outcome[row.id] = f"not tried, the rows before it failed: {last_error}"
                 continue
             try:
-                await self._publisher.publish(row.messages())
+                await self._send(row.messages())
                 outcome[row.id] = None
                 failures_in_a_row = 0
             except Exception as exc:
                 outcome[row.id] = last_error = _describe(exc)
                 failures_in_a_row += 1
         return outcome
+
+    async def _send(self, messages: Sequence[OutboundMessage]) -> None:
+        """One publish call to the bus, counted and timed."""
+        PUBLISH_ATTEMPTS.inc()
+        with PUBLISH_FAILURES.count_exceptions(), PUBLISH_SECONDS.time():
+            await self._publisher.publish(messages)
 
     async def _mark(
         self,
@@ -216,6 +229,8 @@ class OutboxRelay:
         now: dt.datetime,
     ) -> None:
         delivered = [row.id for row in claimed if row.id in outcome and outcome[row.id] is None]
+        ROWS_PUBLISHED.inc(len(delivered))
+        ROWS_RETRIED.inc(len(claimed) - len(delivered))
         if delivered:
             await session.execute(
                 sa.update(OUTBOX)
