@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator, Generator
 
 import uvicorn
@@ -33,19 +34,21 @@ async def metrics_served(scrape: Scrape, host: str, port: int) -> AsyncIterator[
         app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
     )
     server = _SidePort(config)
-    serving = asyncio.create_task(server.serve(), name="metrics-port")
+    try:
+        # bound here, not by uvicorn, whose bind failure would exit the process
+        sock = socket.create_server((host, port))
+    except OSError as exc:
+        raise SettingsError(
+            f"DUEFLOW_METRICS_PORT: cannot serve /metrics on {host}:{port}: {exc.strerror}."
+            " Fix: choose a free port (or another DUEFLOW_METRICS_HOST), or unset it."
+        ) from None
+    serving = asyncio.create_task(server.serve(sockets=[sock]), name="metrics-port")
     while not (server.started or serving.done()):
         await asyncio.sleep(0.01)
-    if not server.started:
-        with contextlib.suppress(BaseException):
-            await serving
-        raise SettingsError(
-            f"DUEFLOW_METRICS_PORT: cannot serve /metrics on {host}:{port} (in use, or not an"
-            " address of this machine). Fix: choose a free port, or unset it."
-        )
     log.info("metrics at http://%s:%d%s", host, port, PATH)
     try:
         yield
     finally:
         server.should_exit = True
         await serving
+        sock.close()
