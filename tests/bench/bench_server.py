@@ -77,7 +77,13 @@ async def serve(settings: Settings) -> None:
     timings_to = os.environ.get("DUEFLOW_BENCH_TIMINGS")
     timings = CallTimings()
     try:
-        server = build_server(runtime.service, settings.user, foreground=runtime.foreground)
+        server = build_server(
+            runtime.service,
+            settings.user,
+            foreground=runtime.foreground,
+            # as `dueflow serve` over stdio: tool calls are measured when the metrics port is set
+            metrics=settings.metrics_port is not None,
+        )
         if timings_to:
             server.middleware.insert(0, timings)
         add_noop(server)
