@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import json
+import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -27,14 +29,18 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import contextlib
-
 import bench_stdio as stdio
 
 from dueflow.settings import Settings
-from tests.support.servers import free_port
 
 ARMS = ("off", "on")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 async def scraping(port: int, stop: asyncio.Event) -> int:
