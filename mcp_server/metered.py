@@ -32,7 +32,8 @@ class ToolMetrics(Middleware):
         call_next: CallNext[mt.CallToolRequestParams, ToolResult],
     ) -> ToolResult:
         started = time.perf_counter()
-        tool, outcome = await self._label(context), OK
+        tool = await self._label(context)
+        outcome: str | None = OK
         try:
             result = await call_next(context)
             if result.is_error:
@@ -47,12 +48,16 @@ class ToolMetrics(Middleware):
         except (FastMCPError, MCPError):
             outcome = REFUSED
             raise
-        except BaseException:
+        except Exception:
             outcome = INTERNAL
             raise
+        except BaseException:
+            outcome = None  # cancelled (the client went away): neither answered nor failed
+            raise
         finally:
-            TOOL_CALL_SECONDS.labels(tool).observe(time.perf_counter() - started)
-            TOOL_CALLS.labels(tool, outcome).inc()
+            if outcome is not None:
+                TOOL_CALL_SECONDS.labels(tool).observe(time.perf_counter() - started)
+                TOOL_CALLS.labels(tool, outcome).inc()
 
     async def _label(self, context: MiddlewareContext[mt.CallToolRequestParams]) -> str:
         name = context.message.name

@@ -110,7 +110,7 @@ class ConsumerRunner:
         started = time.perf_counter()
         try:
             outcome, label = await self._apply(consumer, event)
-        except BaseException:
+        except Exception:
             self._observe(consumer, event, ERROR, time.perf_counter() - started)
             raise
         self._observe(consumer, event, label, time.perf_counter() - started)
