@@ -138,3 +138,30 @@ MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
 def bearer(token: str) -> dict[str, str]:
     """The headers of an MCP POST carrying `token` as a bearer token."""
     return {**MCP_HEADERS, "Authorization": f"Bearer {token}"}
+
+
+@asynccontextmanager
+async def dueflow_http(home: Path, port: int, **dueflow_env: str) -> AsyncIterator[str]:
+    """`dueflow serve --transport http` on `port` as its own process, configured only by the
+    DUEFLOW_* variables given; yields its MCP URL once it listens, and stops it on leaving."""
+    proc = subprocess.Popen(
+        dueflow_command("serve", "--transport", "http", "--port", str(port)),
+        env=child_env(home, **dueflow_env),
+        cwd=home,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        await wait_until_listening(proc, port)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=STARTUP_SECONDS)
+
+
+def http_start(home: Path, **dueflow_env: str) -> subprocess.CompletedProcess[str]:
+    """`dueflow serve --transport http` run to its end (a start the settings refuse)."""
+    return run_dueflow(
+        home, "serve", "--transport", "http", "--port", str(free_port()), **dueflow_env
+    )

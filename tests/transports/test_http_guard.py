@@ -5,7 +5,6 @@ clients that send no Origin are served."""
 from __future__ import annotations
 
 import logging
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,14 +16,11 @@ from mcp_server.http_app import Reachable, http_app
 from tests.support.servers import (
     ALICE_TOKEN,
     INITIALIZE,
-    STARTUP_SECONDS,
     bearer,
-    child_env,
-    dueflow_command,
+    dueflow_http,
     free_port,
-    run_dueflow,
+    http_start,
     serving,
-    wait_until_listening,
 )
 
 APP_ORIGIN = "https://tasks-ui.example.org"
@@ -125,34 +121,20 @@ async def test_dueflow_serve_over_http_guards_origin_and_host_as_configured(
     tmp_path: Path,
 ) -> None:
     port = free_port()
-    env = child_env(
+    async with dueflow_http(
         tmp_path,
+        port,
         DUEFLOW_DATA_DIR=str(tmp_path / "data"),
         DUEFLOW_TOKENS=f"{ALICE_TOKEN}=alice",
         DUEFLOW_ALLOWED_ORIGINS=f"{APP_ORIGIN}/",
         DUEFLOW_ALLOWED_HOSTS=PROXY_HOST,
-    )
-    command = dueflow_command("serve", "--transport", "http", "--port", str(port))
-    proc = subprocess.Popen(
-        command,
-        env=env,
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        await wait_until_listening(proc, port)
-        url = f"http://127.0.0.1:{port}/mcp"
+    ) as url:
         evil = await post(url, Origin="http://evil.example")
         null = await post(url, Origin="null")
         allowed = await post(url, Origin=APP_ORIGIN)
         rebound = await post(url, Host=f"evil.example:{port}")
         proxied = await post(url, Host=PROXY_HOST)
         plain = await post(url)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=STARTUP_SECONDS)
 
     assert (evil.status_code, null.status_code, rebound.status_code) == (403, 403, 421)
     assert (allowed.status_code, proxied.status_code, plain.status_code) == (200, 200, 200)
@@ -164,13 +146,8 @@ async def test_dueflow_serve_over_http_guards_origin_and_host_as_configured(
 def test_an_allowed_origin_that_is_not_an_origin_is_refused_at_start(
     tmp_path: Path, origin: str
 ) -> None:
-    done = run_dueflow(
+    done = http_start(
         tmp_path,
-        "serve",
-        "--transport",
-        "http",
-        "--port",
-        str(free_port()),
         DUEFLOW_DATA_DIR=str(tmp_path / "data"),
         DUEFLOW_TOKENS=f"{ALICE_TOKEN}=alice",
         DUEFLOW_ALLOWED_ORIGINS=origin,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -26,13 +25,10 @@ from tests.support.servers import (
     ALICE_TOKEN,
     BOB_TOKEN,
     INITIALIZE,
-    STARTUP_SECONDS,
     bearer,
-    child_env,
-    dueflow_command,
+    dueflow_http,
     free_port,
     serving,
-    wait_until_listening,
 )
 
 NEVER_MATCHES = {"recurrence": "FREQ=HOURLY;BYWEEKNO=1;BYMONTH=6", "due": "2026-12-01T09:00"}
@@ -158,26 +154,15 @@ async def test_a_body_within_the_limit_is_served(slow_rate_url: str) -> None:
 
 
 async def test_dueflow_serve_reads_its_limits_from_the_settings(tmp_path: Path) -> None:
-    port = free_port()
-    env = child_env(
+    async with dueflow_http(
         tmp_path,
+        free_port(),
         DUEFLOW_DATA_DIR=str(tmp_path / "data"),
         DUEFLOW_TOKENS=f"{ALICE_TOKEN}=alice",
         DUEFLOW_MAX_REQUEST_BYTES="70000",
         DUEFLOW_CALLS_PER_SECOND="0.01",
         DUEFLOW_CALLS_BURST="1",
-    )
-    proc = subprocess.Popen(
-        dueflow_command("serve", "--transport", "http", "--port", str(port)),
-        env=env,
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        await wait_until_listening(proc, port)
-        url = f"http://127.0.0.1:{port}/mcp"
+    ) as url:
         async with httpx.AsyncClient(timeout=10) as http:
             big = await http.post(
                 url,
@@ -196,9 +181,6 @@ async def test_dueflow_serve_reads_its_limits_from_the_settings(tmp_path: Path) 
         async with client(url, ALICE_TOKEN) as alice:
             first = await alice.call_tool("list_tasks", {}, raise_on_error=False)
             second = await alice.call_tool("list_tasks", {}, raise_on_error=False)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=STARTUP_SECONDS)
     assert (big.status_code, small.status_code) == (413, 200)
     assert not first.is_error
     assert second.is_error

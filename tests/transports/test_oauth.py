@@ -12,7 +12,6 @@ import base64
 import hashlib
 import hmac
 import json
-import subprocess
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -33,14 +32,11 @@ from tests.support.refusals import REFUSAL
 from tests.support.servers import (
     INITIALIZE,
     MCP_HEADERS,
-    STARTUP_SECONDS,
     bearer,
-    child_env,
-    dueflow_command,
+    dueflow_http,
     free_port,
-    run_dueflow,
+    http_start,
     serving,
-    wait_until_listening,
 )
 
 METADATA = "https://tasks.example.org/.well-known/oauth-protected-resource/mcp"
@@ -216,24 +212,15 @@ def test_dueflow_serve_takes_its_oauth_settings(tmp_path: Path) -> None:
         async with serving(issuer.app) as issuer_base:
             port = free_port()
             audience = f"http://127.0.0.1:{port}/mcp"
-            env = child_env(
+            async with dueflow_http(
                 tmp_path,
+                port,
                 DUEFLOW_DATA_DIR=str(tmp_path / "data"),
                 DUEFLOW_OAUTH_ISSUER=issuer.issuer,
                 DUEFLOW_OAUTH_AUDIENCE=audience,
                 DUEFLOW_OAUTH_JWKS_URL=f"{issuer_base}/jwks",
                 DUEFLOW_OAUTH_USER_CLAIM="email",
-            )
-            proc = subprocess.Popen(
-                dueflow_command("serve", "--transport", "http", "--port", str(port)),
-                env=env,
-                cwd=tmp_path,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            try:
-                await wait_until_listening(proc, port)
+            ):
                 token = issuer.token(email="dana@example.org", aud=audience)
                 accepted = await post(audience, token)
                 wrong_claim = await post(audience, issuer.token(email=None, aud=audience))
@@ -243,9 +230,6 @@ def test_dueflow_serve_takes_its_oauth_settings(tmp_path: Path) -> None:
                             f"http://127.0.0.1:{port}/.well-known/oauth-protected-resource/mcp"
                         )
                     ).json()
-            finally:
-                proc.terminate()
-                proc.wait(timeout=STARTUP_SECONDS)
             return accepted.status_code, wrong_claim.status_code, document
 
     accepted, wrong_claim, document = asyncio.run(scenario())
@@ -279,16 +263,7 @@ def test_dueflow_serve_takes_its_oauth_settings(tmp_path: Path) -> None:
 def test_incomplete_or_unsafe_oauth_settings_stop_the_start(
     tmp_path: Path, settings: dict[str, str], named: str
 ) -> None:
-    done = run_dueflow(
-        tmp_path,
-        "serve",
-        "--transport",
-        "http",
-        "--port",
-        str(free_port()),
-        DUEFLOW_DATA_DIR=str(tmp_path / "data"),
-        **settings,
-    )
+    done = http_start(tmp_path, DUEFLOW_DATA_DIR=str(tmp_path / "data"), **settings)
     assert done.returncode == 2
     assert named in done.stderr
     assert "Traceback" not in done.stderr
