@@ -104,7 +104,8 @@ class TaskCommands:
                     existing = await uow.tasks.get(task.user_id, seen.task_id)
                     if existing is None:
                         raise NotFound(
-                            f"The task created with idempotency_key {echo(key)} is gone."
+                            f"idempotency_key: the task created with {echo(key)} is no longer"
+                            " there. Fix: use a new key to create it again."
                         )
                     return Added(existing, created=False)
             await uow.tasks.add(task)

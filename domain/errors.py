@@ -18,7 +18,7 @@ class DueflowError(Exception):
     """Something Dueflow refused to do."""
 
     def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or (self.__doc__ or "").strip())
+        super().__init__(message or " ".join((self.__doc__ or "").split()))
 
     @property
     def message(self) -> str:
@@ -63,8 +63,10 @@ class InvalidTransition(DueflowError):
 
 
 class IdempotencyRace(Conflict):
-    """Another request claimed this idempotency key at the same moment; try again."""
+    """idempotency_key: another request claimed this key at the same moment. Fix: repeat the call
+    unchanged; it answers the task the other request created."""
 
 
 class ConcurrentChange(Conflict):
-    """The task changed while this change was being made. Fix: get_task and retry."""
+    """task_id: the task changed while this change was being made. Fix: get_task, then repeat the
+    change with its current version as expected_version."""
