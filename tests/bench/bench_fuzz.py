@@ -1,12 +1,15 @@
 """The fuzzer's long run: thousands of tool calls per database through real MCP clients.
 
     .venv/bin/python -m tests.bench.bench_fuzz [--calls 10000] [--db sqlite|postgres|both]
+        [--width 8] [--out fuzz_concurrent.md]
 
 Plans --calls calls (tests/support/fuzzing.py: arguments drawn by hypothesis from each tool's
 published input schema, with hostile values mixed in, on --seed), makes them as two users on an
 embedded runtime over SQLite and/or PostgreSQL (database dueflow_bench_fuzz at
 DUEFLOW_TEST_PG_URL's server, created afresh), checks every answer and then the listings and
-invariants, and writes tests/bench/results/fuzz.md. Exits 1 if anything failed.
+invariants, and writes tests/bench/results/fuzz.md. With --width N the calls go N at a time,
+concurrently (racing writers; the per-call write checks give way to the invariants at the end).
+Exits 1 if anything failed.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ PG_BENCH = "dueflow_bench_fuzz"
 SHOWN_FAILURES = 40
 
 
-async def fuzz(db: str, calls: list[Call], timeout: float) -> tuple[Tally, list[str]]:
+async def fuzz(db: str, calls: list[Call], timeout: float, width: int) -> tuple[Tally, list[str]]:
     """Make `calls` on a fresh database `db`; the tally and what the checks afterwards found."""
     with tempfile.TemporaryDirectory() as scratch:
         url = f"sqlite+aiosqlite:///{Path(scratch) / 'fuzz.db'}"
@@ -55,7 +58,9 @@ async def fuzz(db: str, calls: list[Call], timeout: float) -> tuple[Tally, list[
                 Client(server_for(runtime, "alice")) as alice,
                 Client(server_for(runtime, "bob")) as bob,
             ):
-                fuzzer = Fuzzer(runtime, {"alice": alice, "bob": bob}, timeout, clock=clock)
+                fuzzer = Fuzzer(
+                    runtime, {"alice": alice, "bob": bob}, timeout, clock=clock, width=width
+                )
                 tally = await fuzzer.run(calls)
                 problems = await fuzzer.check()
         finally:
@@ -75,7 +80,8 @@ def report(args: argparse.Namespace, planning: float, figures: dict[str, Tally])
         "",
         f"- {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, commit {commit}, nproc={os.cpu_count()},"
         f" Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f}",
-        f"- `--calls {args.calls} --seed {args.seed} --timeout {args.timeout}`; planning the calls"
+        f"- `--calls {args.calls} --seed {args.seed} --timeout {args.timeout}"
+        f" --width {args.width}`; planning the calls"
         f" (hypothesis, from the published input schemas) took {planning:.0f} s",
         "",
         "| database | calls | answered | refused | internal errors | other failures |"
@@ -129,7 +135,7 @@ async def amain(args: argparse.Namespace) -> int:
     print(f"planned {len(calls)} calls in {planning:.0f} s")
     figures: dict[str, Tally] = {}
     for db in ("sqlite", "postgres") if args.db == "both" else (args.db,):
-        tally, problems = await fuzz(db, calls, args.timeout)
+        tally, problems = await fuzz(db, calls, args.timeout, args.width)
         figures[db] = tally
         print(
             f"{db}: {tally.calls} calls in {tally.seconds:.0f} s, {tally.refused} refused,"
@@ -149,6 +155,7 @@ def main() -> int:
     parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--seed", type=int, default=14, help="hypothesis seed of the plan")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds a call may take")
+    parser.add_argument("--width", type=int, default=1, help="calls in flight at once")
     parser.add_argument("--out", default="fuzz.md", help="file name under tests/bench/results")
     return asyncio.run(amain(parser.parse_args()))
 

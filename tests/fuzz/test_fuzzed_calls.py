@@ -39,3 +39,15 @@ async def test_every_fuzzed_call_is_answered_or_refused_in_style_and_a_refusal_w
     assert tally.failures == [], "\n".join(tally.failures[:30])
     assert tally.calls == CALLS
     assert tally.answered > CALLS // 5 and tally.refused > CALLS // 5, tally
+
+
+async def test_fuzzed_calls_made_eight_at_a_time_race_without_an_internal_error_or_a_lost_write(
+    runtime: Runtime, alice: Client, bob: Client, clock: FixedClock
+) -> None:
+    """The same calls, eight in flight at once: writers race for the same tasks and keys."""
+    fuzzer = Fuzzer(runtime, {"alice": alice, "bob": bob}, clock=clock, width=8)
+    tally = await fuzzer.run(await planned(alice))
+    await fuzzer.check()
+    assert tally.failures == [], "\n".join(tally.failures[:30])
+    assert tally.calls == CALLS
+    assert tally.answered > CALLS // 5 and tally.refused > CALLS // 5, tally

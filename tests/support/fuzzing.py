@@ -110,7 +110,12 @@ Written = tuple[dict[str, int], ...]
 
 class Fuzzer:
     """Makes planned calls as alice and bob through real MCP clients of one runtime, checking
-    each answer; `check()` then checks listings and invariants."""
+    each answer; `check()` then checks listings and invariants.
+
+    With `width` above 1 the calls go `width` at a time, concurrently, so writers race for the
+    same tasks and idempotency keys: each answer is still checked (style, no internal error, no
+    other user's task), but what one call wrote can no longer be told from what its neighbours
+    wrote, so the per-call write checks are left to `check()`'s invariants."""
 
     def __init__(
         self,
@@ -119,8 +124,10 @@ class Fuzzer:
         timeout: float = 10.0,
         settle_every: int = 50,
         clock: FixedClock | None = None,
+        width: int = 1,
     ) -> None:
         self.runtime = runtime
+        self.width = width
         self.clock = clock
         self.clients = clients
         self.timeout = timeout
@@ -136,9 +143,10 @@ class Fuzzer:
     async def run(self, calls: list[Call]) -> Tally:
         """Make every call in order, settling (relay drained, listings checked) now and then."""
         started = time.perf_counter()
-        for number, call in enumerate(calls, 1):
-            await self.call(call)
-            if number % self.settle_every == 0:
+        for start in range(0, len(calls), self.width):
+            await asyncio.gather(*(self.call(call) for call in calls[start : start + self.width]))
+            done = start + self.width
+            if done // self.settle_every > start // self.settle_every:
                 await self.settle()
         await self.settle()
         self.tally.seconds = time.perf_counter() - started
@@ -147,7 +155,7 @@ class Fuzzer:
     async def call(self, call: Call) -> None:
         """Make one call and check its answer and what it wrote."""
         arguments = await self._resolved(call)
-        before = await self.written()
+        before = await self.written() if self.width == 1 else None
         started = time.perf_counter()
         self.tally.calls += 1
         self.tally.per_tool[call.tool] += 1
@@ -169,14 +177,19 @@ class Fuzzer:
             if elapsed > SLOW:
                 self.tally.slow.append(what)
         text = getattr(result.content[0], "text", "") if result.content else ""
-        after = await self.written()
+        after = await self.written() if self.width == 1 else None
         if result.is_error:
             self._refused(call, arguments, text, before, after)
         else:
             self._answered(call, arguments, result.structured_content or {}, before, after)
 
     def _refused(
-        self, call: Call, arguments: dict[str, Json], text: str, before: Written, after: Written
+        self,
+        call: Call,
+        arguments: dict[str, Json],
+        text: str,
+        before: Written | None,
+        after: Written | None,
     ) -> None:
         self.tally.refused += 1
         match = REFUSAL.match(text) or _UNKNOWN_ARGUMENT.match(text)
@@ -195,18 +208,20 @@ class Fuzzer:
         call: Call,
         arguments: dict[str, Json],
         document: dict[str, Any],
-        before: Written,
-        after: Written,
+        before: Written | None,
+        after: Written | None,
     ) -> None:
         self.tally.answered += 1
         self.tally.answered_per_tool[call.tool] += 1
         other = next(user for user in USERS if user != call.user)
-        if call.tool in READS and after != before:
-            self.tally.fail("a read wrote", call, arguments, f"{before} -> {after}")
-        if any(
-            counts.get(other) != was.get(other) for counts, was in zip(after, before, strict=True)
-        ):
-            self.tally.fail("a call changed the other user's rows", call, arguments, "")
+        if before is not None and after is not None:
+            if call.tool in READS and after != before:
+                self.tally.fail("a read wrote", call, arguments, f"{before} -> {after}")
+            if any(
+                counts.get(other) != was.get(other)
+                for counts, was in zip(after, before, strict=True)
+            ):
+                self.tally.fail("a call changed the other user's rows", call, arguments, "")
         shown = json.dumps(document)
         if any(task_id in shown for task_id in self.tasks[other]):
             self.tally.fail("an answer named the other user's task", call, arguments, shown[:300])
