@@ -85,9 +85,20 @@ def _id_of_message(errors: Any) -> mt.RequestId | None:
 
 
 def _valid_id(value: Any) -> mt.RequestId | None:
-    if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+    # an id the answer could not carry (a lone surrogate cannot be written as UTF-8) is null
+    if isinstance(value, str) and _encodable(value):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
         return value
     return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class _UnownedText(io.TextIOWrapper):

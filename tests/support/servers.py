@@ -9,8 +9,8 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -165,3 +165,29 @@ def http_start(home: Path, **dueflow_env: str) -> subprocess.CompletedProcess[st
     return run_dueflow(
         home, "serve", "--transport", "http", "--port", str(free_port()), **dueflow_env
     )
+
+
+@contextmanager
+def stdio_session(home: Path, **dueflow_env: str) -> Iterator[subprocess.Popen[bytes]]:
+    """`dueflow serve` on stdio as its own process, configured only by the DUEFLOW_* variables
+    given, past the MCP handshake (its stdin and stdout in bytes); killed on leaving."""
+    with subprocess.Popen(
+        dueflow_command("serve"),
+        env=child_env(home, **dueflow_env),
+        cwd=home,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    ) as proc:
+        try:
+            assert proc.stdin is not None and proc.stdout is not None
+            initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+            proc.stdin.write(json.dumps(INITIALIZE).encode() + b"\n")
+            proc.stdin.flush()
+            assert json.loads(proc.stdout.readline())["id"] == 1
+            proc.stdin.write(json.dumps(initialized).encode() + b"\n")
+            proc.stdin.flush()
+            yield proc
+        finally:
+            proc.kill()
+            proc.wait(STARTUP_SECONDS)

@@ -80,6 +80,12 @@ def still_serves(proc: subprocess.Popen[str]) -> None:
     [
         pytest.param(call(7, r'{"title":"x\ud800"}'), PARSE_ERROR, 7, id="lone surrogate"),
         pytest.param(call(8, f'{{"title":{NESTED}}}'), PARSE_ERROR, 8, id="nested 200 deep"),
+        pytest.param(
+            r'{"jsonrpc":"2.0","id":"a\ud800","method":"ping"}',
+            PARSE_ERROR,
+            None,
+            id="lone surrogate in the id",
+        ),
         pytest.param("this is not json", PARSE_ERROR, None, id="not json"),
         pytest.param('{"jsonrpc":"2.0","id":', PARSE_ERROR, None, id="cut short"),
         pytest.param(
