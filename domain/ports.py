@@ -166,15 +166,20 @@ class OutboundMessage:
     event_type: str
     task_id: str
     data: dict[str, Any]
+    traceparent: str | None = None  # the W3C trace context of its publish, when traced
 
     @property
     def metadata(self) -> dict[str, str]:
-        """Dapr publish metadata: per-task ordering, and the CloudEvent id and type."""
-        return {
+        """Dapr publish metadata: per-task ordering, the CloudEvent id and type, and its
+        traceparent when the publish is traced."""
+        metadata = {
             "partitionKey": self.task_id,
             "cloudevent.id": self.event_id,
             "cloudevent.type": f"dueflow.{self.event_type.lower()}.v1",
         }
+        if self.traceparent is not None:
+            metadata["cloudevent.traceparent"] = self.traceparent
+        return metadata
 
 
 class PublishFailed(Exception):

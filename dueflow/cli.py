@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
+from dueflow import logs
 from dueflow.bootstrap import (
     DEFAULT_WORKER_PORT,
     WorkerSetupError,
@@ -24,6 +25,7 @@ from dueflow.bootstrap import (
 )
 from dueflow.heap import defer_collections, resume_collections, settle_heap
 from dueflow.settings import Settings, SettingsError
+from dueflow.telemetry import start_tracing
 from dueflow.token_commands import add_token_commands, run_tokens
 from workers.registry import WORKER_NAMES
 
@@ -101,11 +103,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"dueflow: bad setting: {setting_problems(exc)}", file=sys.stderr)  # noqa: T201
         return 2
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(settings.log_level, settings.log_format)
+    role = {"serve": "api", "relay": "relay"}.get(args.command)
+    if args.command == "worker":
+        role = args.name
+    stop_tracing = start_tracing(settings.otlp_endpoint if role else None, role or "")
     try:
         if args.command == "serve":
             asyncio.run(serve(settings, args.transport, args.host, args.port))
@@ -133,6 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    finally:
+        stop_tracing()  # the spans still in its batch are exported
     return 0
 
 

@@ -138,6 +138,15 @@ class Settings(BaseSettings):
         default="127.0.0.1", description="The address DUEFLOW_METRICS_PORT binds"
     )
     log_level: str = Field(default="INFO")
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="Export traces over OTLP/HTTP to this collector base URL"
+        " ('http://otel-collector:4318'; spans go to <url>/v1/traces); unset: no traces",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="Log lines on stderr: 'text' (readable) or 'json' (one object per line)",
+    )
     allowed_hosts: str = Field(
         default="",
         description="Host header names the HTTP transports answer besides the bound address and"
@@ -255,6 +264,19 @@ class Settings(BaseSettings):
         except ValidationFailed as exc:
             raise ValueError(exc.message) from None
         return value
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _collector_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                "DUEFLOW_OTLP_ENDPOINT must be an http(s) URL of an OTLP/HTTP collector, e.g."
+                " http://otel-collector:4318"
+            )
+        return value.strip().rstrip("/")
 
     @field_validator("user")
     @classmethod

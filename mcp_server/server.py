@@ -24,6 +24,7 @@ from domain.service import TaskService
 from mcp_server.fairness import CallLimits, PerUserLimits
 from mcp_server.history_tools import register_history_tools
 from mcp_server.metered import ToolMetrics
+from mcp_server.outcomes import CallLog
 from mcp_server.reminder_tools import register_reminder_tools
 from mcp_server.scopes import ScopeGuard
 from mcp_server.sessions import SessionRegistry, tracker
@@ -130,6 +131,7 @@ def build_server(
         instructions=instructions(),
         auth=auth,
         middleware=[
+            CallLog(),
             *([ToolMetrics()] if metrics else []),
             Refusals(),
             ScopeGuard(),

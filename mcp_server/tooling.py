@@ -17,6 +17,7 @@ from mcp import MCPError
 from pydantic import BaseModel
 from pydantic import ValidationError as ArgumentErrors
 
+from domain.adapters.tracing import set_correlation
 from domain.errors import DueflowError
 from mcp_server.refusals import argument_refusal, internal_error, lone_surrogate, unknown_tool
 
@@ -84,8 +85,11 @@ def answer(summary: str, result: BaseModel | dict[str, Any]) -> ToolResult:
 
 
 def correlation() -> str:
-    """A fresh correlation id for the events of one tool call."""
-    return str(uuid.uuid4())
+    """A fresh correlation id for the events of one tool call, named by the log lines the rest
+    of the call writes."""
+    correlation_id = str(uuid.uuid4())
+    set_correlation(correlation_id)
+    return correlation_id
 
 
 class Refusals(Middleware):

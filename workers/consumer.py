@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
+from opentelemetry.trace import SpanKind
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import SQLModel
@@ -18,6 +21,7 @@ from sqlmodel import SQLModel
 from domain.adapters.metrics import EVENT_LAG, EVENTS_HANDLED, HANDLER_SECONDS
 from domain.adapters.sql import reading
 from domain.adapters.tables import ProcessedEventRow
+from domain.adapters.tracing import correlated, span, traceparent_of
 from domain.ports import Clock
 
 log = logging.getLogger("dueflow.consumer")
@@ -52,6 +56,9 @@ class Received:
     sequence: int
     envelope: dict[str, Any]
     stale: bool = False
+    # the W3C traceparent its handling continues: the CloudEvent's in Dapr mode, else the one
+    # the envelope carries from the span that recorded the event (domain/adapters/tracing.py)
+    parent: str | None = None
 
     @classmethod
     def parse(cls, topic: str, envelope: Mapping[str, Any]) -> Received:
@@ -70,7 +77,38 @@ class Received:
         except (KeyError, TypeError) as exc:
             raise MalformedEvent(f"missing or malformed field {exc}") from None
         event_id, event_type, task_id, user_id = fields
-        return cls(topic, event_id, event_type, task_id, user_id, sequence, envelope=dict(envelope))
+        return cls(
+            topic,
+            event_id,
+            event_type,
+            task_id,
+            user_id,
+            sequence,
+            envelope=dict(envelope),
+            parent=traceparent_of(envelope),
+        )
+
+    def handling(self, consumer: str) -> AbstractContextManager[object]:
+        """The span of `consumer` handling this event (a child of the span that recorded it),
+        with its correlation id and this event as the cause named in the log lines meanwhile."""
+        metadata = self.envelope.get("metadata")
+        correlation_id = metadata.get("correlation_id") if isinstance(metadata, dict) else None
+        stack = ExitStack()
+        stack.enter_context(correlated(correlation_id, self.event_id))
+        stack.enter_context(
+            span(
+                f"process {self.topic}",
+                parent=self.parent,
+                kind=SpanKind.CONSUMER,
+                attributes={
+                    "messaging.destination.name": self.topic,
+                    "messaging.message.id": self.event_id,
+                    "dueflow.consumer": consumer,
+                    "dueflow.event_type": self.event_type,
+                },
+            )
+        )
+        return stack
 
 
 class _Abandon(Exception):
@@ -109,7 +147,8 @@ class ConsumerRunner:
         Each is counted by outcome (dueflow_events_handled_total) and timed."""
         started = time.perf_counter()
         try:
-            outcome, label = await self._apply(consumer, event)
+            with event.handling(consumer.name):
+                outcome, label = await self._apply(consumer, event)
         except Exception:
             self._observe(consumer, event, ERROR, time.perf_counter() - started)
             raise
@@ -163,7 +202,8 @@ class ConsumerRunner:
                         if handler is None:
                             raise _Abandon(Outcome.DROP)
                         stale = event.sequence <= latest.get(event.task_id, 0)
-                        outcome = await handler(_with_stale(event, stale), session)
+                        with event.handling(consumer.name):
+                            outcome = await handler(_with_stale(event, stale), session)
                         if outcome is not Outcome.SUCCESS:
                             raise _Abandon(outcome)
                         latest[event.task_id] = max(latest.get(event.task_id, 0), event.sequence)
@@ -226,16 +266,7 @@ def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
 def _with_stale(event: Received, stale: bool) -> Received:
     if stale == event.stale:
         return event
-    return Received(
-        event.topic,
-        event.event_id,
-        event.event_type,
-        event.task_id,
-        event.user_id,
-        event.sequence,
-        event.envelope,
-        stale,
-    )
+    return dataclasses.replace(event, stale=stale)
 
 
 async def _seen(session: AsyncSession, consumer: str, event_id: str) -> bool:

@@ -12,6 +12,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import dataclasses
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
@@ -26,6 +27,7 @@ from starlette.routing import Route
 from starlette.types import Lifespan
 
 from domain.adapters.metrics import Scrape, declare_consumer
+from domain.adapters.tracing import TRACEPARENT
 from workers.consumer import Consumer, ConsumerRunner, MalformedEvent, Outcome, Received
 
 log = logging.getLogger("dueflow.dapr_app")
@@ -130,6 +132,9 @@ def _delivery(by_topic: Mapping[str, Sequence[Consumer]], runner: ConsumerRunner
         except MalformedEvent as exc:
             log.warning("DROP: malformed message on %s (%s): %s", topic, _cloudevent_id(body), exc)
             return _status(Outcome.DROP)
+        parent = request.headers.get(TRACEPARENT) or _cloudevent_traceparent(body)
+        if parent:  # the trace as Dapr carries it on, past its own publish and delivery spans
+            event = dataclasses.replace(event, parent=parent)
         outcome = Outcome.SUCCESS
         for consumer in subscribers:
             answer = await _apply(runner, consumer, event)
@@ -152,6 +157,16 @@ def _readiness(sessions: async_sessionmaker[AsyncSession]) -> Endpoint:
         return JSONResponse({"status": "ready"})
 
     return readyz
+
+
+def _cloudevent_traceparent(body: bytes) -> str | None:
+    """The CloudEvent's `traceparent` attribute, if the body is a CloudEvent that has one."""
+    try:
+        cloudevent = json.loads(body)
+    except ValueError:
+        return None
+    value = cloudevent.get(TRACEPARENT) if isinstance(cloudevent, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def envelope_of(body: bytes) -> Mapping[str, Any]:

@@ -24,6 +24,7 @@ from domain.adapters.metrics import (
 from domain.adapters.polling import poll
 from domain.adapters.sql import READ_ONLY
 from domain.adapters.tables import OutboxRow
+from domain.adapters.tracing import publishing
 from domain.backoff import Backoff
 from domain.events import EventType
 from domain.ports import Clock, EventPublisher, OutboundMessage
@@ -218,8 +219,12 @@ class OutboxRelay:
     async def _send(self, messages: Sequence[OutboundMessage]) -> None:
         """One publish call to the bus, counted and timed."""
         PUBLISH_ATTEMPTS.inc()
-        with PUBLISH_FAILURES.count_exceptions(), PUBLISH_SECONDS.time():
-            await self._publisher.publish(messages)
+        with (
+            publishing(messages) as traced,
+            PUBLISH_FAILURES.count_exceptions(),
+            PUBLISH_SECONDS.time(),
+        ):
+            await self._publisher.publish(traced)
 
     async def _mark(
         self,

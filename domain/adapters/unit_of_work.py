@@ -38,6 +38,7 @@ from domain.adapters.statements import (
 )
 from domain.adapters.tables import OutboxRow
 from domain.adapters.task_repository import SqlTaskRepository
+from domain.adapters.tracing import span, with_traceparent
 from domain.adapters.writes import Write, write_together
 from domain.events import TaskEvent
 from domain.ports import ReminderRepository, UnitOfWorkMisuse
@@ -123,6 +124,10 @@ class SqlUnitOfWork:
     async def commit(self) -> None:
         if self._read_only:
             raise UnitOfWorkMisuse("commit() in a read-only unit of work")
+        with span("commit", attributes={"dueflow.events": len(self._events)}):
+            await self._commit()
+
+    async def _commit(self) -> None:
         outbox = outbox_rows(self._events)
         if self._held is not None:
             inserts = [*self._held.rows, *((_INSERT_OUTBOX, row) for row in outbox)]
@@ -208,7 +213,7 @@ def outbox_rows(events: list[TaskEvent]) -> list[dict[str, Any]]:
             "task_id": item.task_id,
             "user_id": item.user_id,
             "sequence": item.sequence,
-            "payload": item.envelope(),
+            "payload": with_traceparent(item.envelope()),
             "created_at": item.timestamp,
             "attempts": 0,
         }

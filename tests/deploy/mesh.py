@@ -155,10 +155,11 @@ class FakeMesh:
 
     async def _attempt(self, app: MeshApp, event: Published, path: str, body: bytes) -> str:
         try:
+            headers = {"content-type": "application/cloudevents+json"}
+            if "cloudevent.traceparent" in event.metadata:  # daprd hands the trace on
+                headers["traceparent"] = event.metadata["cloudevent.traceparent"]
             answer = await self._client.post(
-                f"http://127.0.0.1:{app.port}{path}",
-                content=body,
-                headers={"content-type": "application/cloudevents+json"},
+                f"http://127.0.0.1:{app.port}{path}", content=body, headers=headers
             )
         except httpx.TransportError as exc:
             outcome, said = "RETRY", type(exc).__name__
@@ -224,17 +225,18 @@ class FakeMesh:
 
 
 def cloudevent(event: Published, app_id: str) -> bytes:
-    """The CloudEvent daprd hands a subscriber: the published JSON as `data`, its id and type
-    from the publish metadata."""
-    return json.dumps(
-        {
-            "specversion": "1.0",
-            "id": event.metadata.get("cloudevent.id", ""),
-            "type": event.metadata.get("cloudevent.type", "com.dapr.event.sent"),
-            "source": app_id,
-            "datacontenttype": "application/json",
-            "pubsubname": event.pubsub_name,
-            "topic": event.topic,
-            "data": json.loads(event.data),
-        }
-    ).encode()
+    """The CloudEvent daprd hands a subscriber: the published JSON as `data`, its id, type and
+    traceparent from the publish metadata."""
+    document = {
+        "specversion": "1.0",
+        "id": event.metadata.get("cloudevent.id", ""),
+        "type": event.metadata.get("cloudevent.type", "com.dapr.event.sent"),
+        "source": app_id,
+        "datacontenttype": "application/json",
+        "pubsubname": event.pubsub_name,
+        "topic": event.topic,
+        "data": json.loads(event.data),
+    }
+    if "cloudevent.traceparent" in event.metadata:
+        document["traceparent"] = event.metadata["cloudevent.traceparent"]
+    return json.dumps(document).encode()

@@ -28,6 +28,7 @@ from tests.deploy.mesh import Delivery, FakeMesh, RetryPolicy
 from tests.deploy.test_chart_contracts import SECRET_STANDINS, dueflow_deployments
 from tests.fakes.dapr_sidecar import Published
 from tests.support.database import truncate
+from tests.support.otlp import Collector, ReceivedSpan
 from tests.support.servers import STARTUP_SECONDS, child_env, dueflow_command, free_port, serving
 from tests.support.waiting import eventually
 
@@ -48,6 +49,7 @@ class Cluster:
     database_url: str
     home: Path
     webhook_url: str
+    collector_url: str
     ports: dict[str, int] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     deployments: dict[str, Any] = field(default_factory=dict)
@@ -65,6 +67,8 @@ class Cluster:
             DUEFLOW_DATABASE_URL=self.database_url,
             DUEFLOW_DAPR_GRPC_ADDRESS=sidecar.grpc_address,
             DUEFLOW_DAPR_HTTP_ENDPOINT=sidecar.http_endpoint,
+            DUEFLOW_OTLP_ENDPOINT=self.collector_url,
+            OTEL_BSP_SCHEDULE_DELAY="50",
         )
         if role == "notifications":
             env.update(DUEFLOW_WEBHOOKS=f"alice={self.webhook_url}")
@@ -110,9 +114,18 @@ def webhooks() -> list[dict[str, Any]]:
     return []
 
 
+@pytest.fixture(scope="module")
+def collector() -> Collector:
+    """The spans every process of the deployment exports."""
+    return Collector()
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def cluster(
-    postgres_url: str, tmp_path_factory: pytest.TempPathFactory, webhooks: list[dict[str, Any]]
+    postgres_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    webhooks: list[dict[str, Any]],
+    collector: Collector,
 ) -> AsyncIterator[Cluster]:
     await truncate(postgres_url)
     tmp_path = tmp_path_factory.mktemp("mesh")
@@ -124,8 +137,13 @@ async def cluster(
     deployments = dueflow_deployments(render("values.yaml"))
     mesh = FakeMesh([app_id(d) for d in deployments.values()], RetryPolicy(1.5, 8))
     await mesh.start()
-    async with serving(Starlette(routes=[Route("/hook", receive, methods=["POST"])])) as hook:
-        cluster = Cluster(mesh, postgres_url, tmp_path, f"{hook}/hook", deployments=deployments)
+    async with (
+        serving(Starlette(routes=[Route("/hook", receive, methods=["POST"])])) as hook,
+        serving(collector.app()) as traces,
+    ):
+        cluster = Cluster(
+            mesh, postgres_url, tmp_path, f"{hook}/hook", traces, deployments=deployments
+        )
         try:
             for role in deployments:
                 cluster.start(role)
@@ -173,6 +191,52 @@ async def test_a_change_reaches_the_audit_app_and_its_history_comes_back_by_invo
     assert [entry["event_type"] for entry in entries] == ["TASK_CREATED"]
     invoked = cluster.mesh.sidecar("dueflow-api").invoked
     assert {(i.app_id, i.method) for i in invoked} == {("dueflow-audit", "history")}
+
+
+async def test_one_trace_runs_from_the_tool_call_in_the_api_through_each_worker_process(
+    cluster: Cluster, collector: Collector
+) -> None:
+    async with mcp(cluster) as client:
+        added = await call(client, "add_task", title="Traced")
+    task_id = added["task"]["id"]
+
+    def handled_by() -> set[str]:
+        return {
+            span.service
+            for span in collector.named("process task-events")
+            if span.attributes.get("dueflow.event_type") == "TASK_CREATED"
+            and span.trace_id == call_span().trace_id
+        }
+
+    def call_span() -> ReceivedSpan:
+        spans = collector.named("tools/call add_task", "dueflow-api")
+        return spans[-1] if spans else ReceivedSpan("", "", "", "none", "", "", {})
+
+    wanted = {"dueflow-audit", "dueflow-recurrence", "dueflow-reminders"}
+    await eventually(lambda: wanted <= handled_by(), what="each worker's span of the event")
+    root = call_span()
+    commit = next(
+        s for s in collector.named("commit", "dueflow-api") if s.parent_id == root.span_id
+    )
+    publish = next(
+        s
+        for s in collector.named("publish task-events", "dueflow-api")
+        if s.parent_id == commit.span_id
+    )
+    assert publish.kind == "PRODUCER" and publish.attributes["messaging.message.id"]
+    handlers = [
+        s
+        for s in collector.named("process task-events")
+        if s.trace_id == root.trace_id and s.attributes["dueflow.event_type"] == "TASK_CREATED"
+    ]
+    assert {s.service for s in handlers} == wanted
+    assert all(s.kind == "CONSUMER" and s.parent_id == publish.span_id for s in handlers)
+    published = [
+        p for p in cluster.mesh.sidecar("dueflow-api").published if p.json()["task_id"] == task_id
+    ]
+    assert published and all(
+        p.metadata["cloudevent.traceparent"].split("-")[1] == root.trace_id for p in published
+    )
 
 
 async def test_a_recurring_task_completed_while_its_worker_is_down_recurs_exactly_once(

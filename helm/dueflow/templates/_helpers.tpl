@@ -121,6 +121,12 @@ pub/sub app when Kafka needs a password or certificates. */}}
   value: {{ $root.Values.config.timezone | quote }}
 - name: DUEFLOW_LOG_LEVEL
   value: {{ $root.Values.config.logLevel | quote }}
+- name: DUEFLOW_LOG_FORMAT
+  value: {{ $root.Values.config.logFormat | quote }}
+{{- with $root.Values.config.otlpEndpoint }}
+- name: DUEFLOW_OTLP_ENDPOINT
+  value: {{ . | quote }}
+{{- end }}
 - name: DUEFLOW_DAPR_PUBSUB
   value: {{ include "dueflow.pubsub" $root }}
 - name: DUEFLOW_DAPR_STATESTORE
