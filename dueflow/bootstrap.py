@@ -27,7 +27,7 @@ from domain.access import PersonalTokens
 from domain.adapters.access_sql import SqlTokenStore
 from domain.adapters.foreground import Foreground
 from domain.adapters.history_sql import SqlHistory
-from domain.adapters.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, Scrape
+from domain.adapters.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, Scrape, pool_refresher
 from domain.adapters.outbox import OutboxRelay, outbox_backlog
 from domain.adapters.reminder_sql import SqlReminderRepository
 from domain.adapters.schema_revision import HEAD, current_revision
@@ -276,7 +276,7 @@ def api_scrape(engine: AsyncEngine, clock: Clock) -> Scrape:
         OUTBOX_BACKLOG.set(found.size)
         OUTBOX_OLDEST_AGE.set(found.oldest_age_seconds or 0.0)
 
-    return Scrape([backlog])
+    return Scrape([backlog, pool_refresher(engine)])
 
 
 async def _dapr_publisher(settings: Settings, stack: contextlib.AsyncExitStack) -> EventPublisher:

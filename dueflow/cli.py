@@ -159,6 +159,7 @@ async def serve(
     oauth = oauth_config(settings) if transport != "stdio" else None
     from mcp_server.fairness import CallLimits
     from mcp_server.server import TokenUsers, build_server
+    from mcp_server.sessions import sessions_refresher
 
     runtime = await bootstrap(settings)
     signalled = False
@@ -181,6 +182,7 @@ async def serve(
             # over stdio, tool calls are measured only where a scraper can read them
             metrics=transport != "stdio" or settings.metrics_port is not None,
         )
+        runtime.scrape.refreshers.append(sessions_refresher(runtime.mcp_sessions, transport))
         if transport != "stdio":
             if oauth is not None:
                 log.info(

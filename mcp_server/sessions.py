@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 import mcp_types as mt
 from fastmcp.server.dependencies import get_access_token
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 
+from domain.adapters.metrics import SESSIONS
 from domain.channels import Notification, Sent
 
 log = logging.getLogger("dueflow.mcp.sessions")
@@ -44,6 +45,10 @@ class SessionRegistry:
 
     def forget(self, user_id: str, outbound: Outbound) -> None:
         self._by_user.get(user_id, weakref.WeakSet()).discard(outbound)
+
+    def count(self) -> int:
+        """Every user's connections still open."""
+        return sum(len(self.connected(user)) for user in list(self._by_user))
 
     def connected(self, user_id: str) -> list[Outbound]:
         """The user's connections still open."""
@@ -137,3 +142,12 @@ def _params(message: dict[str, Any]) -> dict[str, Any]:
 def tracker(registry: SessionRegistry | None, default_user: str | None) -> list[Middleware]:
     """The middleware list build_server adds: the tracker when there is a registry."""
     return [] if registry is None else [SessionTracker(registry, default_user)]
+
+
+def sessions_refresher(registry: SessionRegistry, transport: str) -> Callable[[], Awaitable[None]]:
+    """Reads how many connections `registry` holds into dueflow_mcp_sessions at each scrape."""
+
+    async def sessions() -> None:
+        SESSIONS.labels(transport).set(registry.count())
+
+    return sessions

@@ -19,14 +19,14 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequenc
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Lifespan
 
-from domain.adapters.metrics import Scrape, declare_consumer
+from domain.adapters.metrics import Refresher, Scrape, declare_consumer, pool_refresher
 from domain.adapters.tracing import TRACEPARENT
 from workers.consumer import Consumer, ConsumerRunner, MalformedEvent, Outcome, Received
 
@@ -106,7 +106,7 @@ def build_app(
             Route("/events/{topic}", _delivery(by_topic, runner), methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", _readiness(sessions), methods=["GET"]),
-            Scrape().route(),  # GET /metrics
+            Scrape(_pool_of(sessions)).route(),  # GET /metrics
             *routes,
         ],
         lifespan=lifespan,
@@ -142,6 +142,12 @@ def _delivery(by_topic: Mapping[str, Sequence[Consumer]], runner: ConsumerRunner
         return _status(outcome)
 
     return deliver
+
+
+def _pool_of(sessions: async_sessionmaker[AsyncSession]) -> list[Refresher]:
+    """The pool gauge's refresher, for the engine `sessions` are bound to."""
+    engine = sessions.kw.get("bind")
+    return [pool_refresher(engine)] if isinstance(engine, AsyncEngine) else []
 
 
 def _readiness(sessions: async_sessionmaker[AsyncSession]) -> Endpoint:

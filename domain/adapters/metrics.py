@@ -19,7 +19,7 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram
 from prometheus_client import generate_latest as render
 from sqlalchemy import event as sa_event
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -54,6 +54,25 @@ AUTH_FAILURES = Counter(
     "dueflow_http_auth_failures",
     "HTTP requests to the MCP endpoint answered 401, by reason (missing_token, invalid_token).",
     ["reason"],
+)
+
+SESSIONS = Gauge(
+    "dueflow_mcp_sessions",
+    "MCP client connections the server can reach now, by transport (read at scrape).",
+    ["transport"],
+)
+
+# ---- Database (domain/adapters/unit_of_work.py; the pool is read at scrape)
+TRANSACTION_SECONDS = Histogram(
+    "dueflow_db_transaction_duration_seconds",
+    "Time from a writing unit of work's start to its commit (rolled-back ones are not counted).",
+    buckets=_FAST,
+)
+POOL_CONNECTIONS = Gauge(
+    "dueflow_db_pool_connections",
+    "This process's pooled database connections by state: in_use (checked out) or idle"
+    " (read at scrape; SQLite's connections are not pooled and show none).",
+    ["state"],
 )
 
 # ---- Outbox relay (domain/adapters/outbox.py)
@@ -226,6 +245,19 @@ def count_after_commit(session: AsyncSession, counter: Counter, amount: float = 
 _PENDING = "dueflow_metrics_after_commit"
 
 Refresher = Callable[[], Awaitable[None]]
+
+
+def pool_refresher(engine: AsyncEngine) -> Refresher:
+    """Reads `engine`'s connection pool into dueflow_db_pool_connections at each scrape."""
+
+    async def pool() -> None:
+        status = engine.sync_engine.pool
+        in_use, idle = getattr(status, "checkedout", None), getattr(status, "checkedin", None)
+        if callable(in_use) and callable(idle):
+            POOL_CONNECTIONS.labels("in_use").set(in_use())
+            POOL_CONNECTIONS.labels("idle").set(idle())
+
+    return pool
 
 
 class Scrape:

@@ -19,6 +19,7 @@ the consumers, which open sessions of their own) give way.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self, TypeAlias
@@ -27,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import SQLModel
 
+from domain.adapters.metrics import TRANSACTION_SECONDS
 from domain.adapters.reminder_sql import SqlReminderRepository
 from domain.adapters.sql import BUSY_TIMEOUT_MS, IN_TURN
 from domain.adapters.sqlite_driver import driver_of
@@ -87,8 +89,10 @@ class SqlUnitOfWork:
         self._session: AsyncSession | None = None
         self._reader: ReadConnection | None = None
         self._held: HeldInserts | None = None
+        self._began = 0.0
 
     async def __aenter__(self) -> Self:
+        self._began = time.perf_counter()
         self._events = []
         self._session = self._reader = self._held = None
         if self._read_only:
@@ -126,6 +130,7 @@ class SqlUnitOfWork:
             raise UnitOfWorkMisuse("commit() in a read-only unit of work")
         with span("commit", attributes={"dueflow.events": len(self._events)}):
             await self._commit()
+        TRANSACTION_SECONDS.observe(time.perf_counter() - self._began)
 
     async def _commit(self) -> None:
         outbox = outbox_rows(self._events)

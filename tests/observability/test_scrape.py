@@ -4,10 +4,13 @@ and the dashboard use is exported."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
+from fastmcp import Client
 
+from tests.observability.conftest import Served
 from tests.support.metrics import (
     PROMETHEUS_OWN,
     STANDARD,
@@ -17,6 +20,8 @@ from tests.support.metrics import (
     rule_expressions,
     uses,
 )
+from tests.support.servers import ALICE_TOKEN
+from tests.support.waiting import eventually
 
 # labels Prometheus attaches to every series it scrapes, not the process
 TARGET_LABELS = frozenset({"job", "instance"})
@@ -65,6 +70,36 @@ def test_the_relay_and_every_worker_counted_what_they_did(scraped: Scraped) -> N
     assert scraped.value("dueflow_reminder_lateness_seconds_count") == 1
     assert scraped.value("dueflow_notifications_total", channel="log", outcome="delivered") == 1
     assert scraped.value("dueflow_dead_letters_total") == 0
+
+
+def test_write_transactions_are_timed_and_the_connection_pool_is_read(scraped: Scraped) -> None:
+    # five adds and a completion at least, besides the workers' own
+    assert scraped.value("dueflow_db_transaction_duration_seconds_count") >= 6
+    assert scraped.value("dueflow_db_transaction_duration_seconds_sum") > 0
+    states = scraped.label_values("dueflow_db_pool_connections", "state")
+    assert states == {"in_use", "idle"}
+
+
+@pytest.mark.parametrize(("mode", "counted"), [("legacy", 1), ("auto", 0)])
+def test_open_mcp_connections_are_counted_by_transport(
+    served: Served, mode: str, counted: int
+) -> None:
+    """A 2025-era session holds its event stream open; a 2026-07-28 client over HTTP holds
+    nothing between requests, so there is nothing to count."""
+
+    async def while_connected() -> tuple[float, float]:
+        async with Client(f"{served.base}/mcp", auth=ALICE_TOKEN, mode=mode) as client:
+            await client.call_tool("list_tasks", {})
+            during = (await served.scrape()).value("dueflow_mcp_sessions", transport="http")
+
+        async def closed() -> Scraped | None:
+            found = await served.scrape()
+            return found if found.value("dueflow_mcp_sessions", transport="http") == 0 else None
+
+        after = await eventually(closed, timeout=10, what="the connection to be let go")
+        return during, after.value("dueflow_mcp_sessions", transport="http")
+
+    assert asyncio.run(while_connected()) == (counted, 0)
 
 
 def test_the_standard_process_collectors_are_exported(scraped: Scraped) -> None:
