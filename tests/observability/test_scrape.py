@@ -23,6 +23,9 @@ from tests.support.metrics import (
 from tests.support.servers import ALICE_TOKEN
 from tests.support.waiting import eventually
 
+# the first test also starts the server and runs the workload (up to a minute on a busy machine)
+pytestmark = pytest.mark.timeout(180)
+
 # labels Prometheus attaches to every series it scrapes, not the process
 TARGET_LABELS = frozenset({"job", "instance"})
 
