@@ -20,8 +20,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from tests.support.servers import ALICE_TOKEN, dueflow_http, free_port, stdio_session
-from tests.support.wire_fuzzing import HttpWire, StdioWire, WireTally, plan
+from tests.support.wire_fuzzing import WireTally, fuzz_http, fuzz_stdio, plan
 
 RESULTS = Path(__file__).with_name("results")
 SHOWN_FAILURES = 40
@@ -31,20 +30,8 @@ async def amain(args: argparse.Namespace) -> int:
     figures: dict[str, WireTally] = {}
     with tempfile.TemporaryDirectory() as scratch:
         home = Path(scratch)
-        env = {"DUEFLOW_DATA_DIR": str(home / "stdio"), "DUEFLOW_USER": "alice"}
-        with stdio_session(home, **env) as server:
-            figures["stdio"] = StdioWire(server).run(plan(args.seed, args.messages))
-        async with dueflow_http(
-            home,
-            free_port(),
-            DUEFLOW_DATA_DIR=str(home / "http"),
-            DUEFLOW_TOKENS=f"{ALICE_TOKEN}=alice",
-            DUEFLOW_CALLS_PER_SECOND="100000",
-            DUEFLOW_CALLS_BURST="100000",
-        ) as url:
-            figures["http"] = await HttpWire(url, ALICE_TOKEN).run(
-                plan(args.seed + 1, args.messages)
-            )
+        figures["stdio"] = fuzz_stdio(home, plan(args.seed, args.messages))
+        figures["http"] = await fuzz_http(home, plan(args.seed + 1, args.messages))
     for transport, tally in figures.items():
         print(
             f"{transport}: {tally.sent} sent in {tally.seconds:.0f} s,"

@@ -17,9 +17,18 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
+
+from tests.support.servers import (
+    ALICE_TOKEN,
+    INITIALIZE,
+    dueflow_http,
+    free_port,
+    stdio_session,
+)
 
 INTERNAL_ERROR = -32603
 # valid messages of a session, as a client sends them; the mutations start from these
@@ -305,17 +314,7 @@ class HttpWire:
         return self.tally
 
     async def _initialize(self, http: httpx.AsyncClient) -> None:
-        initialize = {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-06-18",
-                "capabilities": {},
-                "clientInfo": {"name": "wire-fuzz", "version": "1"},
-            },
-        }
-        answered = await http.post(self.url, json=initialize, headers=self.headers)
+        answered = await http.post(self.url, json=INITIALIZE, headers=self.headers)
         answered.raise_for_status()
         session = answered.headers.get("mcp-session-id")
         if session:
@@ -371,3 +370,24 @@ def _json_or_text(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         return text
+
+
+def fuzz_stdio(home: Path, lines: list[bytes]) -> WireTally:
+    """`lines` sent to `dueflow serve` on stdio as alice, its own process, in `home`."""
+    env = {"DUEFLOW_DATA_DIR": str(home / "stdio"), "DUEFLOW_USER": "alice"}
+    with stdio_session(home, **env) as server:
+        return StdioWire(server).run(lines)
+
+
+async def fuzz_http(home: Path, bodies: list[bytes]) -> WireTally:
+    """`bodies` POSTed to `dueflow serve --transport http`, its own process, in `home`, in one
+    session with alice's token (the per-user rate set high enough for a run)."""
+    async with dueflow_http(
+        home,
+        free_port(),
+        DUEFLOW_DATA_DIR=str(home / "http"),
+        DUEFLOW_TOKENS=f"{ALICE_TOKEN}=alice",
+        DUEFLOW_CALLS_PER_SECOND="100000",
+        DUEFLOW_CALLS_BURST="100000",
+    ) as url:
+        return await HttpWire(url, ALICE_TOKEN).run(bodies)
