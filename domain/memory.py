@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Self
 from zoneinfo import ZoneInfo
 
+from domain.calendar_links import CalendarLink
 from domain.errors import ConcurrentChange, IdempotencyRace
 from domain.events import TaskEvent
 from domain.model import Status, Task
@@ -30,6 +31,7 @@ class MemoryStore:
     tasks: dict[str, Task] = field(default_factory=dict)
     idempotency: dict[tuple[str, str], IdempotencyRecord] = field(default_factory=dict)
     reminders: dict[str, ScheduledReminder] = field(default_factory=dict)
+    calendar: dict[tuple[str, str], CalendarLink] = field(default_factory=dict)
     events: list[TaskEvent] = field(default_factory=list)  # committed, in commit order
 
     def __call__(self, *, read_only: bool = False, inserts_only: bool = False) -> MemoryUnitOfWork:
@@ -47,11 +49,13 @@ class MemoryUnitOfWork:
         self.inserts_only = inserts_only
         self.tasks = MemoryTaskRepository(self)
         self.reminders = MemoryReminderRepository(self)
+        self.calendar = MemoryCalendarLinks(self)
         self._events: list[TaskEvent] = []
         self.staged_tasks: dict[str, Task] = {}
         self.expected_versions: dict[str, int] = {}  # task id -> the stored version it replaces
         self.staged_keys: dict[tuple[str, str], IdempotencyRecord] = {}
         self.staged_reminders: dict[str, ScheduledReminder] = {}
+        self.staged_links: dict[tuple[str, str], CalendarLink] = {}
 
     async def __aenter__(self) -> Self:
         return self
@@ -80,6 +84,7 @@ class MemoryUnitOfWork:
         store.tasks.update(self.staged_tasks)
         store.idempotency.update(self.staged_keys)
         store.reminders.update(self.staged_reminders)
+        store.calendar.update(self.staged_links)
         store.events.extend(self._events)
         self._discard()
 
@@ -95,6 +100,7 @@ class MemoryUnitOfWork:
         self._events = []
         self.staged_tasks, self.expected_versions = {}, {}
         self.staged_keys, self.staged_reminders = {}, {}
+        self.staged_links = {}
 
 
 class MemoryTaskRepository:
@@ -272,3 +278,24 @@ class MemoryReminderRepository:
     def _visible(self) -> dict[str, ScheduledReminder]:
         self._unit.check_readable()
         return {**self._unit.store.reminders, **self._unit.staged_reminders}
+
+
+class MemoryCalendarLinks:
+    """The UIDs imported per user, staged until the unit commits."""
+
+    def __init__(self, unit: MemoryUnitOfWork) -> None:
+        self._unit = unit
+
+    async def links(self, user_id: str) -> list[CalendarLink]:
+        self._unit.check_readable()
+        found = {**self._unit.store.calendar, **self._unit.staged_links}
+        return [link for (user, _uid), link in found.items() if user == user_id]
+
+    async def find(self, user_id: str, uid: str) -> CalendarLink | None:
+        self._unit.check_readable()
+        key = (user_id, uid)
+        return self._unit.staged_links.get(key) or self._unit.store.calendar.get(key)
+
+    async def put(self, user_id: str, link: CalendarLink) -> None:
+        self._unit.check_writable()
+        self._unit.staged_links[(user_id, link.uid)] = link

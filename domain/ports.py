@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+from domain.calendar_links import CalendarLinks
 from domain.events import TaskEvent
 from domain.model import Task
 from domain.query import SortKey, TaskFilter
@@ -126,6 +127,9 @@ class UnitOfWork(Protocol):
 
     @property
     def reminders(self) -> ReminderRepository: ...
+
+    @property
+    def calendar(self) -> CalendarLinks: ...
 
     async def __aenter__(self) -> Self: ...
 

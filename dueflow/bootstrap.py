@@ -25,6 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.access import PersonalTokens
 from domain.adapters.access_sql import SqlTokenStore
+from domain.adapters.calendar_files import CalendarFiles
+from domain.adapters.calendar_sql import SqlFeedStore
 from domain.adapters.foreground import Foreground
 from domain.adapters.history_sql import SqlHistory
 from domain.adapters.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, Scrape, pool_refresher
@@ -33,10 +35,12 @@ from domain.adapters.reminder_sql import SqlReminderRepository
 from domain.adapters.schema_revision import HEAD, current_revision
 from domain.adapters.sql import make_engine
 from domain.adapters.unit_of_work import ReminderRepositoryFactory, SqlUnitOfWork, shared_repository
+from domain.calendar import CalendarExchange
+from domain.calendar_feeds import CalendarFeeds
 from domain.channels import Channel
 from domain.clock import SystemClock
 from domain.history import HistoryPage, HistoryQuery, HistoryReader, HistoryUnavailable
-from domain.ports import Clock, EventPublisher, JobScheduler
+from domain.ports import Clock, EventPublisher, JobScheduler, UnitOfWorkFactory
 from domain.reminder_service import SOURCE as REMINDERS_SOURCE
 from domain.reminder_service import ReminderService
 from domain.service import TaskService
@@ -154,6 +158,7 @@ class Runtime:
     tokens: PersonalTokens  # the personal access tokens the HTTP transports accept
     workers: InProcessWorkers | None  # embedded: the workers run here; Dapr: in their own apps
     scrape: Scrape  # what GET /metrics answers, the outbox backlog read when scraped
+    calendar: CalendarFiles  # iCalendar export, import and feeds
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
     @contextlib.asynccontextmanager
@@ -244,8 +249,9 @@ async def _wire(
         patience_seconds=settings.relay_patience_seconds,
     )
     wakes.insert(0, relay.notify)
+    units = partial(SqlUnitOfWork, database.sessions, relay.notify)
     service = TaskService(
-        partial(SqlUnitOfWork, database.sessions, relay.notify),
+        units,
         clock,
         default_timezone=settings.timezone,
         source=SOURCE,
@@ -263,8 +269,18 @@ async def _wire(
         PersonalTokens(SqlTokenStore(database.engine), clock),
         workers=workers,
         scrape=api_scrape(database.engine, clock),
+        calendar=calendar_files(units, service, database.engine, clock),
         _stack=stack,
     )
+
+
+def calendar_files(
+    units: UnitOfWorkFactory, service: TaskService, engine: AsyncEngine, clock: Clock
+) -> CalendarFiles:
+    """The iCalendar use cases on the units of work `service` writes through."""
+    exchange = CalendarExchange(units, clock, service.arguments, SOURCE)
+    feeds = CalendarFeeds(SqlFeedStore(engine), SqlTokenStore(engine), clock)
+    return CalendarFiles(exchange, feeds, clock, service.default_timezone)
 
 
 def api_scrape(engine: AsyncEngine, clock: Clock) -> Scrape:

@@ -313,3 +313,35 @@ class AccessLogRow(SQLModel, table=True):
     token_id: str | None = Field(default=None, max_length=16)
     user_id: str | None = Field(default=None, max_length=200)
     detail: str = Field(default="", max_length=200)
+
+
+class CalendarLinkRow(SQLModel, table=True):
+    """An iCalendar UID imported for a user, the task it became, and the SEQUENCE and
+    LAST-MODIFIED it was imported at (domain.calendar)."""
+
+    __tablename__ = "calendar_links"
+    __table_args__ = (sa.Index("ix_calendar_links_task", "user_id", "task_id"),)
+
+    user_id: str = Field(primary_key=True, max_length=200)
+    uid: str = Field(primary_key=True, max_length=255)
+    task_id: str = Field(max_length=36)
+    sequence: int = Field(default=0)
+    last_modified: dt.datetime | None = _utc(nullable=True)
+    task_version: int = Field(default=1)  # the task's version when the UID last wrote it
+
+
+class CalendarFeedRow(SQLModel, table=True):
+    """A private calendar feed URL: the salted hash of its secret, never the secret."""
+
+    __tablename__ = "calendar_feeds"
+    __table_args__ = (sa.Index("ix_calendar_feeds_user", "user_id", "created_at"),)
+
+    id: str = Field(primary_key=True, max_length=16)
+    user_id: str = Field(max_length=200)
+    name: str = Field(default="", max_length=100)
+    salt: str = Field(max_length=32)
+    digest: str = Field(max_length=64)
+    events: bool = Field(default=False)  # also answer the tasks as VEVENTs
+    token_id: str | None = Field(default=None, max_length=16)  # the personal token that made it
+    created_at: dt.datetime = _utc()
+    revoked_at: dt.datetime | None = _utc(nullable=True)

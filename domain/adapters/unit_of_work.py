@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import SQLModel
 
+from domain.adapters.calendar_sql import SqlCalendarLinks
 from domain.adapters.metrics import TRANSACTION_SECONDS
 from domain.adapters.reminder_sql import SqlReminderRepository
 from domain.adapters.sql import BUSY_TIMEOUT_MS, IN_TURN
@@ -61,6 +62,7 @@ class SqlUnitOfWork:
 
     tasks: SqlTaskRepository
     reminders: ReminderRepository
+    calendar: SqlCalendarLinks
     statements: Statements
 
     def __init__(
@@ -109,6 +111,7 @@ class SqlUnitOfWork:
                     await self._session.connection(execution_options={IN_TURN: True})
         self.tasks = SqlTaskRepository(self.statements)
         self.reminders = self._reminder_store(self.statements)
+        self.calendar = SqlCalendarLinks(self.statements)
         return self
 
     async def __aexit__(
@@ -169,6 +172,7 @@ class JoinedUnitOfWork:
 
     tasks: SqlTaskRepository
     reminders: ReminderRepository
+    calendar: SqlCalendarLinks
     statements: Statements
 
     def __init__(
@@ -187,6 +191,7 @@ class JoinedUnitOfWork:
         self.statements = InTransaction(self._session)
         self.tasks = SqlTaskRepository(self.statements)
         self.reminders = self._reminder_store(self.statements)
+        self.calendar = SqlCalendarLinks(self.statements)
         self._events = []
         return self
 

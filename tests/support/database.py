@@ -27,6 +27,8 @@ TABLES = (
     "leases",
     "access_tokens",
     "access_log",
+    "calendar_links",
+    "calendar_feeds",
 )
 
 

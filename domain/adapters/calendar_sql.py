@@ -1,0 +1,136 @@
+"""iCalendar in SQL: the UIDs imported per user (a repository of the unit of work) and the
+private calendar feeds (domain.calendar_feeds.FeedStore)."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import AsyncIterator
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from domain.adapters.sql import READ_ONLY
+from domain.adapters.statements import Statements
+from domain.adapters.tables import CalendarFeedRow, CalendarLinkRow
+from domain.adapters.writes import Write
+from domain.calendar_feeds import CalendarFeed, StoredFeed
+from domain.calendar_links import CalendarLink
+from domain.errors import ConcurrentChange
+
+LINKS = CalendarLinkRow.__table__  # type: ignore[attr-defined]
+FEEDS = CalendarFeedRow.__table__  # type: ignore[attr-defined]
+L = LINKS.c
+F = FEEDS.c
+
+
+class SqlCalendarLinks:
+    """The calendar_links rows, through the statements of a unit of work (it never commits)."""
+
+    def __init__(self, statements: Statements) -> None:
+        self._statements = statements
+
+    async def links(self, user_id: str) -> list[CalendarLink]:
+        found = await self._statements.execute(sa.select(LINKS).where(L.user_id == user_id))
+        return [_link(row) for row in found.all()]
+
+    async def find(self, user_id: str, uid: str) -> CalendarLink | None:
+        found = await self._statements.execute(
+            sa.select(LINKS).where(L.user_id == user_id, L.uid == uid)
+        )
+        row = found.one_or_none()
+        return None if row is None else _link(row)
+
+    async def put(self, user_id: str, link: CalendarLink) -> None:
+        values = {
+            "task_id": link.task_id,
+            "sequence": link.sequence,
+            "last_modified": link.last_modified,
+            "task_version": link.task_version,
+        }
+        changed = await self._statements.update(
+            _UPDATE_LINK, {**values, "match_user": user_id, "match_uid": link.uid}
+        )
+        if changed:
+            return
+        try:
+            await self._statements.insert(
+                _INSERT_LINK, [{**values, "user_id": user_id, "uid": link.uid}]
+            )
+        except IntegrityError:
+            raise ConcurrentChange() from None
+
+
+_INSERT_LINK = Write(sa.insert(LINKS))
+_UPDATE_LINK = Write(
+    sa.update(LINKS).where(
+        L.user_id == sa.bindparam("match_user", type_=L.user_id.type),
+        L.uid == sa.bindparam("match_uid", type_=L.uid.type),
+    )
+)
+
+
+def _link(row: Any) -> CalendarLink:
+    return CalendarLink(row.uid, row.task_id, row.sequence, row.last_modified, row.task_version)
+
+
+class SqlFeedStore:
+    """The calendar_feeds rows; each call is one short statement."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    @contextlib.asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncConnection]:
+        async with self._engine.connect() as conn:
+            await conn.execution_options(**{READ_ONLY: True})
+            yield conn
+
+    async def add(self, stored: StoredFeed) -> None:
+        feed = stored.feed
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                sa.insert(FEEDS).values(
+                    id=feed.id,
+                    user_id=feed.user_id,
+                    name=feed.name,
+                    salt=stored.salt,
+                    digest=stored.digest,
+                    events=feed.events,
+                    token_id=feed.token_id,
+                    created_at=feed.created_at,
+                )
+            )
+
+    async def find(self, feed_id: str) -> StoredFeed | None:
+        async with self._reading() as conn:
+            row = (await conn.execute(sa.select(FEEDS).where(F.id == feed_id))).one_or_none()
+        return None if row is None else StoredFeed(_feed(row), row.salt, row.digest)
+
+    async def feeds(self, user_id: str) -> list[CalendarFeed]:
+        query = sa.select(FEEDS).where(F.user_id == user_id).order_by(F.created_at, F.id)
+        async with self._reading() as conn:
+            return [_feed(row) for row in (await conn.execute(query)).all()]
+
+    async def revoke(self, user_id: str, feed_id: str, now: dt.datetime) -> CalendarFeed | None:
+        mine = (F.id == feed_id, F.user_id == user_id)
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                sa.update(FEEDS).where(*mine, F.revoked_at.is_(None)).values(revoked_at=now)
+            )
+            row = (await conn.execute(sa.select(FEEDS).where(*mine))).one_or_none()
+        return None if row is None else _feed(row)
+
+
+def _feed(row: Any) -> CalendarFeed:
+    return CalendarFeed(
+        id=row.id,
+        user_id=row.user_id,
+        name=row.name,
+        events=bool(row.events),
+        token_id=row.token_id,
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+    )

@@ -1,0 +1,31 @@
+"""The UIDs imported per user: which task each calendar item became (domain.calendar)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarLink:
+    """A UID imported for a user: the task it became and the version of the item it was."""
+
+    uid: str
+    task_id: str
+    sequence: int
+    last_modified: dt.datetime | None
+    task_version: int  # the task's version when this UID last wrote it
+
+
+class CalendarLinks(Protocol):
+    """The UIDs imported per user (a repository of the unit of work)."""
+
+    async def links(self, user_id: str) -> list[CalendarLink]: ...
+
+    async def find(self, user_id: str, uid: str) -> CalendarLink | None: ...
+
+    async def put(self, user_id: str, link: CalendarLink) -> None:
+        """Insert or replace the link of `link.uid`; ConcurrentChange if another transaction
+        inserted it meanwhile."""
+        ...
