@@ -181,6 +181,8 @@ async def serve(
             ),
             # over stdio, tool calls are measured only where a scraper can read them
             metrics=transport != "stdio" or settings.metrics_port is not None,
+            calendar=runtime.calendar,
+            public_url=settings.public_url,
         )
         runtime.scrape.refreshers.append(sessions_refresher(runtime.mcp_sessions, transport))
         if transport != "stdio":
@@ -232,6 +234,7 @@ async def serve(
                     settings.max_request_bytes,
                     oauth,
                     scrape=runtime.scrape,
+                    calendar=runtime.calendar,
                 )
                 config = uvicorn.Config(
                     app,

@@ -152,6 +152,11 @@ class Settings(BaseSettings):
         description="Host header names the HTTP transports answer besides the bound address and"
         " loopback: 'tasks.example.com,*.internal'",
     )
+    public_url: str | None = Field(
+        default=None,
+        description="The server's public base URL (https://tasks.example.org): calendar feed"
+        " URLs start with it; unset, they are answered as paths",
+    )
     allowed_origins: str = Field(
         default="",
         description="Browser origins the HTTP transports answer besides their own and loopback"

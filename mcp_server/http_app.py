@@ -21,7 +21,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from domain.adapters.calendar_files import CalendarFiles
 from domain.adapters.metrics import AUTH_FAILURES, MetricsFirst, Scrape
+from mcp_server.calendar_feed import MASKED, feed_route
 from mcp_server.oauth import METADATA_PATH, OAuthConfig
 
 log = logging.getLogger(__name__)
@@ -208,10 +210,11 @@ class RefusalLog:
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] in _REFUSED:
                 headers = Headers(scope=scope)
+                path = str(scope.get("path", ""))
                 log.info(
                     "refused %s %s with %d (Host %r, Origin %r)",
                     scope.get("method"),
-                    scope.get("path"),
+                    MASKED if path.startswith("/calendar/") else path,  # a feed's path is its key
                     message["status"],
                     headers.get("host", "")[:100],
                     headers.get("origin", "")[:100],
@@ -232,6 +235,7 @@ def http_app(
     max_request_bytes: int = 1_048_576,
     oauth: OAuthConfig | None = None,
     scrape: Scrape | None = None,
+    calendar: CalendarFiles | None = None,
 ) -> Starlette:
     """The app `dueflow serve --transport http|sse` serves: the MCP endpoint at `path` behind
     the Host/Origin guard, the request-size limit and, when the server has auth, the bearer
@@ -261,6 +265,8 @@ def http_app(
         resource_path = urlsplit(oauth.audience).path.rstrip("/")
         for route in {METADATA_PATH, METADATA_PATH + resource_path}:
             app.router.routes.insert(0, Route(route, protected_resource, methods=["GET"]))
+    if calendar is not None:
+        app.router.routes.insert(0, feed_route(calendar))
     app.add_middleware(RefusalLog)  # it sees the Host/Origin guard's answers too
     if scrape is not None:
         app.add_middleware(MetricsFirst, scrape=scrape)  # outermost: see MetricsFirst

@@ -17,10 +17,12 @@ from fastmcp.server.dependencies import get_access_token
 from fastmcp.server.middleware import Middleware
 
 from domain.access import PREFIX, SCOPES, PersonalTokens
+from domain.adapters.calendar_files import CalendarFiles
 from domain.adapters.foreground import Foreground
 from domain.history import HistoryReader
 from domain.reminder_service import ReminderService
 from domain.service import TaskService
+from mcp_server.calendar_tools import register_calendar_tools
 from mcp_server.fairness import CallLimits, PerUserLimits
 from mcp_server.history_tools import register_history_tools
 from mcp_server.metered import ToolMetrics
@@ -108,12 +110,14 @@ def build_server(
     foreground: Foreground | None = None,
     limits: CallLimits | None = None,
     metrics: bool = True,
+    calendar: CalendarFiles | None = None,
+    public_url: str | None = None,
 ) -> FastMCP:
     """The MCP server for `service`; without a token, calls act as `default_user` (stdio);
     with `history`, task_history reads the audit log through it; with `foreground`, every
     request is counted there (see OutboxRelay); with `limits`, each token user's calls are held
     to them (the HTTP transports); with `metrics`, every tool call is counted and timed
-    (mcp_server.metered)."""
+    (mcp_server.metered); with `calendar`, the iCalendar tools (feed URLs under `public_url`)."""
 
     def instructions() -> str:
         now = dt.datetime.now(service.user_zone)
@@ -159,4 +163,6 @@ def build_server(
         register_reminder_tools(mcp, user, reminders)
     if history is not None:
         register_history_tools(mcp, user, service, history)
+    if calendar is not None:
+        register_calendar_tools(mcp, user, calendar, public_url)
     return mcp

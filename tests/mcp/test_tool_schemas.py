@@ -87,7 +87,7 @@ def unportable(schema: dict[str, Any], nullable_allowed: set[str]) -> list[str]:
 
 async def test_every_schema_of_every_tool_is_portable(alice: Client) -> None:
     tools = await alice.list_tools()
-    assert len(tools) == 15
+    assert len(tools) == 18
     problems = []
     for tool in tools:
         clearable = {name for owner, name in CLEARABLE if owner == tool.name}
@@ -186,6 +186,11 @@ async def test_every_answer_validates_against_its_tools_output_schema_formats_in
     await runtime.relay.drain()
     await answered("task_history", limit=200)
     await answered("task_history", task_id=recurring["id"])
+    exported = await answered("export_tasks_ics", status="all")
+    await answered("import_tasks_ics", ics=exported["ics"].replace("Rent", "Rent!"))
+    feed = (await answered("calendar_feeds", action="create", name="phone"))["feeds"][0]
+    await answered("calendar_feeds", action="revoke", feed_id=feed["feed_id"])
+    await answered("calendar_feeds", action="list")
 
     failures = []
     for tool, documents in answers.items():

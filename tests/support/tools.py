@@ -14,7 +14,13 @@ from mcp_server.server import build_server
 
 def server_for(runtime: Runtime, user: str) -> FastMCP:
     """The MCP server of `runtime` acting as `user` (the stdio way: no token)."""
-    return build_server(runtime.service, user, reminders=runtime.reminders, history=runtime.history)
+    return build_server(
+        runtime.service,
+        user,
+        reminders=runtime.reminders,
+        history=runtime.history,
+        calendar=runtime.calendar,
+    )
 
 
 async def call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:

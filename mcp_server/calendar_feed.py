@@ -1,0 +1,62 @@
+"""GET /calendar/<secret>.ics: a user's open tasks for calendar apps to subscribe to.
+
+Calendar apps cannot send a bearer token, so the unguessable secret in the path is the
+credential: an unknown, revoked or orphaned secret answers 404 (the same answer as a path that
+never existed) and is logged without the secret. Answers carry an ETag and Last-Modified, and a
+conditional GET that still matches answers 304 with no body.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from domain.adapters.calendar_files import CalendarFiles
+
+log = logging.getLogger(__name__)
+
+ROUTE = "/calendar/{secret}.ics"
+MASKED = "/calendar/…"  # what logs show of a feed's path
+_HEADERS = {"Cache-Control": "private, max-age=300", "X-Robots-Tag": "noindex"}
+
+
+def feed_route(calendar: CalendarFiles) -> Route:
+    """The feed route, answering from `calendar`."""
+
+    async def feed(request: Request) -> Response:
+        body = await calendar.feed(str(request.path_params.get("secret", ""))[:200])
+        if body is None:
+            log.info(
+                "refused %s %s with 404 (unknown or revoked calendar feed; Host %r)",
+                request.method,
+                MASKED,
+                request.headers.get("host", "")[:100],
+            )
+            return Response("no such calendar\n", status_code=404, media_type="text/plain")
+        modified = email.utils.format_datetime(body.last_modified, usegmt=True)
+        headers = {**_HEADERS, "ETag": body.etag, "Last-Modified": modified}
+        if _unchanged(request, body.etag, body.last_modified.timestamp()):
+            return Response(status_code=304, headers=headers)
+        return Response(body.text, media_type="text/calendar; charset=utf-8", headers=headers)
+
+    return Route(ROUTE, feed, methods=["GET", "HEAD"])
+
+
+def _unchanged(request: Request, etag: str, modified: float) -> bool:
+    """RFC 9110 section 13.2.2: If-None-Match decides when sent; else If-Modified-Since."""
+    match = request.headers.get("if-none-match")
+    if match is not None:
+        tags = [tag.strip().removeprefix("W/") for tag in match.split(",")]
+        return "*" in tags or etag in tags
+    since = request.headers.get("if-modified-since")
+    if since is None:
+        return False
+    try:
+        parsed = email.utils.parsedate_to_datetime(since)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return False
+    return parsed.tzinfo is not None and modified <= parsed.timestamp()
