@@ -29,6 +29,7 @@ from domain.recurrence import Recurrence, parse_recurrence, series_start
 
 MAX_UID = 255
 MAX_ITEMS = 1000  # calendar items one import may carry
+MAX_ICS_CHARS = 1_000_000  # the text of one import
 MAX_OCCURRENCE = 1_000_000
 EXPORT_STATUSES = ("open", "completed", "all")
 _ATTEMPTS = 5

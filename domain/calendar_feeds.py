@@ -25,6 +25,7 @@ from domain.text import check_text
 PREFIX = "dfc_"
 MAX_NAME = 100
 MAX_FEEDS = 20  # live feeds per user
+PATH = "/calendar/{secret}.ics"
 _TEXT = re.compile(r"dfc_([0-9a-f]{16})_([0-9a-f]{48})")
 
 
@@ -58,6 +59,12 @@ class FeedStore(Protocol):
     async def revoke(self, user_id: str, feed_id: str, now: dt.datetime) -> CalendarFeed | None:
         """Mark the user's feed revoked (once); None if the user has no such feed."""
         ...
+
+
+def feed_url(public_url: str | None, secret: str) -> str:
+    """The address of a feed: under `public_url` when the server has one, else its path."""
+    path = PATH.format(secret=secret)
+    return public_url.rstrip("/") + path if public_url else path
 
 
 def _digest(salt: str, secret: str) -> str:

@@ -23,6 +23,7 @@ from dueflow.bootstrap import (
     open_database,
     serve_worker,
 )
+from dueflow.calendar_commands import add_calendar_commands, run_calendar
 from dueflow.heap import defer_collections, resume_collections, settle_heap
 from dueflow.settings import Settings, SettingsError
 from dueflow.telemetry import start_tracing
@@ -85,6 +86,7 @@ def parser() -> argparse.ArgumentParser:
     )
     failed.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
     add_token_commands(commands)
+    add_calendar_commands(commands)
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply every migration to DUEFLOW_DATABASE_URL")
@@ -123,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(failed_notifications(settings, args.limit))
         elif args.command == "tokens":
             return asyncio.run(run_tokens(settings, args))
+        elif args.command in ("export", "import", "feeds"):
+            return asyncio.run(run_calendar(settings, args))
         elif args.db_command == "upgrade":
             asyncio.run(db_upgrade(settings))
         else:

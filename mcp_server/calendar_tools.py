@@ -12,13 +12,11 @@ from pydantic import BaseModel, Field
 
 from domain.adapters.calendar_files import CalendarFiles
 from domain.calendar import ImportReport
-from domain.calendar_feeds import CalendarFeed
+from domain.calendar_feeds import CalendarFeed, feed_url
 from domain.due import iso_utc
 from domain.errors import ValidationFailed
 from mcp_server.schemas import MOMENT, Omitted, output_schema, published
 from mcp_server.tooling import IDEMPOTENT_WRITE, READ, WRITE, answer, correlation, domain_errors
-
-FEED_PATH = "/calendar/{secret}.ics"
 
 
 class Exported(BaseModel):
@@ -54,12 +52,6 @@ class FeedOut(BaseModel):
 
 class Feeds(BaseModel):
     feeds: list[FeedOut]
-
-
-def feed_url(public_url: str | None, secret: str) -> str:
-    """The address of a feed: under `public_url` when the server has one, else its path."""
-    path = FEED_PATH.format(secret=secret)
-    return public_url.rstrip("/") + path if public_url else path
 
 
 def register_calendar_tools(

@@ -20,7 +20,7 @@ from icalendar.timezone.tzid import tzid_from_dt
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 from domain.arguments import NewTask
-from domain.calendar import MAX_UID, CalendarItem, ItemReport, Stamp
+from domain.calendar import MAX_ICS_CHARS, MAX_UID, CalendarItem, ItemReport, Stamp
 from domain.due import EARLIEST_YEAR, LATEST_YEAR, Due, iso_utc, zone
 from domain.errors import DueflowError, ValidationFailed, echo
 from domain.model import Priority, Status, Task
@@ -28,7 +28,6 @@ from domain.reminder_specs import ALL_DAY_REFERENCE, MAX_LEAD, Reminder, format_
 from domain.text import check_text
 
 PRODID = "-//Dueflow//Dueflow tasks//EN"
-MAX_ICS_CHARS = 1_000_000
 MAX_COMPONENTS = 20_000
 MAX_DEPTH = 4  # VCALENDAR > VTODO > VALARM, VCALENDAR > VTIMEZONE > STANDARD
 MAX_SEQUENCE = 2_000_000_000
