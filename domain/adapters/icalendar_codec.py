@@ -21,7 +21,7 @@ from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 from domain.arguments import NewTask
 from domain.calendar import MAX_ICS_CHARS, MAX_UID, CalendarItem, ItemReport, Stamp
-from domain.due import EARLIEST_YEAR, LATEST_YEAR, Due, iso_utc, zone
+from domain.due import EARLIEST_YEAR, LATEST_YEAR, Due, iso_utc, localize, zone
 from domain.errors import DueflowError, ValidationFailed, echo
 from domain.model import Priority, Status, Task
 from domain.reminder_specs import ALL_DAY_REFERENCE, MAX_LEAD, Reminder, format_duration
@@ -31,6 +31,7 @@ PRODID = "-//Dueflow//Dueflow tasks//EN"
 MAX_COMPONENTS = 20_000
 MAX_DEPTH = 4  # VCALENDAR > VTODO > VALARM, VCALENDAR > VTIMEZONE > STANDARD
 MAX_SEQUENCE = 2_000_000_000
+SERIES_YEARS = 5  # how far past its due a series' VTIMEZONE reaches
 EVENT_MINUTES = 15  # how long a timed task lasts as a VEVENT in a feed
 X_ANCHOR = "X-DUEFLOW-ANCHOR"
 X_SERIES = "X-DUEFLOW-SERIES"
@@ -83,7 +84,7 @@ def render(
     calendar.add("calscale", "GREGORIAN")
     if name:
         calendar.add("x-wr-calname", name)
-    first, last = dt.date(1970, 1, 1), dt.date(2038, 1, 1)
+    moments: list[dt.date] = []
     for task, stamp in tasks:
         if events:
             if task.due is None or task.status is not Status.OPEN:
@@ -91,17 +92,26 @@ def render(
             calendar.add_component(_event(task, stamp, stamped_at))
         else:
             calendar.add_component(_todo(task, stamp, stamped_at))
-        for moment in _moments(task):
-            first, last = min(first, moment), max(last, moment)
-    calendar.add_missing_timezones(first_date=first, last_date=last + dt.timedelta(days=1))
+        moments.extend(_moments(task))
+    if moments:
+        # the VTIMEZONEs cover the times written and the years a series runs on after them
+        calendar.add_missing_timezones(first_date=min(moments), last_date=max(moments))
     return str(calendar.to_ical().decode())
 
 
 def _moments(task: Task) -> Iterable[dt.date]:
-    if task.due is not None and task.due.at is not None:
-        yield task.due.at.date()
-        if task.recurrence is not None and isinstance(task.recurrence.start, dt.datetime):
-            yield task.recurrence.start.date()
+    """The days the VTIMEZONE of a task's zone must cover."""
+    if task.due is None or task.due.at is None:
+        return
+    day = task.due.at.date()
+    yield day - dt.timedelta(days=1)
+    yield day + dt.timedelta(days=1)
+    rec = task.recurrence
+    if rec is not None:
+        yield min(day + dt.timedelta(days=366 * SERIES_YEARS), dt.date(LATEST_YEAR, 12, 31))
+        for wall in (rec.start, *rec.exdates):
+            if isinstance(wall, dt.datetime):
+                yield wall.date() - dt.timedelta(days=1)
 
 
 def _todo(task: Task, stamp: Stamp, stamped_at: dt.datetime | None) -> icalendar.Todo:
@@ -164,7 +174,7 @@ def _common(
         item.add("priority", task.priority.ical)
     if task.tags:
         item.add("categories", list(task.tags))
-    if task.due is not None and task.due.all_day:
+    if task.due is not None and (task.due.all_day or _ambiguous(task.due)):
         item.add(X_TIMEZONE, task.due.timezone)
 
 
@@ -184,9 +194,20 @@ def _alarm(task: Task, reminder: Reminder, related_end: bool) -> icalendar.Alarm
 
 
 def _when(due: Due) -> dt.date | dt.datetime:
+    """A due as DUE writes it: a date, a local time with its TZID, or (for a wall time the
+    zone shows twice or never, which a TZID cannot tell apart) UTC beside X-DUEFLOW-TIMEZONE."""
     if due.date is not None:
         return due.date
-    return due.local if isinstance(due.local, dt.datetime) else due.instant
+    if _ambiguous(due) or not isinstance(due.local, dt.datetime):
+        return _utc(due.instant)
+    return due.local
+
+
+def _ambiguous(due: Due) -> bool:
+    local = due.local
+    if due.at is None or not isinstance(local, dt.datetime):
+        return False
+    return localize(local.replace(tzinfo=None), due.tz) != due.at
 
 
 def _wall(due: Due) -> dt.datetime | dt.date:
@@ -425,7 +446,12 @@ def _zone_of(
             notes.append(f"TZID {echo(tzid)} has no definition: read as wall time in {default}")
         return default
     if moment.utcoffset() == dt.timedelta(0) and moment.tzinfo in (dt.UTC, ZoneInfo("UTC")):
-        return "UTC"
+        named = _text(component, X_TIMEZONE).strip()
+        try:
+            return zone(named).key if named else "UTC"
+        except ValidationFailed:
+            notes.append(f"{X_TIMEZONE} {echo(named)} is not an IANA zone: read in UTC")
+            return "UTC"
     name = tzid_from_dt(moment) or ""
     name = WINDOWS_TO_OLSON.get(name, name)
     try:
