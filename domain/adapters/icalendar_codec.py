@@ -174,7 +174,9 @@ def _common(
         item.add("priority", task.priority.ical)
     if task.tags:
         item.add("categories", list(task.tags))
-    if task.due is not None and (task.due.all_day or _ambiguous(task.due)):
+    if task.due is not None and (
+        task.due.all_day or _ambiguous(task.due) or task.due.timezone == "UTC"
+    ):
         item.add(X_TIMEZONE, task.due.timezone)
 
 
@@ -446,12 +448,13 @@ def _zone_of(
             notes.append(f"TZID {echo(tzid)} has no definition: read as wall time in {default}")
         return default
     if moment.utcoffset() == dt.timedelta(0) and moment.tzinfo in (dt.UTC, ZoneInfo("UTC")):
+        # a UTC time is read in the zone Dueflow wrote beside it, else the calendar's zone
         named = _text(component, X_TIMEZONE).strip()
         try:
-            return zone(named).key if named else "UTC"
+            return zone(named).key if named else default
         except ValidationFailed:
-            notes.append(f"{X_TIMEZONE} {echo(named)} is not an IANA zone: read in UTC")
-            return "UTC"
+            notes.append(f"{X_TIMEZONE} {echo(named)} is not an IANA zone: read in {default}")
+            return default
     name = tzid_from_dt(moment) or ""
     name = WINDOWS_TO_OLSON.get(name, name)
     try:
