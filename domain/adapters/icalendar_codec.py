@@ -581,7 +581,7 @@ def _status(component: icalendar.Component, notes: list[str]) -> tuple[Status, d
     status = _text(component, "STATUS").upper() or "NEEDS-ACTION"
     completed = _stamp(component, "COMPLETED", notes)
     if status == "CANCELLED":
-        raise ValidationFailed("STATUS", "is CANCELLED", "nothing to import for a cancelled task")
+        raise DueflowError("STATUS:CANCELLED: a cancelled task; not imported")
     if status == "COMPLETED" or (completed is not None and status == "NEEDS-ACTION"):
         return Status.COMPLETED, completed
     if status not in ("NEEDS-ACTION", "IN-PROCESS", "TENTATIVE", "CONFIRMED"):
