@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from domain.adapters.calendar_files import CalendarFiles
+from domain.adapters.unit_of_work import SqlUnitOfWork
 from domain.calendar import EXPORT_STATUSES, MAX_ICS_CHARS
 from domain.calendar_feeds import feed_url
+from domain.clock import SystemClock
 from domain.due import iso_utc
 from domain.errors import DueflowError
-from dueflow.bootstrap import Runtime, bootstrap
+from domain.service import TaskService
+from dueflow.bootstrap import SOURCE, calendar_files, open_database
 from dueflow.settings import Settings
 
 
@@ -52,22 +57,30 @@ def add_calendar_commands(commands: Any) -> None:
 
 async def run_calendar(settings: Settings, args: argparse.Namespace) -> int:
     """Run `dueflow export|import|feeds`; 0 on success, 1 when the command was refused."""
-    runtime = await bootstrap(settings)
-    try:
-        if args.command == "export":
-            return await _export(runtime, args.user or settings.user, args.status, args.output)
-        if args.command == "import":
-            return await _import(runtime, args.user or settings.user, args)
-        return await _feeds(runtime, settings, args)
-    except DueflowError as exc:
-        print(exc.message, file=sys.stderr)  # noqa: T201
+    text = _read(args.file) if args.command == "import" else ""
+    if text is None:
         return 1
-    finally:
-        await runtime.close()
+    async with open_database(settings) as database:
+        # the use cases alone: the events an import records wait in the outbox for the relay
+        # of `dueflow serve` or `dueflow relay`, as any change made by another process does
+        clock = SystemClock()
+        units = partial(SqlUnitOfWork, database.sessions)
+        service = TaskService(units, clock, settings.timezone, source=SOURCE)
+        calendar = calendar_files(units, service, database.engine, clock)
+        try:
+            if args.command == "export":
+                user = args.user or settings.user
+                return await _export(calendar, user, args.status, args.output)
+            if args.command == "import":
+                return await _import(calendar, args.user or settings.user, text, args)
+            return await _feeds(calendar, settings, args)
+        except DueflowError as exc:
+            _refused(exc.message)
+            return 1
 
 
-async def _export(runtime: Runtime, user: str, status: str, output: str) -> int:
-    text, count = await runtime.calendar.export(user, status)
+async def _export(calendar: CalendarFiles, user: str, status: str, output: str) -> int:
+    text, count = await calendar.export(user, status)
     if output == "-":
         sys.stdout.write(text)
     else:
@@ -76,14 +89,8 @@ async def _export(runtime: Runtime, user: str, status: str, output: str) -> int:
     return 0
 
 
-async def _import(runtime: Runtime, user: str, args: argparse.Namespace) -> int:
-    text = _read(args.file)
-    if text is None:
-        return 1
-    report = await runtime.calendar.import_text(user, text, args.events_as_tasks)
-    if runtime.workers is not None:
-        # embedded: this process applies the events now (reminders, audit), as a server would
-        await runtime.relay.drain()
+async def _import(calendar: CalendarFiles, user: str, text: str, args: argparse.Namespace) -> int:
+    report = await calendar.import_text(user, text, args.events_as_tasks)
     for item in report.items:
         task = item.task_id or "-"
         print(f"{item.outcome}\t{task}\t{item.uid}\t{item.title}")  # noqa: T201
@@ -115,8 +122,8 @@ def _read(name: str) -> str | None:
         return None
 
 
-async def _feeds(runtime: Runtime, settings: Settings, args: argparse.Namespace) -> int:
-    feeds = runtime.calendar.feeds
+async def _feeds(calendar: CalendarFiles, settings: Settings, args: argparse.Namespace) -> int:
+    feeds = calendar.feeds
     if args.feeds_command == "create":
         feed, secret = await feeds.create(args.user, args.name, args.events)
         print(feed_url(settings.public_url, secret))  # noqa: T201 - stdout holds the URL alone

@@ -240,6 +240,10 @@ async def serve(
                     scrape=runtime.scrape,
                     calendar=runtime.calendar,
                 )
+                from mcp_server.calendar_feed import FeedSecretsMasked
+
+                # uvicorn's access log writes each request's path, and a feed's path is its key
+                logging.getLogger("uvicorn.access").addFilter(FeedSecretsMasked())
                 config = uvicorn.Config(
                     app,
                     host=host,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import re
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 
 ROUTE = "/calendar/{secret}.ics"
 MASKED = "/calendar/…"  # what logs show of a feed's path
+_SECRET = re.compile(r"/calendar/[^/?\s\"]+")
 _HEADERS = {"Cache-Control": "private, max-age=300", "X-Robots-Tag": "noindex"}
 
 
@@ -60,3 +62,17 @@ def _unchanged(request: Request, etag: str, modified: float) -> bool:
     except (TypeError, ValueError, IndexError, OverflowError):
         return False
     return parsed.tzinfo is not None and modified <= parsed.timestamp()
+
+
+class FeedSecretsMasked(logging.Filter):
+    """Masks feed paths in the records of a logger that writes request paths (uvicorn's access
+    log): a feed's path is its credential."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _SECRET.sub(MASKED, arg) if isinstance(arg, str) else arg for arg in record.args
+            )
+        if isinstance(record.msg, str):
+            record.msg = _SECRET.sub(MASKED, record.msg)
+        return True
