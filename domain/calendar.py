@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from domain.arguments import ArgumentReader, NewTask, read_anchor
-from domain.calendar_links import CalendarLink
+from domain.calendar_links import CalendarLink, CalendarState
 from domain.errors import ConcurrentChange, DueflowError, ValidationFailed, echo
 from domain.events import EventType, TaskEvent, created_event, task_event
 from domain.model import Status, Task
@@ -152,6 +152,11 @@ class CalendarExchange:
         last = max((task.updated_at for task in tasks), default=None)
         shown = [t for t in tasks if t.status is Status.OPEN and t.due is not None]
         return _stamped(shown, links), last
+
+    async def state(self, user_id: str) -> CalendarState:
+        """What moves with any change to the user's tasks or their UIDs (a feed's validator)."""
+        async with self._uow(read_only=True) as uow:
+            return await uow.calendar.state(user_id)
 
     async def import_items(
         self,

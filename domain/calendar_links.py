@@ -18,12 +18,25 @@ class CalendarLink:
     task_version: int  # the task's version when this UID last wrote it
 
 
+@dataclass(frozen=True, slots=True)
+class CalendarState:
+    """What any change to a user's tasks or links moves: a feed's validator, read in one query
+    per table instead of the tasks themselves."""
+
+    tasks: int
+    versions: int  # the sum of the tasks' versions: every change adds one
+    last_change: dt.datetime | None
+    links: tuple[int, int, int, dt.datetime | None]  # count, SEQUENCEs, versions, LAST-MODIFIED
+
+
 class CalendarLinks(Protocol):
     """The UIDs imported per user (a repository of the unit of work)."""
 
     async def links(self, user_id: str) -> list[CalendarLink]: ...
 
     async def find(self, user_id: str, uid: str) -> CalendarLink | None: ...
+
+    async def state(self, user_id: str) -> CalendarState: ...
 
     async def put(self, user_id: str, link: CalendarLink) -> None:
         """Insert or replace the link of `link.uid`; ConcurrentChange if another transaction

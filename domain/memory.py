@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import Self
 from zoneinfo import ZoneInfo
 
-from domain.calendar_links import CalendarLink
+from domain.calendar_links import CalendarLink, CalendarState
 from domain.errors import ConcurrentChange, IdempotencyRace
 from domain.events import TaskEvent
 from domain.model import Status, Task
@@ -295,6 +295,23 @@ class MemoryCalendarLinks:
         self._unit.check_readable()
         key = (user_id, uid)
         return self._unit.staged_links.get(key) or self._unit.store.calendar.get(key)
+
+    async def state(self, user_id: str) -> CalendarState:
+        self._unit.check_readable()
+        tasks = [t for t in self._unit.store.tasks.values() if t.user_id == user_id]
+        links = await self.links(user_id)
+        moments = [link.last_modified for link in links if link.last_modified is not None]
+        return CalendarState(
+            len(tasks),
+            sum(t.version for t in tasks),
+            max((t.updated_at for t in tasks), default=None),
+            (
+                len(links),
+                sum(link.sequence for link in links),
+                sum(link.task_version for link in links),
+                max(moments, default=None),
+            ),
+        )
 
     async def put(self, user_id: str, link: CalendarLink) -> None:
         self._unit.check_writable()

@@ -30,8 +30,8 @@ def feed_route(calendar: CalendarFiles) -> Route:
     """The feed route, answering from `calendar`."""
 
     async def feed(request: Request) -> Response:
-        body = await calendar.feed(str(request.path_params.get("secret", ""))[:200])
-        if body is None:
+        version = await calendar.feed(str(request.path_params.get("secret", ""))[:200])
+        if version is None:
             log.info(
                 "refused %s %s with 404 (unknown or revoked calendar feed; Host %r)",
                 request.method,
@@ -39,11 +39,12 @@ def feed_route(calendar: CalendarFiles) -> Route:
                 request.headers.get("host", "")[:100],
             )
             return Response("no such calendar\n", status_code=404, media_type="text/plain")
-        modified = email.utils.format_datetime(body.last_modified, usegmt=True)
-        headers = {**_HEADERS, "ETag": body.etag, "Last-Modified": modified}
-        if _unchanged(request, body.etag, body.last_modified.timestamp()):
+        modified = email.utils.format_datetime(version.last_modified, usegmt=True)
+        headers = {**_HEADERS, "ETag": version.etag, "Last-Modified": modified}
+        if _unchanged(request, version.etag, version.last_modified.timestamp()):
             return Response(status_code=304, headers=headers)
-        return Response(body.text, media_type="text/calendar; charset=utf-8", headers=headers)
+        text = await calendar.feed_text(version)
+        return Response(text, media_type="text/calendar; charset=utf-8", headers=headers)
 
     return Route(ROUTE, feed, methods=["GET", "HEAD"])
 

@@ -6,21 +6,30 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from domain.calendar import CalendarExchange, ImportReport, check_export_status
 from domain.calendar_feeds import CalendarFeed, CalendarFeeds
 from domain.ports import Clock
 
+if TYPE_CHECKING:
+    from domain.adapters.icalendar_codec import Rendered
+
 
 @dataclass(frozen=True, slots=True)
-class FeedBody:
-    """What a feed URL answers: the calendar text, its entity tag and when it last changed."""
+class FeedVersion:
+    """A live feed as it stands: its entity tag and when it last changed, known before its text
+    is read or written (a conditional GET that still matches needs neither)."""
 
-    text: str
+    feed: CalendarFeed
     etag: str
     last_modified: dt.datetime
+
+
+FEEDS_KEPT = 64  # feed texts a process keeps, newest used last
 
 
 class CalendarFiles:
@@ -37,6 +46,9 @@ class CalendarFiles:
         self.feeds = feeds
         self._clock = clock
         self._default_timezone = default_timezone
+        self._texts: OrderedDict[str, str] = OrderedDict()  # feed texts by entity tag
+        self._rendered: Rendered | None = None  # made at the first feed (loads the codec)
+        self._rendering = asyncio.Lock()  # one render at a time shares the cache
 
     async def export(self, user_id: str, status: str = "all") -> tuple[str, int]:
         """The user's tasks of `status` as a VCALENDAR, and how many tasks it holds."""
@@ -58,21 +70,37 @@ class CalendarFiles:
         items = await self.exchange.import_items(user_id, parsed.items, correlation_id)
         return ImportReport([*items, *parsed.refused], tuple(parsed.notes))
 
-    async def feed(self, secret: str) -> FeedBody | None:
-        """The calendar a live feed's secret answers; None for any other text."""
+    async def feed(self, secret: str) -> FeedVersion | None:
+        """The version of the live feed whose secret `secret` is; None for any other text."""
         feed = await self.feeds.verify(secret)
         if feed is None:
             return None
-        return await self._body(feed)
+        state = await self.exchange.state(feed.user_id)
+        validator = repr((feed.id, feed.name, feed.events, state)).encode()
+        etag = f'"{hashlib.sha256(validator).hexdigest()[:32]}"'
+        changed = max(state.last_change or feed.created_at, feed.created_at)
+        return FeedVersion(feed, etag, changed.replace(microsecond=0))
 
-    async def _body(self, feed: CalendarFeed) -> FeedBody:
-        tasks, last = await self.exchange.feed_tasks(feed.user_id)
+    async def feed_text(self, version: FeedVersion) -> str:
+        """The text of `version`: kept from an earlier request while nothing changed, else
+        written again, re-rendering only the tasks that changed."""
+        kept = self._texts.get(version.etag)
+        if kept is not None:
+            self._texts.move_to_end(version.etag)
+            return kept
+        feed = version.feed
+        tasks, _last = await self.exchange.feed_tasks(feed.user_id)
         name = f"Dueflow: {feed.name}" if feed.name else "Dueflow"
-        render = _codec().render
-        text = await asyncio.to_thread(render, tasks, None, events=feed.events, name=name)
-        digest = hashlib.sha256(text.encode()).hexdigest()[:32]
-        changed = max(last or feed.created_at, feed.created_at).replace(microsecond=0)
-        return FeedBody(text, f'"{digest}"', changed)
+        codec = _codec()
+        async with self._rendering:
+            self._rendered = self._rendered or codec.Rendered()
+            text: str = await asyncio.to_thread(
+                codec.render, tasks, None, events=feed.events, name=name, rendered=self._rendered
+            )
+        self._texts[version.etag] = text
+        if len(self._texts) > FEEDS_KEPT:
+            self._texts.popitem(last=False)
+        return text
 
 
 def _codec() -> ModuleType:

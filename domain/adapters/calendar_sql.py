@@ -14,15 +14,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.adapters.sql import READ_ONLY
 from domain.adapters.statements import Statements
-from domain.adapters.tables import CalendarFeedRow, CalendarLinkRow
+from domain.adapters.tables import CalendarFeedRow, CalendarLinkRow, TaskRow
 from domain.adapters.writes import Write
 from domain.calendar_feeds import CalendarFeed, StoredFeed
-from domain.calendar_links import CalendarLink
+from domain.calendar_links import CalendarLink, CalendarState
 from domain.errors import ConcurrentChange
 
 LINKS = CalendarLinkRow.__table__  # type: ignore[attr-defined]
 FEEDS = CalendarFeedRow.__table__  # type: ignore[attr-defined]
 L = LINKS.c
+T = TaskRow.__table__.c  # type: ignore[attr-defined]
 F = FEEDS.c
 
 
@@ -42,6 +43,29 @@ class SqlCalendarLinks:
         )
         row = found.one_or_none()
         return None if row is None else _link(row)
+
+    async def state(self, user_id: str) -> CalendarState:
+        tasks = await self._statements.execute(
+            sa.select(sa.func.count(), sa.func.sum(T.version), sa.func.max(T.updated_at)).where(
+                T.user_id == user_id
+            )
+        )
+        count, versions, last = tuple(tasks.one())
+        links = await self._statements.execute(
+            sa.select(
+                sa.func.count(),
+                sa.func.sum(L.sequence),
+                sa.func.sum(L.task_version),
+                sa.func.max(L.last_modified),
+            ).where(L.user_id == user_id)
+        )
+        linked, sequences, linked_versions, modified = tuple(links.one())
+        return CalendarState(
+            count,
+            int(versions or 0),
+            _aware(last),
+            (linked, int(sequences or 0), int(linked_versions or 0), _aware(modified)),
+        )
 
     async def put(self, user_id: str, link: CalendarLink) -> None:
         values = {
@@ -70,6 +94,16 @@ _UPDATE_LINK = Write(
         L.uid == sa.bindparam("match_uid", type_=L.uid.type),
     )
 )
+
+
+def _aware(value: Any) -> dt.datetime | None:
+    """An aggregate's moment: SQLite answers text or a naive UTC value, PostgreSQL an aware one."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    assert isinstance(value, dt.datetime)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 def _link(row: Any) -> CalendarLink:

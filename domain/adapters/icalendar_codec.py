@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,34 +71,83 @@ _ICAL_PRIORITY = {0: Priority.NONE, 1: Priority.URGENT, 5: Priority.MEDIUM}
 # --- writing ---------------------------------------------------------------------------------
 
 
+class Rendered:
+    """Components and VTIMEZONEs already written, by what they depend on (a task's version and
+    stamp; a zone and its years): a feed re-renders only what changed. Bounded, oldest out."""
+
+    def __init__(self, components: int = 20_000, zones: int = 256) -> None:
+        self._components: OrderedDict[tuple[Any, ...], tuple[bytes, frozenset[str]]] = OrderedDict()
+        self._zones: OrderedDict[tuple[str, dt.date, dt.date], bytes] = OrderedDict()
+        self._sizes = (components, zones)
+
+    def component(
+        self, task: Task, stamp: Stamp, stamped_at: dt.datetime | None, events: bool
+    ) -> tuple[bytes, frozenset[str]]:
+        key = (task.id, task.version, stamp, stamped_at, events)
+        found = self._components.get(key)
+        if found is None:
+            item = _event(task, stamp, stamped_at) if events else _todo(task, stamp, stamped_at)
+            text = item.to_ical()
+            found = text, frozenset(m.decode() for m in _TZID.findall(text))
+            _remember(self._components, key, found, self._sizes[0])
+        return found
+
+    def zone(self, tzid: str, first: dt.date, last: dt.date) -> bytes:
+        key = (tzid, first, last)
+        found = self._zones.get(key)
+        if found is None:
+            found = icalendar.Timezone.from_tzid(tzid, first_date=first, last_date=last).to_ical()
+            _remember(self._zones, key, found, self._sizes[1])
+        return found
+
+
+def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any, size: int) -> None:
+    cache[key] = value
+    if len(cache) > size:
+        cache.popitem(last=False)
+
+
+_TZID = re.compile(rb";TZID=([^:;\r\n]+)")
+
+
 def render(
     tasks: Sequence[tuple[Task, Stamp]],
     stamped_at: dt.datetime | None,
     *,
     events: bool = False,
     name: str | None = None,
+    rendered: Rendered | None = None,
 ) -> str:
     """A VCALENDAR of `tasks`; DTSTAMP is `stamped_at`, or each item's LAST-MODIFIED (a feed,
-    whose text then depends on the tasks alone). `events`: open tasks with a due as VEVENTs."""
+    whose text then depends on the tasks alone). `events`: open tasks with a due as VEVENTs.
+    Each component and VTIMEZONE is written by the library; `rendered` keeps them for the next
+    call."""
+    rendered = rendered or Rendered()
     calendar = icalendar.Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
     if name:
         calendar.add("x-wr-calname", name)
+    components: list[bytes] = []
+    zones: set[str] = set()
     moments: list[dt.date] = []
     for task, stamp in tasks:
-        if events:
-            if task.due is None or task.status is not Status.OPEN:
-                continue
-            calendar.add_component(_event(task, stamp, stamped_at))
-        else:
-            calendar.add_component(_todo(task, stamp, stamped_at))
+        if events and (task.due is None or task.status is not Status.OPEN):
+            continue
+        text, used = rendered.component(task, stamp, stamped_at, events)
+        components.append(text)
+        zones |= used
         moments.extend(_moments(task))
-    if moments:
-        # the VTIMEZONEs cover the times written and the years a series runs on after them
-        calendar.add_missing_timezones(first_date=min(moments), last_date=max(moments))
-    return str(calendar.to_ical().decode())
+    # the VTIMEZONEs every TZID needs, first (as RFC 5545 readers expect), covering the times
+    # written and the years a series runs on after them
+    timezones = [
+        rendered.zone(tzid, min(moments), max(moments)) for tzid in sorted(zones) if moments
+    ]
+    head = calendar.to_ical()
+    end = b"END:VCALENDAR\r\n"
+    assert head.endswith(end)
+    return str((head[: -len(end)] + b"".join(timezones) + b"".join(components) + end).decode())
 
 
 def _moments(task: Task) -> Iterable[dt.date]:

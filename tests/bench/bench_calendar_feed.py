@@ -1,0 +1,182 @@
+"""The calendar feed of 1,000 tasks over HTTP, on the embedded runtime.
+
+    .venv/bin/python tests/bench/bench_calendar_feed.py [--db sqlite|postgres|both] [--tasks 1000]
+                                                        [--requests 50]
+
+For each database: one user with --tasks open tasks with a due (a third all-day, a third timed
+in Europe/Berlin with a relative and an absolute reminder, a third recurring with an EXDATE),
+served by the app `dueflow serve --transport http` builds (uvicorn on a loopback port). Timed
+per request, on the client: a full GET of the feed (200: read, render, hash) and a conditional
+GET whose ETag still matches (304). Target (issue #20): the feed for 1,000 tasks answers within
+100 ms. Writes tests/bench/results/calendar_feed.{json,md}. Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from domain.adapters.schema import upgrade
+from domain.adapters.sql import make_engine
+from domain.service import NewTask
+from dueflow.bootstrap import Runtime, bootstrap
+from dueflow.settings import Settings
+from mcp_server.http_app import Reachable, http_app
+from mcp_server.server import TokenUsers, build_server
+from tests.support.servers import serving
+
+RESULTS = Path(__file__).with_name("results")
+PG_ADMIN = os.environ.get("DUEFLOW_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+PG_BENCH = "dueflow_bench_calendar"
+
+
+async def reset_postgres() -> str:
+    admin = await asyncpg.connect(PG_ADMIN)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{PG_BENCH}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{PG_BENCH}"')
+    finally:
+        await admin.close()
+    return f"{PG_ADMIN.rpartition('/')[0]}/{PG_BENCH}"
+
+
+def shape(n: int) -> NewTask:
+    day = dt.date(2026, 12, 1) + dt.timedelta(days=n % 300)
+    if n % 3 == 0:
+        return NewTask(title=f"All-day task {n}", due=day.isoformat(), tags=["home"])
+    if n % 3 == 1:
+        return NewTask(
+            title=f"Timed task {n}",
+            due=f"{day.isoformat()}T09:30",
+            timezone="Europe/Berlin",
+            reminders=["PT15M", f"{day.isoformat()}T06:00:00Z"],
+            priority="high",
+        )
+    return NewTask(
+        title=f"Series {n}",
+        due=f"{day.isoformat()}T18:00",
+        recurrence=f"FREQ=WEEKLY\nEXDATE:{(day + dt.timedelta(days=7)).strftime('%Y%m%d')}T180000",
+        description="A recurring task with a description.",
+    )
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def measure(runtime: Runtime, tasks: int, requests: int) -> dict[str, Any]:
+    for n in range(tasks):
+        await runtime.service.add("alice", shape(n))
+    _feed, secret = await runtime.calendar.feeds.create("alice", "bench")
+    server = build_server(
+        runtime.service, None, TokenUsers({}, runtime.tokens), calendar=runtime.calendar
+    )
+    app = http_app(server, "http", "/mcp", Reachable("127.0.0.1"), calendar=runtime.calendar)
+    full: list[float] = []
+    conditional: list[float] = []
+    size = 0
+    async with serving(app) as base, httpx.AsyncClient(base_url=base, timeout=30) as http:
+        path = f"/calendar/{secret}.ics"
+        first = await http.get(path)
+        assert first.status_code == 200 and first.text.count("BEGIN:VTODO") == tasks
+        etag, size = first.headers["etag"], len(first.content)
+        for _ in range(requests):
+            started = time.perf_counter()
+            answer = await http.get(path)
+            full.append((time.perf_counter() - started) * 1000)
+            assert answer.status_code == 200
+            started = time.perf_counter()
+            answer = await http.get(path, headers={"If-None-Match": etag})
+            conditional.append((time.perf_counter() - started) * 1000)
+            assert answer.status_code == 304
+    return {
+        "tasks": tasks,
+        "requests": requests,
+        "bytes": size,
+        "full_ms": {
+            q: round(percentile(full, v), 1)
+            for q, v in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
+        },
+        "full_mean_ms": round(statistics.fmean(full), 1),
+        "conditional_ms": {
+            q: round(percentile(conditional, v), 1)
+            for q, v in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
+        },
+    }
+
+
+async def run(db: str, tasks: int, requests: int) -> dict[str, Any]:
+    home = Path(tempfile.mkdtemp(prefix="dueflow-bench-calendar-"))
+    try:
+        url = (
+            f"sqlite+aiosqlite:///{home / 'bench.db'}" if db == "sqlite" else await reset_postgres()
+        )
+        engine = make_engine(url)
+        await upgrade(engine)
+        await engine.dispose()
+        settings = Settings.from_env(
+            {
+                "DUEFLOW_DATABASE_URL": url,
+                "DUEFLOW_DATA_DIR": str(home),
+                "DUEFLOW_LOG_LEVEL": "WARNING",
+            }
+        )
+        runtime = await bootstrap(settings)
+        try:
+            return await measure(runtime, tasks, requests)
+        finally:
+            await runtime.close()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--tasks", type=int, default=1000)
+    parser.add_argument("--requests", type=int, default=50)
+    args = parser.parse_args()
+    databases = ("sqlite", "postgres") if args.db == "both" else (args.db,)
+    results = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}",
+        "when": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "runs": {db: asyncio.run(run(db, args.tasks, args.requests)) for db in databases},
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "calendar_feed.json").write_text(json.dumps(results, indent=2) + "\n")
+    lines = [
+        "# Calendar feed: GET /calendar/<secret>.ics",
+        "",
+        f"{results['when']}, {results['machine']}."
+        f" `tests/bench/bench_calendar_feed.py --db {args.db} --tasks {args.tasks}"
+        f" --requests {args.requests}`. Target: 1,000 tasks within 100 ms.",
+        "",
+        "| database | tasks | bytes | 200 p50 | 200 p95 | 200 p99 | 304 p50 | 304 p99 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for db, run_ in results["runs"].items():
+        full, cond = run_["full_ms"], run_["conditional_ms"]
+        lines.append(
+            f"| {db} | {run_['tasks']} | {run_['bytes']:,} | {full['p50']} ms | {full['p95']} ms"
+            f" | {full['p99']} ms | {cond['p50']} ms | {cond['p99']} ms |"
+        )
+    (RESULTS / "calendar_feed.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
