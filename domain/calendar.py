@@ -142,16 +142,14 @@ class CalendarExchange:
             wanted = (Status.COMPLETED,)
         return _stamped([task for task in tasks if task.status in wanted], links)
 
-    async def feed_tasks(self, user_id: str) -> tuple[list[tuple[Task, Stamp]], dt.datetime | None]:
-        """The open tasks with a due, stamped, and the last change to any of the user's tasks
-        (deleted ones included: a deletion changes the feed too)."""
+    async def feed_tasks(self, user_id: str) -> list[tuple[Task, Stamp]]:
+        """The open tasks with a due, stamped: what a calendar feed shows."""
         now = self._clock.now()
+        where = TaskFilter(status="open")
         async with self._uow(read_only=True) as uow:
-            tasks = await uow.tasks.all_matching(user_id, TaskFilter(status="all"), now, now.date())
+            tasks = await uow.tasks.all_matching(user_id, where, now, now.date())
             links = {link.task_id: link for link in await uow.calendar.links(user_id)}
-        last = max((task.updated_at for task in tasks), default=None)
-        shown = [t for t in tasks if t.status is Status.OPEN and t.due is not None]
-        return _stamped(shown, links), last
+        return _stamped([t for t in tasks if t.due is not None], links)
 
     async def state(self, user_id: str) -> CalendarState:
         """What moves with any change to the user's tasks or their UIDs (a feed's validator)."""

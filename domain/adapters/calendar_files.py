@@ -89,7 +89,7 @@ class CalendarFiles:
             self._texts.move_to_end(version.etag)
             return kept
         feed = version.feed
-        tasks, _last = await self.exchange.feed_tasks(feed.user_id)
+        tasks = await self.exchange.feed_tasks(feed.user_id)
         name = f"Dueflow: {feed.name}" if feed.name else "Dueflow"
         codec = _codec()
         async with self._rendering:
