@@ -24,7 +24,7 @@ from domain.errors import ConcurrentChange, DueflowError, ValidationFailed, echo
 from domain.events import EventType, TaskEvent, created_event, task_event
 from domain.model import Status, Task
 from domain.ports import Clock, UnitOfWork, UnitOfWorkFactory
-from domain.query import TaskFilter
+from domain.query import StatusFilter, TaskFilter
 from domain.recurrence import Recurrence, parse_recurrence, series_start
 
 MAX_UID = 255
@@ -33,6 +33,7 @@ MAX_ICS_CHARS = 1_000_000  # the text of one import
 MAX_OCCURRENCE = 1_000_000
 EXPORT_STATUSES = ("open", "completed", "all")
 _ATTEMPTS = 5
+_FILTERS: dict[str, StatusFilter] = {"open": "open", "completed": "completed", "all": "all"}
 
 Outcome = Literal["created", "updated", "unchanged", "skipped"]
 
@@ -133,14 +134,11 @@ class CalendarExchange:
         stamp, in a stable order (creation second, then UID)."""
         check_export_status(status)
         now = self._clock.now()
-        where = TaskFilter(status="completed" if status == "completed" else "all")
+        where = TaskFilter(status=_FILTERS[status])
         async with self._uow(read_only=True) as uow:
             tasks = await uow.tasks.all_matching(user_id, where, now, now.date())
             links = {link.task_id: link for link in await uow.calendar.links(user_id)}
-        wanted = (Status.OPEN,) if status == "open" else (Status.OPEN, Status.COMPLETED)
-        if status == "completed":
-            wanted = (Status.COMPLETED,)
-        return _stamped([task for task in tasks if task.status in wanted], links)
+        return _stamped([task for task in tasks if task.status is not Status.DELETED], links)
 
     async def feed_tasks(self, user_id: str) -> list[tuple[Task, Stamp]]:
         """The open tasks with a due, stamped: what a calendar feed shows."""
