@@ -90,6 +90,18 @@ MISTAKES: dict[str, list[tuple[dict[str, Any], str, str]]] = {
         ({"duration": "PT30M"}, "task_id", "send task_id as a string"),
     ],
     "dismiss_reminder": [({"task": TASK}, "task_id", "send task_id as a string")],
+    "export_tasks_ics": [({"status": "done"}, "status", "open, completed, all")],
+    "import_tasks_ics": [
+        ({}, "ics", "send ics as a string"),
+        ({"ics": 5}, "ics", "send a string"),
+        ({"ics": "BEGIN:VCALENDAR", "events_as_tasks": "yes"}, "events_as_tasks", "true or false"),
+    ],
+    "calendar_feeds": [
+        ({}, "action", "send action as one of create, list, revoke"),
+        ({"action": "delete"}, "action", "create, list, revoke"),
+        ({"action": "create", "events": 1}, "events", "true or false"),
+        ({"action": "revoke"}, "feed_id", "give the id of the feed to revoke"),
+    ],
     "task_history": [
         ({"limit": 0}, "limit", "a whole number from 1 to 200"),
         ({"limit": 1000}, "limit", "a whole number from 1 to 200"),
