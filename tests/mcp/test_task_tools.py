@@ -28,6 +28,9 @@ TOOLS = {
     "snooze_reminder",
     "dismiss_reminder",
     "task_history",
+    "export_tasks_ics",
+    "import_tasks_ics",
+    "calendar_feeds",
 }
 
 
@@ -45,6 +48,8 @@ async def test_every_tool_declares_an_output_schema_and_hints(alice: Client) -> 
     assert tools["list_tasks"].annotations.read_only_hint is True  # type: ignore[union-attr]
     assert tools["delete_task"].annotations.destructive_hint is True  # type: ignore[union-attr]
     assert tools["add_task"].annotations.read_only_hint is False  # type: ignore[union-attr]
+    assert tools["export_tasks_ics"].annotations.read_only_hint is True  # type: ignore[union-attr]
+    assert tools["import_tasks_ics"].annotations.idempotent_hint is True  # type: ignore[union-attr]
 
 
 async def test_instructions_tell_the_agent_today_and_the_users_zone(alice: Client) -> None:
