@@ -50,8 +50,12 @@ _KEY_ORDER = (
 _FIX = "give an RFC 5545 RRULE such as FREQ=WEEKLY;BYDAY=MO,WE or FREQ=MONTHLY;BYMONTHDAY=-1"
 _DAYS_IN_MONTH = {1: 31, 2: 29, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31, 11: 30}
 # dateutil walks period by period until year 9999 when a rule can never match (FREQ=DAILY;
-# BYMONTH=2;BYMONTHDAY=30 takes seconds); a search that runs past this is refused instead.
+# BYMONTH=2;BYMONTHDAY=30 takes seconds); a search that runs past this much work (CPU time of
+# the walk's thread) is refused instead. Work, not wall time: on a busy machine a walk that
+# waits for a core must not turn a good rule into "yields no occurrence".
 _SEARCH_SECONDS = 1.0
+# however starved of CPU the walk is, its caller waits no longer than this (wall time)
+_WALL_SECONDS = 15.0
 # how many Python calls a rule walk makes between two moments it gives the GIL away (see _take)
 _GIVE_WAY_EVERY = 50
 # what one call may ask of a series: its text (an RRULE is short; the rest is EXDATEs) and the
@@ -549,7 +553,8 @@ def _day(due: Due, tz: ZoneInfo) -> dt.date:
 
 
 def _deadline() -> float:
-    return time.monotonic() + _SEARCH_SECONDS
+    """The wall-clock moment a search's caller stops waiting (its work is bounded in _take)."""
+    return time.monotonic() + _WALL_SECONDS
 
 
 def _take(
@@ -559,8 +564,8 @@ def _take(
     limit: int | None = None,
     enough: Callable[[_T], bool] | None = None,
 ) -> list[_T]:
-    """Items up to `limit` or the first that is `enough`; what was found by `deadline` if the
-    search runs out of time.
+    """Items up to `limit` or the first that is `enough`; what was found if the search runs out
+    of time: _SEARCH_SECONDS of its own CPU time, or `deadline` on the wall clock.
 
     dateutil walks period by period without yielding while a rule does not match (up to year
     9999), so the walk runs in a thread of its own whose trace function ends it at `deadline`
@@ -572,15 +577,19 @@ def _take(
     failure: list[Exception] = []
     calls = itertools.count()
 
+    work_ends = [0.0]  # the walk thread's CPU time at which it stops, set when it starts
+
     def stop_at_deadline(frame: FrameType, event: str, arg: object) -> None:
-        if time.monotonic() > deadline:
-            raise _OutOfTime
         if next(calls) % _GIVE_WAY_EVERY == 0:
+            # reading a thread's CPU clock is a system call: once in so many Python calls
+            if time.thread_time() > work_ends[0] or time.monotonic() > deadline:
+                raise _OutOfTime
             # a long walk holds the GIL for up to the switch interval (5 ms) each time the
             # event loop's thread wants it back, many times per request: let it go now
             time.sleep(0)
 
     def search() -> None:
+        work_ends[0] = time.thread_time() + _SEARCH_SECONDS
         sys.settrace(stop_at_deadline)
         try:
             for item in items:

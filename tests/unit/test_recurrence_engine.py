@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -504,6 +505,24 @@ def test_a_search_that_runs_out_of_time_stops_walking_the_rule(
 
     for search in [t for t in threading.enumerate() if t.name == "rrule-search"]:
         search.join()  # returns only because the walk was stopped (else the test times out)
+
+
+def test_a_walk_that_waits_for_a_core_is_not_out_of_time_until_it_has_done_its_work(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The budget is the walk's own CPU time: on a busy machine a good rule whose walk waits
+    longer than the budget for a core is still expanded (it was refused as yielding nothing)."""
+    monkeypatch.setattr("domain.recurrence._SEARCH_SECONDS", 0.1)
+
+    def starved() -> Iterator[str]:
+        for _ in range(30):
+            time.sleep(0.02)  # waiting, as a thread does for a busy core: no work done
+            yield "waited"
+        yield "found"
+
+    found = _take(starved(), _deadline(), enough=lambda item: item == "found")
+
+    assert found[-1] == "found"
 
 
 # --- properties ------------------------------------------------------------------------------
