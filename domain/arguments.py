@@ -72,6 +72,8 @@ class ListArguments:
     due_after: str | None = None
     overdue: bool | None = None
     query: str | None = None
+    completed_before: str | None = None
+    completed_after: str | None = None
 
 
 class ArgumentReader:
@@ -168,6 +170,10 @@ class ArgumentReader:
             due_after=moment_bound(args.due_after, "due_after", self.user_zone),
             overdue=args.overdue,
             text=text or None,
+            completed_before=moment_bound(
+                args.completed_before, "completed_before", self.user_zone
+            ),
+            completed_after=moment_bound(args.completed_after, "completed_after", self.user_zone),
         )
 
 

@@ -212,6 +212,11 @@ def matches(task: Task, where: TaskFilter, now: dt.datetime, today: dt.date) -> 
         return False
     if where.overdue is not None and _overdue(task, now, today) != where.overdue:
         return False
+    done = task.completed_at
+    if where.completed_before is not None and (done is None or done >= where.completed_before):
+        return False
+    if where.completed_after is not None and (done is None or done < where.completed_after):
+        return False
     if where.text:
         needle = where.text.lower()
         return needle in task.title.lower() or needle in task.description.lower()

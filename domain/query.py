@@ -35,6 +35,8 @@ class TaskFilter:
     due_after: dt.datetime | None = None
     overdue: bool | None = None
     text: str | None = None
+    completed_before: dt.datetime | None = None
+    completed_after: dt.datetime | None = None
 
     def statuses(self) -> tuple[Status, ...]:
         if self.status == "all":
@@ -52,11 +54,11 @@ class SortKey:
         name, _, direction = text.strip().lower().partition(":")
         if name not in SORT_FIELDS:
             raise ValidationFailed(
-                "by", f"{echo(text)} is not a sort key", f"use one of {', '.join(SORT_FIELDS)}"
+                "sort", f"{echo(text)} is not a sort key", f"use one of {', '.join(SORT_FIELDS)}"
             )
         if direction not in ("", "asc", "desc"):
             raise ValidationFailed(
-                "by", f"{echo(text)} has direction {echo(direction)}", "use :asc or :desc"
+                "sort", f"{echo(text)} has direction {echo(direction)}", "use :asc or :desc"
             )
         descending = direction == "desc" if direction else name in _DESC_BY_DEFAULT
         return cls(name, descending)
@@ -71,15 +73,15 @@ _DESC_BY_DEFAULT = frozenset({"priority", "urgency", "updated"})
 
 def parse_sort(keys: list[str]) -> tuple[SortKey, ...]:
     if not keys:
-        raise ValidationFailed("by", "is empty", "give at least one key, e.g. ['due:asc']")
+        raise ValidationFailed("sort", "is empty", "give at least one key, e.g. ['due:asc']")
     if len(keys) > len(SORT_FIELDS):
         raise ValidationFailed(
-            "by", f"has {len(keys)} keys", f"give each key once: at most {len(SORT_FIELDS)}"
+            "sort", f"has {len(keys)} keys", f"give each key once: at most {len(SORT_FIELDS)}"
         )
     parsed = tuple(SortKey.parse(key) for key in keys)
     fields = [k.field for k in parsed]
     if len(set(fields)) != len(fields):
-        raise ValidationFailed("by", "names a key twice", "give each key once")
+        raise ValidationFailed("sort", "names a key twice", "give each key once")
     return parsed
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 
+from domain.agenda import AgendaReader
 from domain.arguments import ArgumentReader, ListArguments, NewTask
+from domain.batch import BatchCommands
 from domain.commands import Added, TaskCommands
 from domain.due import Due
 from domain.model import Status
@@ -33,6 +35,7 @@ class TaskService:
         self.user_zone = self.arguments.user_zone
         self.commands = TaskCommands(unit_of_work, clock, self.arguments, source)
         self.queries = TaskQueries(unit_of_work, clock, self.user_zone)
+        self.batch = BatchCommands(unit_of_work, clock, self.arguments, source)
         # the use cases are the parts' own methods: one signature, one docstring each
         self.add = self.commands.add
         self.update = self.commands.update
@@ -46,6 +49,7 @@ class TaskService:
         self.list_tasks = self.queries.list_tasks
         self.sort_tasks = self.queries.sort_tasks
         self.outlook = self.queries.outlook
+        self.agenda = AgendaReader(unit_of_work, clock, self.user_zone).agenda
 
     def make_filter(self, args: ListArguments) -> TaskFilter:
         """Read the raw listing filters; dates without a time mean the start of that day."""

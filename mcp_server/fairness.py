@@ -18,7 +18,10 @@ from fastmcp.server.dependencies import get_access_token
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools import ToolResult
 
+from mcp_server.bulk import batch_calls
+
 log = logging.getLogger(__name__)
+# (a batch of N tasks counts as one call per mcp_server.bulk.CALLS_PER_ITEMS of them)
 
 
 @dataclass(frozen=True)
@@ -39,14 +42,16 @@ class _Bucket:
         self.running = asyncio.Semaphore(limits.in_flight)
         self.active = 0  # calls admitted and not yet answered, waiting ones included
 
-    def take(self, limits: CallLimits, now: float) -> float:
-        """0 if a call may go now (and count it), else the seconds until one may."""
+    def take(self, limits: CallLimits, now: float, calls: int = 1) -> float:
+        """0 if a call counting as `calls` may go now (and count it), else the seconds until it
+        may; a call never counts as more than a full bucket."""
+        cost = min(calls, limits.burst)
         self.tokens = min(limits.burst, self.tokens + (now - self.stamp) * limits.per_second)
         self.stamp = now
-        if self.tokens >= 1:
-            self.tokens -= 1
+        if self.tokens >= cost:
+            self.tokens -= cost
             return 0.0
-        return (1 - self.tokens) / limits.per_second
+        return (cost - self.tokens) / limits.per_second
 
 
 class PerUserLimits(Middleware):
@@ -72,12 +77,14 @@ class PerUserLimits(Middleware):
         if bucket is None:
             self._forget_idle(now)
             bucket = self._users[user] = _Bucket(self._limits, now)
-        wait = bucket.take(self._limits, now)
+        calls = batch_calls(context.message.arguments)
+        wait = bucket.take(self._limits, now, calls)
         if wait:
             log.info("rate limit: refused a call of %r to %s", user, context.message.name)
             raise ToolError(
                 f"rate: more than {self._limits.per_second:g} calls a second from {user!r}"
-                f" (bursts up to {self._limits.burst}). Fix: wait"
+                f" (bursts up to {self._limits.burst}"
+                f"{f'; this batch counts as {calls}' if calls > 1 else ''}). Fix: wait"
                 f" {math.ceil(wait * 10) / 10:g} s and retry, and pace further calls.",
                 log_level=logging.DEBUG,
             )

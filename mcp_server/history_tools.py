@@ -20,30 +20,28 @@ LINES_IN_TEXT = 10  # the text names the newest entries; the structured content 
 HistoryTaskId = Annotated[
     str | Omitted,
     Field(
-        description="Only this task's history (deleted tasks keep theirs); default: the history"
-        " of all your tasks",
+        description="Default: all tasks",
         json_schema_extra=published(),
     ),
 ]
 Since = Annotated[
     str | Omitted,
     Field(
-        description="Only changes at or after this ISO 8601 date (the start of that day in your"
-        " time zone) or date-time",
+        description="ISO date or date-time, inclusive",
         json_schema_extra=published(),
     ),
 ]
 Until = Annotated[
     str | Omitted,
     Field(
-        description="Only changes before this ISO 8601 date or date-time (exclusive)",
+        description="Exclusive",
         json_schema_extra=published(),
     ),
 ]
-HistoryLimit = Annotated[int, Field(description="Page size, 1-200", ge=1, le=200)]
+HistoryLimit = Annotated[int, Field(ge=1, le=200)]
 HistoryCursor = Annotated[
     str | Omitted,
-    Field(description="next_cursor of the previous page", json_schema_extra=published()),
+    Field(description="The last page's next_cursor", json_schema_extra=published()),
 ]
 
 
@@ -61,7 +59,7 @@ def register_history_tools(
         limit: HistoryLimit = DEFAULT_HISTORY_LIMIT,
         cursor: HistoryCursor = None,
     ) -> ToolResult:
-        """Show what changed, newest first: who, when, and each field's old -> new value."""
+        """What changed, newest first: who, when, each field's old -> new."""
         who = user()
         query = HistoryQuery(
             user_id=who,

@@ -51,8 +51,11 @@ _TOO_SMALL = {"greater_than_equal": "the minimum", "greater_than": "the bound"}
 _TOO_LARGE = {"less_than_equal": "the maximum", "less_than": "the bound"}
 
 
-def argument_refusal(error: ValidationError, tool: str, schema: Mapping[str, Any]) -> str:
-    """What was wrong with the arguments of a call to `tool`, whose input schema is `schema`."""
+def argument_refusal(
+    error: ValidationError, tool: str, schema: Mapping[str, Any], item: str = ""
+) -> str:
+    """What was wrong with the arguments of a call to `tool`, whose input schema is `schema`;
+    with `item` (`tasks[3]`), what was wrong with that item of a batch, whose schema it is."""
     refused: dict[str, list[ErrorDetails]] = {}
     unknown: list[str] = []
     for detail in error.errors(include_url=False, include_context=True):
@@ -62,11 +65,17 @@ def argument_refusal(error: ValidationError, tool: str, schema: Mapping[str, Any
         else:
             refused.setdefault(argument, []).append(detail)
     sentences = [
-        _sentence(tool, argument, _closest(details), schema)
+        _sentence(tool, argument, _closest(details), schema, f"{item}." if item else "")
         for argument, details in refused.items()
     ]
-    if unknown:
-        sentences.append(_unknown(tool, unknown, list(schema.get("properties", {}))))
+    known = list(schema.get("properties", {}))
+    if unknown and item:
+        sentences.append(
+            f"{item}: has no field {_shown(unknown[0])}. Fix: leave it out"
+            f"{_did_you_mean(unknown[0], known)}; an item takes {', '.join(known)}."
+        )
+    elif unknown:
+        sentences.append(_unknown(tool, unknown, known))
     shown = sentences[:SENTENCES]
     if len(sentences) > SENTENCES:
         shown.append(f"{len(sentences) - SENTENCES} more argument(s) refused too.")
@@ -149,13 +158,15 @@ def _closest(details: list[ErrorDetails]) -> ErrorDetails:
     )
 
 
-def _sentence(tool: str, argument: str, detail: ErrorDetails, schema: Mapping[str, Any]) -> str:
+def _sentence(
+    tool: str, argument: str, detail: ErrorDetails, schema: Mapping[str, Any], prefix: str = ""
+) -> str:
     properties: Mapping[str, Any] = schema.get("properties", {})
     kind = detail["type"]
     # pydantic names union branches in loc (`list[str]`, `literal['a','b']`): only the indices
     # of list items belong in the name a client sees
     indices = [part for part in detail["loc"][1:] if isinstance(part, int)]
-    field = argument + "".join(f"[{index}]" for index in indices)
+    field = prefix + argument + "".join(f"[{index}]" for index in indices)
     expected = _items(properties.get(argument, {}), len(indices))
     if kind in _MISSING:
         return (
@@ -235,7 +246,7 @@ def _expects_one(schema: Mapping[str, Any]) -> str:
         items = schema.get("items", {})
         if "enum" in items:
             return "a list of values from " + ", ".join(str(value) for value in items["enum"])
-        return "a list of " + _KIND_NAMES.get(items.get("type", ""), "a value")[2:] + "s"
+        return "a list of " + _KIND_NAMES.get(items.get("type", ""), "a value").split(" ")[1] + "s"
     return _KIND_NAMES.get(str(kind), "a value as the tool's input schema describes")
 
 
@@ -250,7 +261,13 @@ def _fix(schema: Mapping[str, Any], sent: Any) -> str:
     expects = _expects(schema)
     verb = "use" if expects.startswith("one of") else "send"
     kinds = _kinds(schema) - {"null"}
-    if isinstance(sent, str) and len(sent) <= SHOWN and kinds == {"array"}:
+    items = [b.get("items", {}).get("type") for b in _branches(schema) if b.get("type") == "array"]
+    if (
+        isinstance(sent, str)
+        and len(sent) <= SHOWN
+        and kinds == {"array"}
+        and "object" not in items
+    ):
         return f"{verb} {expects}, e.g. [{json.dumps(sent)}]"
     return f"{verb} {expects}{_described_by(schema)}"
 

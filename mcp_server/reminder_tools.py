@@ -15,7 +15,7 @@ from domain.reminder_service import ReminderService, Upcoming
 from mcp_server.schemas import MOMENT, Omitted, one_of, output_schema, published
 from mcp_server.tooling import IDEMPOTENT_WRITE, READ, answer, correlation, domain_errors
 
-TaskId = Annotated[str, Field(description="The task's id, as add_task or list_tasks gave it")]
+TaskId = Annotated[str, Field()]
 
 
 class ScheduledOut(BaseModel):
@@ -76,12 +76,12 @@ def register_reminder_tools(
         within: Annotated[
             str | Omitted,
             Field(
-                description="ISO 8601 duration ahead to look, e.g. PT2H or P30D; default P7D",
+                description="Duration ahead, e.g. PT2H; default P7D",
                 json_schema_extra=published(),
             ),
         ] = None,
     ) -> ToolResult:
-        """List the reminders still to fire, with their tasks and UTC fire times."""
+        """Reminders still to fire, soonest first, with their tasks and UTC times."""
         found = await reminders.upcoming(user(), within)
         first = f"; next {iso_utc(found[0].reminder.fire_at)}" if found else ""
         return answer(
@@ -96,20 +96,19 @@ def register_reminder_tools(
         until: Annotated[
             str | Omitted,
             Field(
-                description="When to remind again: ISO 8601 date-time (local ones in the user's"
-                " zone); give this or duration",
+                description="ISO date-time (local: the user's zone)",
                 json_schema_extra=published(),
             ),
         ] = None,
         duration: Annotated[
             str | Omitted,
             Field(
-                description="Remind again after this ISO 8601 duration, e.g. PT30M",
+                description="Or after this, e.g. PT30M",
                 json_schema_extra=published(),
             ),
         ] = None,
     ) -> ToolResult:
-        """Remind about a task again later; its reminders due before then stay quiet."""
+        """Remind about a task again later; its reminders before then stay quiet."""
         snoozed, silenced = await reminders.snooze(user(), task_id, until, duration, correlation())
         quiet = f"; {len(silenced)} earlier reminder(s) silenced" if silenced else ""
         return answer(
@@ -122,8 +121,7 @@ def register_reminder_tools(
     @mcp.tool(annotations=IDEMPOTENT_WRITE, output_schema=output_schema(Dismissed))
     @domain_errors
     async def dismiss_reminder(task_id: TaskId) -> ToolResult:
-        """Dismiss a task's pending reminders (re-dating the task or new reminders bring them
-        back)."""
+        """Silence a task's pending reminders (a new due or new reminders bring them back)."""
         dismissed = await reminders.dismiss(user(), task_id, correlation())
         summary = f"Dismissed {len(dismissed)} reminder(s)" if dismissed else "No pending reminders"
         return answer(summary, Dismissed(dismissed=[ScheduledOut.of(r) for r in dismissed]))

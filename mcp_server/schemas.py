@@ -48,6 +48,8 @@ def published(**keywords: Any) -> Callable[[JsonDict], None]:
 
     def extra(schema: JsonDict) -> None:
         schema.update(keywords)
+        if "default" in schema and schema["default"] is None:
+            del schema["default"]  # "not given" says nothing a model needs to read
         _into_typed_branch(schema)
 
     return extra
@@ -250,20 +252,22 @@ class PreviewResult(BaseModel):
 
 class TaskPage(BaseModel):
     tasks: list[TaskSummary]
-    next_cursor: str | None = Field(description="Pass as cursor for the next page; null at the end")
-
-
-class SortedPage(BaseModel):
-    tasks: list[TaskSummary]
     order: list[str] = Field(description="The sort keys applied, with their directions")
     next_cursor: str | None = Field(description="Pass as cursor for the next page; null at the end")
 
 
+# what an outputSchema leaves out: pydantic's titles and defaults, descriptions, and bounds (a
+# bound tightened later must not make a client refuse a task stored under the earlier one)
+_NOT_IN_ANSWERS = frozenset({"title", "default", "description", "minimum", "maximum"})
+
+
 def output_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The model's JSON schema as a tool's outputSchema: inlined (no `$ref`), without the
-    `title` pydantic derives from each name ("Id", "Created At" say nothing the names do not)
-    or the `default` of an output field (an answer always carries it), and each nullable
-    value's own keywords in its typed branch (see the module's doc)."""
+    `title` pydantic derives from each name ("Id", "Created At" say nothing the names do not),
+    the `default` of an output field (an answer always carries it), the descriptions (every
+    client pays for them in each tools/list, and no model reads them: docs/tools.md says what
+    each field means) or numeric bounds (see _NOT_IN_ANSWERS), `additionalProperties: true`
+    (the default), and each nullable value's own keywords in its typed branch."""
     schema = model.model_json_schema()
     definitions = schema.pop("$defs", {})
 
@@ -280,7 +284,8 @@ def output_schema(model: type[BaseModel]) -> dict[str, Any]:
         node = {
             key: simplify(value, names=key == "properties" and not names)
             for key, value in node.items()
-            if names or key not in ("title", "default")
+            if names or key not in _NOT_IN_ANSWERS
+            if names or not (key == "additionalProperties" and value is True)
         }
         if not names:
             _into_typed_branch(node)
@@ -302,3 +307,27 @@ def _into_typed_branch(schema: JsonDict) -> None:
     branch = typed[0]
     for key in [key for key in schema if key in _VALUE_KEYWORDS]:
         branch[key] = schema.pop(key)
+
+
+# A write answers the task as get_task answers it, or a list of them for a batch. The full task
+# schema is declared once, on get_task: the MCP spec and the SDK resolve a `$ref` only within one
+# tool's schema, so repeating it on every write cost 3 KB of each tools/list per tool. A write
+# declares the fields a client can count on to find the task again.
+TASK_REFERENCE: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "version"],
+}
+
+
+def written_schema(created: bool = False) -> dict[str, Any]:
+    """The outputSchema of a write: `task` (one) or `tasks` (a batch, in the order given), and
+    with `created`, whether each was created or replayed by its idempotency key."""
+    properties: dict[str, Any] = {
+        "task": TASK_REFERENCE,
+        "tasks": {"type": "array", "items": TASK_REFERENCE},
+    }
+    if created:
+        properties["created"] = {
+            "anyOf": [{"type": "boolean"}, {"type": "array", "items": {"type": "boolean"}}]
+        }
+    return {"type": "object", "properties": properties}

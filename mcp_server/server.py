@@ -1,6 +1,6 @@
-"""The MCP server: authentication, middleware, and the tool groups it registers (task_tools,
-reminder_tools, history_tools), each tool thin: parse, resolve the user, one domain call, shape
-the answer."""
+"""The MCP server: authentication, middleware, the tool groups it registers (task_tools,
+agenda_tool, reminder_tools, history_tools), each tool thin: parse, resolve the user, one domain
+call, shape the answer; and the prompts (prompts)."""
 
 from __future__ import annotations
 
@@ -22,16 +22,18 @@ from domain.adapters.foreground import Foreground
 from domain.history import HistoryReader
 from domain.reminder_service import ReminderService
 from domain.service import TaskService
+from mcp_server.agenda_tool import register_agenda_tool
 from mcp_server.calendar_tools import register_calendar_tools
 from mcp_server.fairness import CallLimits, PerUserLimits
 from mcp_server.history_tools import register_history_tools
 from mcp_server.metered import ToolMetrics
 from mcp_server.outcomes import CallLog
+from mcp_server.prompts import register_prompts
 from mcp_server.reminder_tools import register_reminder_tools
 from mcp_server.scopes import ScopeGuard
 from mcp_server.sessions import SessionRegistry, tracker
 from mcp_server.task_tools import register_task_tools
-from mcp_server.tooling import Refusals, SentArguments
+from mcp_server.tooling import LeanListing, Refusals, SentArguments
 
 
 class TokenUsers(TokenVerifier):
@@ -122,11 +124,13 @@ def build_server(
     def instructions() -> str:
         now = dt.datetime.now(service.user_zone)
         return (
-            "Dueflow keeps the user's tasks: due dates, priorities, tags, reminders and"
-            f" recurrence. Today is {now:%A %Y-%m-%d}, {now:%H:%M} in the user's time zone"
-            f" {service.default_timezone}; read relative dates ('tomorrow') in that zone and"
-            " pass ISO 8601 to the tools. Use list_tasks / sort_tasks to find ids, expected_version"
-            " to avoid overwriting a concurrent change, and idempotency_key when retrying add_task."
+            "Dueflow keeps the user's tasks: due dates, priorities, tags, reminders, recurrence."
+            f" Today is {now:%A %Y-%m-%d}, {now:%H:%M} in the user's time zone"
+            f" {service.default_timezone}: read 'tomorrow' or '5pm' there. Act on a task by the"
+            " id an answer or list_tasks gave (find one by title with list_tasks query); name it"
+            " to the user by its title. For 'what is on' start with agenda. Before writing an"
+            " unusual recurrence ('every other ...', month ends) call preview_recurrence and show"
+            " the dates; after a write, tell the user the due and RRULE the answer shows."
         )
 
     mcp = FastMCP(
@@ -143,6 +147,7 @@ def build_server(
             *([ServingRequests(foreground)] if foreground is not None else []),
             SentArguments(),
             TodayInInstructions(instructions),
+            LeanListing(),
             *tracker(sessions, default_user),
         ],
         mask_error_details=True,
@@ -159,6 +164,8 @@ def build_server(
         return default_user
 
     register_task_tools(mcp, user, service)
+    register_agenda_tool(mcp, user, service)
+    register_prompts(mcp, service)
     if reminders is not None:
         register_reminder_tools(mcp, user, reminders)
     if history is not None:

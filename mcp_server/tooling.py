@@ -5,14 +5,14 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from typing import Any, ParamSpec
 
 import mcp_types as mt
 from fastmcp.exceptions import FastMCPError, NotFoundError, ToolError, ValidationError
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
-from fastmcp.tools import ToolResult
+from fastmcp.tools import Tool, ToolResult
 from mcp import MCPError
 from pydantic import BaseModel
 from pydantic import ValidationError as ArgumentErrors
@@ -23,12 +23,13 @@ from mcp_server.refusals import argument_refusal, internal_error, lone_surrogate
 
 P = ParamSpec("P")
 
-READ = mt.ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True)
-WRITE = mt.ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False)
-IDEMPOTENT_WRITE = mt.ToolAnnotations(
-    read_only_hint=False, destructive_hint=False, idempotent_hint=True
-)
-DESTRUCTIVE = mt.ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True)
+# The hints the spec leaves at their defaults are left out (readOnlyHint false, idempotentHint
+# false; the others mean nothing on a read-only tool), except destructiveHint, which defaults
+# to true: every tool says it, so a client that confirms destructive calls asks only for those.
+READ = mt.ToolAnnotations(read_only_hint=True, destructive_hint=False)
+WRITE = mt.ToolAnnotations(destructive_hint=False)
+IDEMPOTENT_WRITE = mt.ToolAnnotations(destructive_hint=False, idempotent_hint=True)
+DESTRUCTIVE = mt.ToolAnnotations(destructive_hint=True, idempotent_hint=True)
 
 
 class InternalError(ToolError):
@@ -153,3 +154,32 @@ class SentArguments(Middleware):
 def sent_arguments() -> frozenset[str]:
     """The names of the arguments the current tool call carried."""
     return _SENT.get()
+
+
+class LeanListing(Middleware):
+    """Lists each tool as a model reads it, without bytes that say nothing: one line of
+    description (a docstring's line breaks are not news), no `default: null` on an argument
+    whose absence already says "not given", and no `additionalProperties: false` (an argument
+    a tool lacks is refused all the same, naming the ones it takes)."""
+
+    async def on_list_tools(
+        self,
+        context: MiddlewareContext[mt.ListToolsRequest],
+        call_next: CallNext[mt.ListToolsRequest, Sequence[Tool]],
+    ) -> Sequence[Tool]:
+        return [lean(tool) for tool in await call_next(context)]
+
+
+def lean(tool: Tool) -> Tool:
+    """`tool` as LeanListing lists it."""
+    properties = {
+        name: {key: value for key, value in schema.items() if key != "default" or value is not None}
+        for name, schema in tool.parameters.get("properties", {}).items()
+    }
+    parameters = {
+        key: value
+        for key, value in {**tool.parameters, "properties": properties}.items()
+        if key != "additionalProperties"
+    }
+    description = " ".join((tool.description or "").split())
+    return tool.model_copy(update={"parameters": parameters, "description": description})

@@ -47,6 +47,8 @@ class FilterShape:
     due_after: bool
     overdue: bool | None
     text: bool
+    completed_before: bool = False
+    completed_after: bool = False
 
     @classmethod
     def of(cls, where: TaskFilter) -> FilterShape:
@@ -58,6 +60,8 @@ class FilterShape:
             due_after=where.due_after is not None,
             overdue=where.overdue,
             text=bool(where.text),
+            completed_before=where.completed_before is not None,
+            completed_after=where.completed_after is not None,
         )
 
 
@@ -79,6 +83,10 @@ def parameters(user_id: str, where: TaskFilter, now: dt.datetime, today: dt.date
         values["due_after"] = where.due_after
     if where.overdue is not None:
         values["now"], values["today"] = now, today
+    if where.completed_before is not None:
+        values["completed_before"] = where.completed_before
+    if where.completed_after is not None:
+        values["completed_after"] = where.completed_after
     if where.text:
         values["pattern"] = "%" + _escape_like(where.text) + "%"
     return values
@@ -170,6 +178,14 @@ def _conditions(
         conditions.append(T.due_at < sa.bindparam("due_before", type_=T.due_at.type))
     if shape.due_after:
         conditions.append(T.due_at >= sa.bindparam("due_after", type_=T.due_at.type))
+    if shape.completed_before:
+        conditions.append(
+            T.completed_at < sa.bindparam("completed_before", type_=T.completed_at.type)
+        )
+    if shape.completed_after:
+        conditions.append(
+            T.completed_at >= sa.bindparam("completed_after", type_=T.completed_at.type)
+        )
     if shape.overdue is not None:
         now = sa.bindparam("now", type_=T.due_at.type)
         today = sa.bindparam("today", type_=T.due_date.type)

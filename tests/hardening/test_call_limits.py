@@ -103,7 +103,7 @@ async def test_a_full_page_of_the_largest_tasks_stays_under_the_page_budget(
     at their limits, 200 tasks still answer less than PAGE_CHARACTERS."""
     for number in range(200):
         await call(alice, "add_task", **largest_task(number))
-    for tool, arguments in [("list_tasks", {}), ("sort_tasks", {"by": ["urgency"]})]:
+    for tool, arguments in [("list_tasks", {}), ("list_tasks", {"sort": ["urgency"]})]:
         result = await alice.call_tool(tool, {**arguments, "limit": 200})
         assert result.structured_content is not None
         assert len(result.structured_content["tasks"]) == 200

@@ -76,14 +76,14 @@ async def test_an_edited_list_cursor_is_refused(
 async def test_an_edited_sort_cursor_is_refused(
     alice: Client, runtime: Runtime, key: str, value: Any
 ) -> None:
-    cursor = (await call(alice, "sort_tasks", by=["due"], limit=1))["next_cursor"]
+    cursor = (await call(alice, "list_tasks", sort=["due"], limit=1))["next_cursor"]
     forged = edited(
         cursor, key, "an extra field" if value is _MISSING and key == "extra" else value
     )
     await assert_refused_alone(
-        alice, runtime, "cursor", "sort_tasks", by=["due"], limit=1, cursor=forged
+        alice, runtime, "cursor", "list_tasks", sort=["due"], limit=1, cursor=forged
     )
-    assert (await call(alice, "sort_tasks", by=["due"], limit=1, cursor=cursor))["tasks"]
+    assert (await call(alice, "list_tasks", sort=["due"], limit=1, cursor=cursor))["tasks"]
 
 
 @pytest.mark.usefixtures("two_tasks")
@@ -104,7 +104,7 @@ async def test_a_cursor_that_is_not_one_is_refused(
     alice: Client, runtime: Runtime, cursor: str
 ) -> None:
     await assert_refused(alice, runtime, "cursor", "list_tasks", cursor=cursor)
-    await assert_refused(alice, runtime, "cursor", "sort_tasks", by=["due"], cursor=cursor)
+    await assert_refused(alice, runtime, "cursor", "list_tasks", sort=["due"], cursor=cursor)
     await assert_refused(alice, runtime, "cursor", "task_history", cursor=cursor)
 
 
@@ -115,8 +115,8 @@ async def test_a_well_formed_edit_only_moves_the_page_within_the_users_own_tasks
     """Cursors are checked, not signed (domain.query.decode_cursor says why): an edit that keeps
     every field in shape starts the page elsewhere in the same user's same listing, no more."""
     await add(bob, "bob's")
-    cursor = (await call(alice, "sort_tasks", by=["due"], limit=1))["next_cursor"]
-    far = await call(alice, "sort_tasks", by=["due"], limit=1, cursor=edited(cursor, "o", 12345))
+    cursor = (await call(alice, "list_tasks", sort=["due"], limit=1))["next_cursor"]
+    far = await call(alice, "list_tasks", sort=["due"], limit=1, cursor=edited(cursor, "o", 12345))
     assert far["tasks"] == [] and far["next_cursor"] is None
-    back = await call(alice, "sort_tasks", by=["due"], limit=1, cursor=edited(cursor, "o", 0))
+    back = await call(alice, "list_tasks", sort=["due"], limit=1, cursor=edited(cursor, "o", 0))
     assert [t["title"] for t in back["tasks"]] == ["first"]

@@ -89,4 +89,4 @@ async def test_a_nul_in_a_listing_filter_is_refused(
 ) -> None:
     await add(alice)
     await assert_refused(alice, runtime, field, "list_tasks", **arguments)
-    await assert_refused(alice, runtime, field, "sort_tasks", by=["due"], **arguments)
+    await assert_refused(alice, runtime, field, "list_tasks", sort=["due"], **arguments)

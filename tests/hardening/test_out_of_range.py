@@ -48,7 +48,7 @@ async def test_a_listing_bound_outside_the_supported_years_is_refused(
     alice: Client, runtime: Runtime, field: str, bound: str
 ) -> None:
     await assert_refused_alone(alice, runtime, field, "list_tasks", **{field: bound})
-    await assert_refused_alone(alice, runtime, field, "sort_tasks", by=["due"], **{field: bound})
+    await assert_refused_alone(alice, runtime, field, "list_tasks", sort=["due"], **{field: bound})
 
 
 @pytest.mark.parametrize("field", ["since", "until"])

@@ -58,7 +58,7 @@ async def test_a_task_stored_at_the_edge_of_the_calendar_does_not_break_listings
             sa.update(TaskRow).where(TaskRow.id == task["id"]).values(due_at=moment, timezone=zone)  # type: ignore[arg-type]
         )
     await listings_work(alice)
-    listed = (await call(alice, "sort_tasks", by=["urgency"]))["tasks"]
+    listed = (await call(alice, "list_tasks", sort=["urgency"]))["tasks"]
     assert [t["id"] for t in listed] == [task["id"]]
     assert (await call(alice, "get_task", task_id=task["id"]))["task"]["id"] == task["id"]
     await call(alice, "list_tasks", overdue=True)

@@ -27,7 +27,7 @@ MISTAKES: dict[str, list[tuple[dict[str, Any], str, str]]] = {
     "add_task": [
         ({}, "title", "send title as a string"),
         ({"title": 5}, "title", "send a string"),
-        ({"title": None}, "title", "send a string"),
+        ({"title": None}, "title", "send title as a string"),
         ({"title": "t", "tags": "home"}, "tags", 'e.g. ["home"]'),
         ({"title": "t", "tags": ["home", 5]}, "tags[1]", "send a string"),
         ({"title": "t", "priority": "critical"}, "priority", "none, low, medium, high, urgent"),
@@ -36,7 +36,13 @@ MISTAKES: dict[str, list[tuple[dict[str, Any], str, str]]] = {
         ({"title": "t", "reminders": "PT15M"}, "reminders", 'e.g. ["PT15M"]'),
         ({"title": "t", "description": {"text": "x"}}, "description", "send a string"),
         ({"title": "t", "colour": "red"}, "colour", "leave it out"),
-        ({"titel": "t"}, "title", "send title as a string"),
+        ({"titel": "t"}, "titel", "did you mean title?"),
+        ({"tasks": []}, "tasks", "send 1 to 100 per call"),
+        ({"tasks": "buy milk"}, "tasks", "send a list of objects"),
+        ({"tasks": [{"title": "a"}, {"title": 5}]}, "tasks[1].title", "send a string"),
+        ({"tasks": [{"title": "a"}, {"due": "today"}]}, "tasks[1].title", "send tasks[1].title"),
+        ({"tasks": [{"title": "a", "colour": "red"}]}, "tasks[0]", "leave it out"),
+        ({"tasks": [{"title": "a"}], "due": "today"}, "due", "move due into each item"),
     ],
     "update_task": [
         ({"title": "t"}, "task_id", "send task_id as a string"),
@@ -44,11 +50,18 @@ MISTAKES: dict[str, list[tuple[dict[str, Any], str, str]]] = {
         ({"task_id": TASK, "priority": "critical"}, "priority", "none, low, medium"),
         ({"task_id": TASK, "tags": "home"}, "tags", 'e.g. ["home"]'),
         ({"task_id": TASK, "due": 20261201}, "due", "send a string"),
+        ({"tasks": [{"title": "t"}]}, "tasks[0].task_id", "send tasks[0].task_id as a string"),
+        ({"tasks": [{"task_id": TASK, "tags": "x"}]}, "tasks[0].tags", 'e.g. ["x"]'),
     ],
-    "complete_task": [({"task_id": 5}, "task_id", "send a string")],
+    "complete_task": [
+        ({"task_id": 5}, "task_id", "send a string"),
+        ({"task_ids": TASK}, "task_ids", "e.g. ["),
+        ({"task_ids": [TASK, 5]}, "task_ids[1]", "send a string"),
+        ({"task_ids": [TASK], "task_id": TASK}, "task_id", "leave task_ids out"),
+    ],
     "reopen_task": [({"task_id": [TASK]}, "task_id", "send a string")],
     "delete_task": [({}, "task_id", "send task_id as a string")],
-    "restore_task": [({"task_id": None}, "task_id", "send a string")],
+    "restore_task": [({"task_id": None}, "task_id", "send task_id as a string")],
     "get_task": [({"task_id": {"id": TASK}}, "task_id", "send a string")],
     "skip_occurrence": [({"task_id": True}, "task_id", "send a string")],
     "preview_recurrence": [
@@ -72,13 +85,15 @@ MISTAKES: dict[str, list[tuple[dict[str, Any], str, str]]] = {
         ({"overdue": "true"}, "overdue", "true or false"),
         ({"overdue": 1}, "overdue", "true or false"),
         ({"page": 2}, "page", "leave it out"),
+        ({"sort": "due"}, "sort", 'send a list of strings, e.g. ["due"]'),
+        ({"sort": ["due", 5]}, "sort[1]", "send a string"),
+        ({"sort": ["due"], "limit": 1000}, "limit", "a whole number from 1 to 200"),
+        ({"sort": ["due"], "any_tags": "home"}, "any_tags", 'e.g. ["home"]'),
+        ({"completed_after": 5}, "completed_after", "send a string"),
     ],
-    "sort_tasks": [
-        ({"by": "due"}, "by", 'send a list of strings, e.g. ["due"]'),
-        ({"by": ["due", 5]}, "by[1]", "send a string"),
-        ({}, "by", "send by as a list of strings"),
-        ({"by": ["due"], "limit": 1000}, "limit", "a whole number from 1 to 200"),
-        ({"by": ["due"], "any_tags": "home"}, "any_tags", 'e.g. ["home"]'),
+    "agenda": [
+        ({"limit": 0}, "limit", "a whole number from 1 to 100"),
+        ({"limit": "5"}, "limit", "a whole number from 1 to 100"),
     ],
     "list_reminders": [
         ({"within": "P1M"}, "within", "weeks, days, hours or minutes"),
@@ -156,7 +171,7 @@ async def test_a_refusal_repeats_at_most_a_few_dozen_characters_of_what_was_sent
 ) -> None:
     huge = "x" * 100_000
     for tool, arguments, field in [
-        ("sort_tasks", {"by": huge}, "by"),
+        ("list_tasks", {"sort": huge}, "sort"),
         ("list_tasks", {"limit": 10**80}, "limit"),
         ("add_task", {"title": "t", "tags": [huge]}, "tags"),
     ]:
@@ -238,8 +253,8 @@ HUGE = "y" * 100_000
             {"title": "t", "due": "2026-12-01", "recurrence": HUGE[:15_000]},
             "recurrence",
         ),
-        ("sort_tasks", {"by": [HUGE]}, "by"),
-        ("sort_tasks", {"by": ["due"] * 100_000}, "by"),
+        ("list_tasks", {"sort": [HUGE]}, "sort"),
+        ("list_tasks", {"sort": ["due"] * 100_000}, "sort"),
         ("list_tasks", {"priority": ["low"] * 100_000}, "priority"),
         ("list_tasks", {"due_before": HUGE}, "due_before"),
         ("list_reminders", {"within": HUGE}, "within"),

@@ -21,7 +21,7 @@ TOOLS = {
     "restore_task",
     "get_task",
     "list_tasks",
-    "sort_tasks",
+    "agenda",
     "skip_occurrence",
     "preview_recurrence",
     "list_reminders",
@@ -47,7 +47,8 @@ async def test_every_tool_declares_an_output_schema_and_hints(alice: Client) -> 
         assert tool.annotations is not None
     assert tools["list_tasks"].annotations.read_only_hint is True  # type: ignore[union-attr]
     assert tools["delete_task"].annotations.destructive_hint is True  # type: ignore[union-attr]
-    assert tools["add_task"].annotations.read_only_hint is False  # type: ignore[union-attr]
+    assert not tools["add_task"].annotations.read_only_hint  # type: ignore[union-attr]
+    assert tools["add_task"].annotations.destructive_hint is False  # type: ignore[union-attr]
     assert tools["export_tasks_ics"].annotations.read_only_hint is True  # type: ignore[union-attr]
     assert tools["import_tasks_ics"].annotations.idempotent_hint is True  # type: ignore[union-attr]
 
@@ -319,7 +320,7 @@ async def test_another_users_task_is_not_found_and_untouched(
         message = await refused(bob, tool, task_id=task["id"], **extra)
         assert "no task" in message
     assert (await call(bob, "list_tasks", status="all"))["tasks"] == []
-    assert (await call(bob, "sort_tasks", by=["due"], status="all", tags=["private"]))[
+    assert (await call(bob, "list_tasks", sort=["due"], status="all", tags=["private"]))[
         "tasks"
     ] == []
     assert (await call(alice, "get_task", task_id=task["id"]))["task"] == task
@@ -391,10 +392,10 @@ async def test_sort_by_due_puts_undated_tasks_last(alice: Client) -> None:
     await add(alice, "none")
     await add(alice, "soon", due="2026-11-24T08:00")
     await add(alice, "zoned", due="2026-11-24T06:30:00Z")
-    ascending = await call(alice, "sort_tasks", by=["due"])
+    ascending = await call(alice, "list_tasks", sort=["due"])
     assert [t["title"] for t in ascending["tasks"]] == ["zoned", "soon", "late", "none"]
     assert ascending["order"] == ["due:asc"]
-    descending = await call(alice, "sort_tasks", by=["due:desc"])
+    descending = await call(alice, "list_tasks", sort=["due:desc"])
     assert [t["title"] for t in descending["tasks"]] == ["late", "soon", "zoned", "none"]
 
 
@@ -403,7 +404,7 @@ async def test_sort_by_several_keys(alice: Client) -> None:
     await add(alice, "a", priority="high")
     await add(alice, "C", priority="urgent")
     await add(alice, "d", priority="low")
-    result = await call(alice, "sort_tasks", by=["priority", "title:asc"])
+    result = await call(alice, "list_tasks", sort=["priority", "title:asc"])
     assert [t["title"] for t in result["tasks"]] == ["C", "a", "b", "d"]
     assert result["order"] == ["priority:desc", "title:asc"]
 
@@ -413,7 +414,7 @@ async def test_sort_by_urgency_puts_the_most_pressing_first(alice: Client) -> No
     await add(alice, "overdue", priority="medium", due="2026-11-20")
     await add(alice, "today", priority="high", due="2026-11-23T18:00")
     await add(alice, "next week", priority="urgent", due="2026-12-20")
-    result = await call(alice, "sort_tasks", by=["urgency"])
+    result = await call(alice, "list_tasks", sort=["urgency"])
     titles = [t["title"] for t in result["tasks"]]
     assert titles == ["overdue", "today", "next week", "someday"]
     scores = [t["urgency"] for t in result["tasks"]]
@@ -424,14 +425,14 @@ async def test_sorted_pages_cover_every_task_once(alice: Client) -> None:
     for i in range(7):
         await add(alice, f"t{i}", priority=["low", "high"][i % 2])
     for by in (["priority", "title"], ["urgency", "title"]):
-        first = await call(alice, "sort_tasks", by=by, limit=4)
-        second = await call(alice, "sort_tasks", by=by, limit=4, cursor=first["next_cursor"])
+        first = await call(alice, "list_tasks", sort=by, limit=4)
+        second = await call(alice, "list_tasks", sort=by, limit=4, cursor=first["next_cursor"])
         titles = [t["title"] for t in first["tasks"] + second["tasks"]]
         assert sorted(titles) == [f"t{i}" for i in range(7)] and second["next_cursor"] is None
         assert titles[:3] == ["t1", "t3", "t5"]
 
 
 async def test_a_bad_sort_key_is_refused(alice: Client) -> None:
-    message = await refused(alice, "sort_tasks", by=["size"])
-    assert message.startswith("by:") and "urgency" in message
-    assert (await refused(alice, "sort_tasks", by=["due:sideways"])).startswith("by:")
+    message = await refused(alice, "list_tasks", sort=["size"])
+    assert message.startswith("sort:") and "urgency" in message
+    assert (await refused(alice, "list_tasks", sort=["due:sideways"])).startswith("sort:")

@@ -11,8 +11,9 @@ from dueflow.bootstrap import Runtime
 from tests.support.database import scalar
 from tests.support.tools import call
 
-# the one documented refusal style: `<field>: <problem>. Fix: <what to do>.`
-REFUSAL = re.compile(r"^(?P<field>[a-z_][a-z0-9_\[\]]*): .+\. Fix: .+\.$", re.DOTALL)
+# the one documented refusal style: `<field>: <problem>. Fix: <what to do>.` (an item of a
+# batch: `tasks[3].due`)
+REFUSAL = re.compile(r"^(?P<field>[a-z_][a-z0-9_.\[\]]*): .+\. Fix: .+\.$", re.DOTALL)
 
 
 async def written(runtime: Runtime) -> tuple[int, int, int]:
@@ -55,6 +56,6 @@ async def listings_work(client: Client) -> None:
     for status in ("open", "all"):
         await call(client, "list_tasks", status=status)
     for by in (["due"], ["urgency"], ["priority", "title:desc"]):
-        await call(client, "sort_tasks", by=by, status="all")
+        await call(client, "list_tasks", sort=by, status="all")
     await call(client, "list_reminders")
     await call(client, "task_history")
