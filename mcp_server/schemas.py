@@ -173,11 +173,6 @@ class TaskResult(BaseModel):
     task: TaskOut
 
 
-class AddResult(BaseModel):
-    task: TaskOut
-    created: bool = Field(description="False when an idempotency_key replayed an earlier call")
-
-
 class TaskSummary(BaseModel):
     """A task as listings show it, to pick one and act on it; get_task has the rest
     (description, due's zone and UTC moment, reminders, series, timestamps).

@@ -51,3 +51,16 @@ async def test_fuzzed_calls_made_eight_at_a_time_race_without_an_internal_error_
     assert tally.failures == [], "\n".join(tally.failures[:30])
     assert tally.calls == CALLS
     assert tally.answered > CALLS // 5 and tally.refused > CALLS // 5, tally
+
+
+async def test_the_sample_fuzzes_batches_sorting_and_done_filters(alice: Client) -> None:
+    calls = await planned(alice)
+
+    def drawn(tool: str, argument: str) -> int:
+        return sum(call.tool == tool and argument in call.arguments for call in calls)
+
+    assert drawn("add_task", "tasks") >= 5 and drawn("update_task", "tasks") >= 3
+    transitions = ("complete_task", "reopen_task", "delete_task", "restore_task")
+    assert sum(drawn(tool, "task_ids") for tool in transitions) >= 5
+    assert drawn("list_tasks", "sort") >= 3 and drawn("list_tasks", "completed_after") >= 3
+    assert drawn("agenda", "limit") >= 1

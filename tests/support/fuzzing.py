@@ -30,9 +30,9 @@ from tests.support.refusals import REFUSAL
 
 USERS = ("alice", "bob")
 READS = frozenset(
-    {"get_task", "list_tasks", "sort_tasks", "list_reminders", "task_history", "preview_recurrence"}
+    {"get_task", "list_tasks", "agenda", "list_reminders", "task_history", "preview_recurrence"}
 )
-LISTINGS = ("list_tasks", "sort_tasks", "task_history")
+LISTINGS = ("list_tasks", "sorted", "task_history")  # list_tasks with sort issues "sorted" cursors
 # how often a tool is drawn: writes that create state more often, so later calls find rows
 WEIGHTS = {"add_task": 6, "update_task": 3}
 BATCH = 100  # calls per hypothesis example
@@ -226,16 +226,16 @@ class Fuzzer:
         if any(task_id in shown for task_id in self.tasks[other]):
             self.tally.fail("an answer named the other user's task", call, arguments, shown[:300])
         if call.tool == "add_task":
-            task = document["task"]
-            if task["id"] not in self.acknowledged[call.user]:
-                self.tasks[call.user].append(task["id"])
-                for kind in ("recurrence", "reminders"):
-                    if task.get(kind):
-                        self.kinds.setdefault((call.user, kind), []).append(task["id"])
-            self.acknowledged[call.user].add(task["id"])
+            for task in document["tasks"] if "tasks" in document else [document["task"]]:
+                if task["id"] not in self.acknowledged[call.user]:
+                    self.tasks[call.user].append(task["id"])
+                    for kind in ("recurrence", "reminders"):
+                        if task.get(kind):
+                            self.kinds.setdefault((call.user, kind), []).append(task["id"])
+                self.acknowledged[call.user].add(task["id"])
         cursor = document.get("next_cursor")
-        if call.tool in LISTINGS and cursor:
-            self.cursors[call.user, call.tool] = (cursor, arguments)
+        if cursor:
+            self.cursors[call.user, _listing(call.tool, arguments)] = (cursor, arguments)
 
     async def written(self) -> Written:
         """Per user: tasks, the sum of their versions, outbox rows and reminder rows."""
@@ -258,7 +258,8 @@ class Fuzzer:
         for user, client in self.clients.items():
             for tool, arguments in (
                 ("list_tasks", {"status": "all", "limit": 200}),
-                ("sort_tasks", {"by": ["urgency"], "status": "all", "limit": 200}),
+                ("list_tasks", {"sort": ["urgency"], "status": "all", "limit": 200}),
+                ("agenda", {"limit": 100}),
             ):
                 result = await client.call_tool(tool, arguments, raise_on_error=False)
                 if result.is_error:
@@ -268,8 +269,9 @@ class Fuzzer:
     async def _resolved(self, call: Call) -> dict[str, Json]:
         arguments = {name: await self._value(call, value) for name, value in call.arguments.items()}
         marker = call.arguments.get("cursor")
-        if isinstance(marker, CursorOf) and marker.forged is None and marker.listing == call.tool:
-            issued = self.cursors.get((call.user, call.tool))
+        listing = _listing(call.tool, call.arguments)
+        if isinstance(marker, CursorOf) and marker.forged is None and marker.listing == listing:
+            issued = self.cursors.get((call.user, listing))
             if issued is not None:  # the next page of the listing that issued the cursor
                 return {**issued[1], "cursor": issued[0]}
         return arguments
@@ -277,6 +279,8 @@ class Fuzzer:
     async def _value(self, call: Call, value: Json) -> Json:
         if isinstance(value, list):
             return [await self._value(call, item) for item in value]
+        if isinstance(value, dict):
+            return {key: await self._value(call, item) for key, item in value.items()}
         if isinstance(value, TaskIdOf):
             owner = {"self": call.user, "other": _other(call.user)}.get(value.owner, "")
             kind = {"recurring": "recurrence", "reminded": "reminders"}.get(value.kind)
@@ -309,11 +313,12 @@ class Fuzzer:
 
     async def _first_cursor(self, user: str, listing: str) -> tuple[str, dict[str, Json]] | None:
         arguments: dict[str, Json] = {"limit": 1, "status": "all"}
-        if listing == "sort_tasks":
-            arguments["by"] = ["due"]
+        if listing == "sorted":
+            arguments["sort"] = ["due"]
         if listing == "task_history":
             arguments = {"limit": 1}
-        result = await self.clients[user].call_tool(listing, arguments, raise_on_error=False)
+        tool = "list_tasks" if listing == "sorted" else listing
+        result = await self.clients[user].call_tool(tool, arguments, raise_on_error=False)
         cursor = (result.structured_content or {}).get("next_cursor")
         return (cursor, arguments) if cursor else None
 
@@ -327,8 +332,8 @@ class Fuzzer:
             listed = await self._every_page(client, "list_tasks", {"status": "all"}, problems)
             for key in ("due", "priority", "created", "updated", "title", "urgency"):
                 for direction in ("asc", "desc"):
-                    by = {"by": [f"{key}:{direction}"], "status": "all"}
-                    await self._every_page(client, "sort_tasks", by, problems)
+                    by = {"sort": [f"{key}:{direction}"], "status": "all"}
+                    await self._every_page(client, "list_tasks", by, problems)
             await self._every_page(client, "list_tasks", {"status": "open"}, problems)
             await self._every_page(client, "list_tasks", {"overdue": True}, problems)
             await self._every_page(client, "task_history", {}, problems)
@@ -396,6 +401,11 @@ class Fuzzer:
         return problems
 
 
+def _listing(tool: str, arguments: Mapping[str, Json]) -> str:
+    """Which listing a call's cursor belongs to (see LISTINGS)."""
+    return "sorted" if tool == "list_tasks" and "sort" in arguments else tool
+
+
 def _other(user: str) -> str:
     return next(other for other in USERS if other != user)
 
@@ -410,6 +420,10 @@ def _huge(value: Huge) -> Json:
         return [f"t{n}" for n in range(value.size)]
     if value.kind == "tags":
         return [f"tag-{n}" for n in range(value.size)]
+    if value.kind == "items":
+        return [{"title": f"batch item {n}"} for n in range(value.size)]
+    if value.kind == "ids":
+        return [str(uuid.UUID(int=n)) for n in range(value.size)]
     if value.kind == "reminders":
         return [f"PT{n + 1}M" for n in range(value.size)]
     if value.kind == "exdates":

@@ -45,7 +45,8 @@ class CursorOf:
 @dataclass(frozen=True, slots=True)
 class Huge:
     """A value of `size` units: `text` characters, `list` items, `exdates` EXDATE values,
-    `reminders` distinct valid durations, `tags` distinct valid tags."""
+    `reminders` distinct valid durations, `tags` distinct valid tags, `items` valid new tasks
+    (a batch), `ids` distinct task ids."""
 
     kind: str
     size: int
@@ -215,6 +216,22 @@ ZONES = [
     "Europe/Berlin ",
 ]
 SORT_KEYS = ["due", "priority", "created", "updated", "title", "urgency"]
+# the listings a cursor comes from: list_tasks in creation order, list_tasks sorted, history
+LISTING_KINDS = ["list_tasks", "sorted", "task_history"]
+# the fields of a batch item, by tool: the arguments of the single form
+ITEM_FIELDS = {
+    "add_task": ["title", "due", "priority", "tags", "reminders", "recurrence", "idempotency_key"],
+    "update_task": [
+        "task_id",
+        "title",
+        "due",
+        "priority",
+        "tags",
+        "recurrence",
+        "expected_version",
+    ],
+}
+ITEM_REQUIRED = {"add_task": "title", "update_task": "task_id"}
 CURSOR_FORGERIES: list[Json] = [
     "a string",
     1.5,
@@ -255,7 +272,10 @@ KIND_OF_FIELD = {
     "duration": "duration",
     "task_id": "task_id",
     "cursor": "cursor",
-    "by": "sort",
+    "sort": "sort",
+    "completed_before": "moment",
+    "completed_after": "moment",
+    "task_ids": "task_ids",
     "status": "status",
     "overdue": "flag",
     "expected_version": "version",
@@ -321,8 +341,10 @@ def plausible(kind: str) -> st.SearchStrategy[Json]:
         case "task_id":
             kinds = st.sampled_from(["any", "recurring", "reminded"])
             return st.builds(TaskIdOf, st.just("self"), st.integers(0, 1000), kinds)
+        case "task_ids":
+            return st.lists(plausible("task_id"), min_size=1, max_size=5)
         case "cursor":
-            return st.sampled_from(["list_tasks", "sort_tasks", "task_history"]).map(CursorOf)
+            return st.sampled_from(LISTING_KINDS).map(CursorOf)
         case "sort":
             key = st.sampled_from(SORT_KEYS)
             return st.lists(
@@ -379,7 +401,7 @@ def hostile(kind: str) -> st.SearchStrategy[Json]:
         case "cursor":
             special = st.builds(
                 CursorOf,
-                st.sampled_from(["list_tasks", "sort_tasks", "task_history"]),
+                st.sampled_from(LISTING_KINDS),
                 st.sampled_from(["edit:c", "edit:i", "edit:f", "edit:o", "edit:t", "edit:k"])
                 | st.sampled_from(
                     ["drop:f", "drop:k", "edit:extra", "other-listing", "other-user"]
@@ -397,6 +419,10 @@ def hostile(kind: str) -> st.SearchStrategy[Json]:
                 | st.sampled_from(["due", "urgency"])
                 | st.builds(Huge, st.just("list"), st.just(100_000))
             )
+        case "task_ids":
+            special = st.lists(
+                hostile("task_id") | plausible("task_id"), min_size=0, max_size=4
+            ) | st.builds(Huge, st.just("ids"), st.sampled_from([101, 1_000]))
         case "priority":
             special = st.sampled_from(["critical", "HIGH", 1, 9, 0, ["high", "bogus"]])
         case "version" | "number":
@@ -418,6 +444,46 @@ def from_published(schema: Mapping[str, Any]) -> st.SearchStrategy[Json]:
 
 
 @st.composite
+def batch_item(draw: st.DrawFn, tool: str, faulty: bool) -> Json:
+    """One item of a batch of `tool`: its single form's arguments, plausible; with `faulty`, one
+    field hostile, a field the item lacks, its required field left out, or no object at all."""
+    fields = ITEM_FIELDS[tool]
+    required = ITEM_REQUIRED[tool]
+    names = [n for n in fields if n == required or draw(st.integers(0, 3)) == 0]
+    item = {name: draw(plausible(KIND_OF_FIELD[name])) for name in names}
+    if faulty:
+        fault = draw(st.sampled_from(["field", "field", "unknown", "missing", "not-an-object"]))
+        if fault == "field":
+            name = draw(st.sampled_from(names))
+            item[name] = draw(hostile(KIND_OF_FIELD[name]))
+        elif fault == "unknown":
+            item[draw(st.sampled_from(["colour", "user_id", "", "\x00", "Title"]))] = 1
+        elif fault == "missing":
+            item.pop(required, None)
+        else:
+            return draw(st.sampled_from(WRONG_TYPES) | st.sampled_from(TEXTS))
+    return item
+
+
+def batch(tool: str, hostile_batch: bool) -> st.SearchStrategy[Json]:
+    """The `tasks` of a batch call of `tool`: a few plausible items, or (hostile) one faulty
+    item among them, none, 101, or a huge number."""
+    clean = st.lists(batch_item(tool, False), min_size=1, max_size=4)
+    if not hostile_batch:
+        return clean
+    one_faulty = st.builds(
+        lambda items, bad, at: [*items[:at], bad, *items[at:]],
+        st.lists(batch_item(tool, False), max_size=3),
+        batch_item(tool, True),
+        st.integers(0, 3),
+    )
+    sizes = st.builds(
+        Huge, st.just("items" if tool == "add_task" else "list"), st.sampled_from([101, 2_000])
+    )
+    return one_faulty | sizes | st.just([]) | st.sampled_from(WRONG_TYPES[:3])
+
+
+@st.composite
 def arguments_for(draw: st.DrawFn, tool: str, schema: Mapping[str, Any]) -> dict[str, Json]:
     """A call's arguments. Most calls are clean (every field plausible) or carry one fault (one
     field from the schema or hostile), so a refusal names what it refused; the rest draw each
@@ -429,6 +495,21 @@ def arguments_for(draw: st.DrawFn, tool: str, schema: Mapping[str, Any]) -> dict
     mode = draw(st.sampled_from(["clean", "clean", "one", "one", "wild"]))
     faulty = draw(st.sampled_from(names)) if names and mode == "one" else None
     arguments: dict[str, Json] = {}
+    many = next((name for name in ("tasks", "task_ids") if name in properties), None)
+    one = "title" if tool == "add_task" else "task_id"
+    if many is not None and draw(st.integers(0, 3)) == 0:
+        # a batch: its items carry the fields, so (nearly always) nothing goes beside it
+        names = [many] if draw(st.integers(0, 9)) else [one, many]
+    elif many is not None:
+        names = [one, *(name for name in names if name not in (one, many))]
+    if many == "tasks" and "tasks" in names:
+        for name in names:
+            if name == "tasks":
+                arguments[name] = draw(batch(tool, mode != "clean"))
+            else:
+                arguments[name] = draw(plausible(KIND_OF_FIELD.get(name, "text")))
+        return arguments
+    faulty = draw(st.sampled_from(names)) if names and mode == "one" else None
     for name in names:
         kind = KIND_OF_FIELD.get(name, "text")
         if mode == "wild":

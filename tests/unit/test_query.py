@@ -65,11 +65,11 @@ def test_a_sort_key_prints_with_its_direction() -> None:
 
 
 @pytest.mark.parametrize("text", ["colour", "", "due:up", "priority:descending", "due:asc:desc"])
-def test_a_bad_sort_key_or_direction_is_refused_on_the_by_field(text: str) -> None:
+def test_a_bad_sort_key_or_direction_is_refused_on_the_sort_field(text: str) -> None:
     with pytest.raises(ValidationFailed) as caught:
         SortKey.parse(text)
 
-    assert caught.value.field == "by"
+    assert caught.value.field == "sort"
     assert "Fix:" in caught.value.message
 
 
@@ -82,7 +82,7 @@ def test_parse_sort_refuses_no_keys_or_a_key_named_twice(keys: list[str]) -> Non
     with pytest.raises(ValidationFailed) as caught:
         parse_sort(keys)
 
-    assert caught.value.field == "by"
+    assert caught.value.field == "sort"
 
 
 @pytest.mark.parametrize("limit", [0, -1, 201])
