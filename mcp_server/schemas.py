@@ -118,7 +118,7 @@ class TaskOut(BaseModel):
     tags: list[str]
     due: DueOut | None
     overdue: bool
-    urgency: float = Field(description="The sort_tasks urgency score")
+    urgency: float = Field(description="The urgency score list_tasks sorts by")
     reminders: list[ReminderOut]
     recurrence: RecurrenceOut | None
     created_at: str = Field(json_schema_extra=MOMENT)
@@ -188,7 +188,7 @@ class TaskSummary(BaseModel):
     tags: list[str]
     due: str | None = Field(description="YYYY-MM-DD (all day) or local date-time with offset")
     overdue: bool
-    urgency: float = Field(description="The sort_tasks urgency score")
+    urgency: float = Field(description="The urgency score list_tasks sorts by")
     recurrence: str | None = Field(description="The RRULE, for recurring tasks")
     version: int = Field(description="Pass as expected_version to update_task", ge=1)
 

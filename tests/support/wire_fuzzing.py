@@ -61,7 +61,7 @@ VALID: list[dict[str, Any]] = [
         "jsonrpc": "2.0",
         "id": 6,
         "method": "tools/call",
-        "params": {"name": "sort_tasks", "arguments": {"by": ["urgency", "due:desc"]}},
+        "params": {"name": "list_tasks", "arguments": {"sort": ["urgency", "due:desc"]}},
     },
     {
         "jsonrpc": "2.0",
