@@ -24,6 +24,7 @@ from dueflow.bootstrap import (
     serve_worker,
 )
 from dueflow.calendar_commands import add_calendar_commands, run_calendar
+from dueflow.chat.command import add_chat_command, run_chat
 from dueflow.heap import defer_collections, resume_collections, settle_heap
 from dueflow.settings import Settings, SettingsError
 from dueflow.telemetry import start_tracing
@@ -87,6 +88,7 @@ def parser() -> argparse.ArgumentParser:
     failed.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
     add_token_commands(commands)
     add_calendar_commands(commands)
+    add_chat_command(commands)
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply every migration to DUEFLOW_DATABASE_URL")
@@ -100,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         defer_collections()  # until the process is wired and settles its heap (dueflow.heap)
     else:
         resume_collections()  # a short command keeps nothing for long: collect as usual
+    if args.command == "chat":
+        return run_chat(args)  # a client of the server: none of the server's settings apply
     try:
         settings = Settings.from_env()
     except ValidationError as exc:
