@@ -1,0 +1,1 @@
+"""The client configurations in examples/, held to the formats their clients document."""
