@@ -30,6 +30,8 @@ from mcp_server.metered import ToolMetrics
 from mcp_server.outcomes import CallLog
 from mcp_server.prompts import register_prompts
 from mcp_server.reminder_tools import register_reminder_tools
+from mcp_server.resource_updates import ResourceWatchers, serve_resource_updates
+from mcp_server.resources import register_resources
 from mcp_server.scopes import ScopeGuard
 from mcp_server.sessions import SessionRegistry, tracker
 from mcp_server.task_tools import register_task_tools
@@ -114,12 +116,15 @@ def build_server(
     metrics: bool = True,
     calendar: CalendarFiles | None = None,
     public_url: str | None = None,
+    watchers: ResourceWatchers | None = None,
 ) -> FastMCP:
     """The MCP server for `service`; without a token, calls act as `default_user` (stdio);
     with `history`, task_history reads the audit log through it; with `foreground`, every
     request is counted there (see OutboxRelay); with `limits`, each token user's calls are held
     to them (the HTTP transports); with `metrics`, every tool call is counted and timed
-    (mcp_server.metered); with `calendar`, the iCalendar tools (feed URLs under `public_url`)."""
+    (mcp_server.metered); with `calendar`, the iCalendar tools (feed URLs under `public_url`);
+    `watchers` (one per process, shared by its servers) hear of the tasks each tool call changes
+    (mcp_server.resource_updates)."""
 
     def instructions() -> str:
         now = dt.datetime.now(service.user_zone)
@@ -163,9 +168,15 @@ def build_server(
             raise ToolError("Authentication required: send a bearer token from DUEFLOW_TOKENS.")
         return default_user
 
+    def caller() -> str | None:
+        token = get_access_token()
+        return token.client_id if token is not None else default_user
+
     register_task_tools(mcp, user, service)
     register_agenda_tool(mcp, user, service)
     register_prompts(mcp, service)
+    register_resources(mcp, user, service)
+    serve_resource_updates(mcp, ResourceWatchers() if watchers is None else watchers, caller)
     if reminders is not None:
         register_reminder_tools(mcp, user, reminders)
     if history is not None:

@@ -55,14 +55,14 @@ class SessionRegistry:
         live = self._by_user.get(user_id)
         if live is None:
             return []
-        for outbound in [o for o in live if _closed(o)]:
+        for outbound in [o for o in live if channel_closed(o)]:
             live.discard(outbound)
         if not live:
             del self._by_user[user_id]
         return list(live)
 
 
-def _closed(outbound: Any) -> bool:
+def channel_closed(outbound: Any) -> bool:
     """Whether the connection behind `outbound` has ended.
 
     The weak reference alone is not enough: a task or pooled database connection created during

@@ -1,0 +1,179 @@
+"""Who watches which resource, and the `notifications/resources/updated` they are sent when a tool
+call of their user changes a task.
+
+The two protocol eras subscribe differently, and both are served:
+- 2025 sessions send `resources/subscribe` / `resources/unsubscribe`; the connection's standalone
+  channel is recorded under the user and URI, and the notification goes out on it.
+- 2026-07-28 sessions open `subscriptions/listen` with the URIs they want; the SDK's
+  ListenHandler serves the stream from a bus, and this bus keeps each listener under the user
+  whose request opened it, so an update reaches only that user's streams.
+
+The source is this process's tool calls: after a call that is not read-only answers, every task
+in its answer is updated, and so is the agenda. Changes made by other processes (another server,
+a Dapr worker) are not pushed; docs/resources.md says who must poll.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import mcp_types as mt
+from fastmcp import FastMCP
+from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
+from mcp.server.context import ServerRequestContext
+from mcp.server.subscriptions import ListenHandler, ResourceUpdated, ServerEvent
+
+from mcp_server.resources import AGENDA_URI, task_uri
+from mcp_server.sessions import Outbound, channel_closed
+
+log = logging.getLogger("dueflow.mcp.resources")
+
+
+class ResourceWatchers:
+    """The subscriptions of every user of this process, in either era; `changed` notifies them."""
+
+    def __init__(self) -> None:
+        # user -> uri -> the 2025 sessions' channels
+        self._subscribed: dict[str, dict[str, weakref.WeakSet[Any]]] = {}
+        # user -> token -> a 2026-07-28 listen stream's listener
+        self._listeners: dict[str, dict[object, Callable[[ServerEvent], None]]] = {}
+
+    def watch(self, user: str, uri: str, outbound: Outbound) -> None:
+        self._subscribed.setdefault(user, {}).setdefault(uri, weakref.WeakSet()).add(outbound)
+
+    def unwatch(self, user: str, uri: str, outbound: Outbound) -> None:
+        self._subscribed.get(user, {}).get(uri, weakref.WeakSet()).discard(outbound)
+
+    def listen(self, user: str, listener: Callable[[ServerEvent], None]) -> Callable[[], None]:
+        """Keep a listen stream's listener under `user`; the callable forgets it."""
+        token = object()
+        self._listeners.setdefault(user, {})[token] = listener
+
+        def forget() -> None:
+            self._listeners.get(user, {}).pop(token, None)
+
+        return forget
+
+    async def changed(self, user: str, task_ids: Iterable[str]) -> None:
+        """Tell `user`'s watchers that these tasks, and so the agenda, changed."""
+        uris = [*(task_uri(task_id) for task_id in dict.fromkeys(task_ids)), AGENDA_URI]
+        for listener in list(self._listeners.get(user, {}).values()):
+            for uri in uris:
+                listener(ResourceUpdated(uri=uri))  # each stream passes on its own URIs only
+        watched = self._subscribed.get(user, {})
+        for uri in uris:
+            for outbound in list(watched.get(uri, ())):
+                if channel_closed(outbound):
+                    watched[uri].discard(outbound)
+                    continue
+                try:
+                    await outbound.notify("notifications/resources/updated", {"uri": uri})
+                except Exception as exc:  # a connection closing under us is gone, not an error
+                    log.debug("resource update to a closing session dropped: %s", exc)
+                    watched[uri].discard(outbound)
+
+
+class _UserBus:
+    """The SDK's SubscriptionBus for one server: a listen stream is kept under the user whose
+    request opens it (the ListenHandler subscribes inside that request)."""
+
+    def __init__(self, watchers: ResourceWatchers, caller: Callable[[], str | None]) -> None:
+        self._watchers = watchers
+        self._caller = caller
+
+    async def publish(self, event: ServerEvent) -> None:
+        raise NotImplementedError("an event without a user cannot be scoped: use changed()")
+
+    def subscribe(self, listener: Callable[[ServerEvent], None]) -> Callable[[], None]:
+        user = self._caller()
+        return (lambda: None) if user is None else self._watchers.listen(user, listener)
+
+
+class ChangedTasks(Middleware):
+    """After a tool call that may write answers, tells the watchers which tasks it touched."""
+
+    def __init__(self, watchers: ResourceWatchers, caller: Callable[[], str | None]) -> None:
+        self._watchers = watchers
+        self._caller = caller
+
+    async def on_call_tool(
+        self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
+    ) -> Any:
+        result = await call_next(context)
+        user = self._caller()
+        content = getattr(result, "structured_content", None)
+        if user is None or not isinstance(content, dict) or await _reads_only(context):
+            return result
+        ids = list(_task_ids(content))
+        if ids:
+            await self._watchers.changed(user, ids)
+        return result
+
+
+def serve_resource_updates(
+    mcp: FastMCP, watchers: ResourceWatchers, caller: Callable[[], str | None]
+) -> None:
+    """Serve both eras' subscription requests on `mcp`, for the user `caller()` names, and
+    feed `watchers` from its tool calls."""
+
+    async def subscribe(
+        ctx: ServerRequestContext[Any, Any], params: mt.SubscribeRequestParams
+    ) -> mt.EmptyResult:
+        user, outbound = caller(), _standalone_channel(ctx)
+        if user is not None and outbound is not None:
+            watchers.watch(user, str(params.uri), outbound)
+        return mt.EmptyResult()
+
+    async def unsubscribe(
+        ctx: ServerRequestContext[Any, Any], params: mt.UnsubscribeRequestParams
+    ) -> mt.EmptyResult:
+        user, outbound = caller(), _standalone_channel(ctx)
+        if user is not None and outbound is not None:
+            watchers.unwatch(user, str(params.uri), outbound)
+        return mt.EmptyResult()
+
+    # FastMCP 4.1 serves neither era's subscriptions; its low-level server (the SDK's) takes
+    # handlers by method, and FastMCP offers no public accessor to it
+    lowlevel = mcp._mcp_server
+    lowlevel.add_request_handler("resources/subscribe", mt.SubscribeRequestParams, subscribe)
+    lowlevel.add_request_handler("resources/unsubscribe", mt.UnsubscribeRequestParams, unsubscribe)
+    lowlevel.add_request_handler(
+        "subscriptions/listen",
+        mt.SubscriptionsListenRequestParams,
+        ListenHandler(_UserBus(watchers, caller), max_buffered_events=256),
+    )
+    mcp.add_middleware(ChangedTasks(watchers, caller))
+
+
+async def _reads_only(context: MiddlewareContext[Any]) -> bool:
+    fastmcp = context.fastmcp_context.fastmcp if context.fastmcp_context is not None else None
+    if fastmcp is None:
+        return False
+    tool = await fastmcp.get_tool(context.message.name)
+    return (
+        tool is not None and tool.annotations is not None and bool(tool.annotations.read_only_hint)
+    )
+
+
+def _task_ids(content: Any) -> Iterator[str]:
+    """The ids of the tasks a tool answered: every object with an id, a title and a version."""
+    if isinstance(content, dict):
+        if isinstance(content.get("id"), str) and "title" in content and "version" in content:
+            yield content["id"]
+        for value in content.values():
+            yield from _task_ids(value)
+    elif isinstance(content, list):
+        for item in content:
+            yield from _task_ids(item)
+
+
+def _standalone_channel(ctx: ServerRequestContext[Any, Any]) -> Outbound | None:
+    # the SDK exposes no public accessor; mcp_server.sessions reads it the same way
+    connection = getattr(ctx.session, "_connection", None)
+    if connection is None or not getattr(connection, "has_standalone_channel", False):
+        return None
+    outbound: Outbound = connection.outbound
+    return outbound
