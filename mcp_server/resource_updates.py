@@ -98,6 +98,7 @@ class ChangedTasks(Middleware):
     def __init__(self, watchers: ResourceWatchers, caller: Callable[[], str | None]) -> None:
         self._watchers = watchers
         self._caller = caller
+        self._reads: dict[str, bool] = {}  # tool name -> read-only, looked up once
 
     async def on_call_tool(
         self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
@@ -105,12 +106,21 @@ class ChangedTasks(Middleware):
         result = await call_next(context)
         user = self._caller()
         content = getattr(result, "structured_content", None)
-        if user is None or not isinstance(content, dict) or await _reads_only(context):
+        if user is None or not isinstance(content, dict) or await self._reads_only(context):
             return result
         ids = list(_task_ids(content))
         if ids:
             await self._watchers.changed(user, ids)
         return result
+
+    async def _reads_only(self, context: MiddlewareContext[Any]) -> bool:
+        name = context.message.name
+        if name not in self._reads:
+            server = context.fastmcp_context.fastmcp if context.fastmcp_context else None
+            tool = await server.get_tool(name) if server is not None else None
+            hints = tool.annotations if tool is not None else None
+            self._reads[name] = hints is not None and bool(hints.read_only_hint)
+        return self._reads[name]
 
 
 def serve_resource_updates(
@@ -146,16 +156,6 @@ def serve_resource_updates(
         ListenHandler(_UserBus(watchers, caller), max_buffered_events=256),
     )
     mcp.add_middleware(ChangedTasks(watchers, caller))
-
-
-async def _reads_only(context: MiddlewareContext[Any]) -> bool:
-    fastmcp = context.fastmcp_context.fastmcp if context.fastmcp_context is not None else None
-    if fastmcp is None:
-        return False
-    tool = await fastmcp.get_tool(context.message.name)
-    return (
-        tool is not None and tool.annotations is not None and bool(tool.annotations.read_only_hint)
-    )
 
 
 def _task_ids(content: Any) -> Iterator[str]:
