@@ -18,7 +18,7 @@ from tests.support.chat import (
     tasks_left,
     today_in_zone,
 )
-from tests.support.servers import ALICE_TOKEN, BOB_TOKEN, free_port
+from tests.support.servers import BOB_TOKEN, free_port
 from tests.support.tools import call
 
 # the tests below the first two reach one HTTP server by URL (conftest.py) instead of spawning
@@ -59,38 +59,7 @@ async def test_once_adds_the_task_the_model_asks_for_and_prints_its_answer(
     assert "Created 'Buy milk'" in result["content"] and task["id"] in result["content"]
 
 
-async def test_a_refused_tool_call_goes_back_to_the_model_which_corrects_it(
-    tmp_path: Path, dueflow_url: str
-) -> None:
-    script = (
-        Call.one("add_task", title="Renew passport", due="someday soon"),
-        Call.one("add_task", title="Renew passport", due="2027-01-15"),
-        Say("Added 'Renew passport' for 15 January."),
-    )
-    async with provider(*script) as (model, base):
-        done = await run_chat(
-            tmp_path,
-            base,
-            "--url",
-            dueflow_url,
-            "--no-stream",
-            "--once",
-            "renew my passport",
-            DUEFLOW_CHAT_TOKEN=BOB_TOKEN,
-        )
-
-    assert done.status == 0, done.stderr
-    assert done.stdout == "Added 'Renew passport' for 15 January.\n"
-    assert "-> x: due:" in done.stderr
-    refusal = model.requests[1]["messages"][-1]
-    assert refusal["role"] == "tool" and refusal["content"].startswith("Error: due:")
-    assert "Fix:" in refusal["content"]
-    assert not any(request.get("stream") for request in model.requests)
-    [task] = await tasks_at(dueflow_url, BOB_TOKEN, query="Renew passport")
-    assert task["due"] == "2027-01-15"
-
-
-async def test_a_session_keeps_the_conversation_and_asks_before_deleting(
+async def test_a_session_keeps_the_conversation_asks_before_deleting_and_stops_on_ctrl_c(
     tmp_path: Path,
 ) -> None:
     script = (
@@ -98,20 +67,87 @@ async def test_a_session_keeps_the_conversation_and_asks_before_deleting(
         Say("Added it."),
         Call.one("delete_task", task_id="PLACEHOLDER"),
         Say("Kept it, as you asked."),
+        Stall("Let me think about"),
+        Say("One task is open."),
     )
-    async with provider(*script) as (model, base):
-        done = await run_chat(tmp_path, base, stdin="add call the plumber\ndelete that task\nn\n")
+    async with provider(*script) as (model, base), session(tmp_path, base) as chat:
+        await chat.type("add call the plumber")
+        await chat.read_until("Added it.")
+        await chat.type("delete that task")
+        await chat.notice_until('Allow delete_task(task_id="PLACEHOLDER")? [y/N]')
+        await chat.type("n")
+        await chat.read_until("Kept it, as you asked.")
+        await chat.type("plan my week")
+        await chat.read_until("Let me think about")
+        chat.interrupt()
+        await chat.notice_until("stopped. Ctrl-C again quits.")
+        await chat.type("how many tasks are open?")
+        await chat.read_until("One task is open.")
+        chat.interrupt()
+        # signals of one kind do not queue: the second must come after the first is handled
+        await chat.notice_until("Ctrl-C again quits (or Ctrl-D).")
+        chat.interrupt()
+        done = await chat.finish()
 
-    assert done.status == 0, done.stderr
-    assert done.stdout == "Added it.\nKept it, as you asked.\n"
-    assert 'Allow delete_task(task_id="PLACEHOLDER")? [y/N]' in done.stderr
+    assert done.status == 130, done.stderr
+    assert done.stdout == (
+        "Added it.\nKept it, as you asked.\nLet me think about\nOne task is open.\n"
+    )
     assert "-> x: refused by you; nothing changed" in done.stderr
-    last = model.requests[-1]["messages"]
-    said = [message["content"] for message in last if message["role"] == "user"]
-    assert said == ["add call the plumber", "delete that task"]
-    assert "The person refused this delete_task call" in last[-1]["content"]
+    kept = model.requests[-1]["messages"]
+    said = [message["content"] for message in kept if message["role"] == "user"]
+    assert said == [
+        "add call the plumber",
+        "delete that task",
+        "plan my week",
+        "how many tasks are open?",
+    ]
+    refusal = next(m for m in kept if m["role"] == "tool" and "refused" in m["content"])
+    assert refusal["content"].startswith("The person refused this delete_task call")
+    assert kept[-2:] == [
+        {"role": "assistant", "content": "Let me think about [stopped by the person]"},
+        {"role": "user", "content": "how many tasks are open?"},
+    ]
     [task] = await tasks_left(tmp_path)
     assert (task["title"], task["status"]) == ("Call the plumber", "open")
+
+
+async def test_over_http_a_refused_call_goes_back_to_the_model_and_yes_deletes_unasked(
+    tmp_path: Path, dueflow_url: str
+) -> None:
+    async with Client(dueflow_url, auth=BOB_TOKEN) as bob:
+        old = (await call(bob, "add_task", title="Old newsletter"))["task"]
+        script = (
+            Call.one("add_task", title="Renew passport", due="someday soon"),
+            Call.one("add_task", title="Renew passport", due="2027-01-15"),
+            Call.one("delete_task", task_id=old["id"]),
+            Say("Added 'Renew passport' for 15 January and deleted the newsletter."),
+        )
+        async with provider(*script) as (model, base):
+            done = await run_chat(
+                tmp_path,
+                base,
+                *by_url(dueflow_url),
+                "--no-stream",
+                "--yes",
+                "--once",
+                "renew my passport and drop the old newsletter",
+                DUEFLOW_CHAT_TOKEN=BOB_TOKEN,
+            )
+
+        assert done.status == 0, done.stderr
+        assert done.stdout == "Added 'Renew passport' for 15 January and deleted the newsletter.\n"
+        assert "-> x: due:" in done.stderr
+        assert "Allow" not in done.stderr
+        assert f'> delete_task(task_id="{old["id"]}") -> ok: Deleted' in done.stderr
+        refusal = model.requests[1]["messages"][-1]
+        assert refusal["role"] == "tool" and refusal["content"].startswith("Error: due:")
+        assert "Fix:" in refusal["content"]
+        assert not any(request.get("stream") for request in model.requests)
+        [task] = await tasks_at(dueflow_url, BOB_TOKEN, query="Renew passport")
+        assert task["due"] == "2027-01-15"
+        gone = await call(bob, "get_task", task_id=old["id"])
+        assert gone["task"]["status"] == "deleted"
 
 
 async def test_a_rate_limit_is_retried_and_one_that_lasts_is_reported(
@@ -165,55 +201,6 @@ async def test_a_missing_key_stops_before_anything_starts(tmp_path: Path) -> Non
     assert "no API key: OPENROUTER_API_KEY is not set" in done.stderr
     assert model.requests == []
     assert not (tmp_path / "data").exists()
-
-
-async def test_ctrl_c_stops_the_answer_and_a_second_one_quits(
-    tmp_path: Path, dueflow_url: str
-) -> None:
-    script = (Stall("Let me think about"), Say("Two tasks are open."))
-    async with (
-        provider(*script) as (model, base),
-        session(tmp_path, base, *by_url(dueflow_url)) as chat,
-    ):
-        await chat.type("plan my week")
-        await chat.read_until("Let me think about")
-        chat.interrupt()
-        await chat.type("how many tasks are open?")
-        await chat.read_until("Two tasks are open.")
-        chat.interrupt()
-        # signals of one kind do not queue: the second must come after the first is handled
-        await chat.notice_until("Ctrl-C again quits (or Ctrl-D).")
-        chat.interrupt()
-        done = await chat.finish()
-
-    assert done.status == 130, done.stderr
-    assert "stopped. Ctrl-C again quits." in done.stderr
-    kept = model.requests[-1]["messages"]
-    assert kept[-2] == {
-        "role": "assistant",
-        "content": "Let me think about [stopped by the person]",
-    }
-    assert kept[-1] == {"role": "user", "content": "how many tasks are open?"}
-
-
-async def test_over_http_yes_runs_a_destructive_tool_without_asking(
-    tmp_path: Path, dueflow_url: str
-) -> None:
-    async with Client(dueflow_url, auth=ALICE_TOKEN) as alice:
-        added = await call(alice, "add_task", title="Old newsletter")
-        task_id = added["task"]["id"]
-        script = (Call.one("delete_task", task_id=task_id), Say("Deleted 'Old newsletter'."))
-        async with provider(*script) as (_, base):
-            done = await run_chat(
-                tmp_path, base, *by_url(dueflow_url), "--yes", "--once", "delete the newsletter"
-            )
-
-        assert done.status == 0, done.stderr
-        assert done.stdout == "Deleted 'Old newsletter'.\n"
-        assert "Allow" not in done.stderr
-        assert f'> delete_task(task_id="{task_id}") -> ok: Deleted' in done.stderr
-        gone = await call(alice, "get_task", task_id=task_id)
-        assert gone["task"]["status"] == "deleted"
 
 
 async def test_a_server_that_is_not_there_is_named_with_the_fix(tmp_path: Path) -> None:
