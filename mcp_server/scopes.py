@@ -1,13 +1,15 @@
-"""Scopes on tools: a bearer token's scopes decide which tools it may call. A tool marked
-read-only (its readOnlyHint) needs tasks:read, every other tool tasks:write. stdio has no token
-and every scope."""
+"""Scopes on tools and resources: a bearer token's scopes decide which tools it may call and
+whether it may read the resources. A tool marked read-only (its readOnlyHint) needs tasks:read,
+every other tool tasks:write; reading a resource needs tasks:read. stdio has no token and every
+scope."""
 
 from __future__ import annotations
 
 import logging
 
 import mcp_types as mt
-from fastmcp.exceptions import ToolError
+from fastmcp.exceptions import ResourceError, ToolError
+from fastmcp.resources import ResourceResult
 from fastmcp.server.dependencies import get_access_token
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools import ToolResult
@@ -38,5 +40,20 @@ class ScopeGuard(Middleware):
                 f" {' '.join(token.scopes) or 'no scope'}). Fix: use a token with {needed}, e.g."
                 f" from `dueflow tokens create --user {token.client_id} --scope {needed}`.",
                 log_level=logging.INFO,
+            )
+        return await call_next(context)
+
+    async def on_read_resource(
+        self,
+        context: MiddlewareContext[mt.ReadResourceRequestParams],
+        call_next: CallNext[mt.ReadResourceRequestParams, ResourceResult],
+    ) -> ResourceResult:
+        token = get_access_token()
+        if token is not None and READ not in token.scopes:
+            raise ResourceError(
+                f"scope: this token may not read {context.message.uri}, which needs {READ} (the"
+                f" token has {' '.join(token.scopes) or 'no scope'}). Fix: use a token with"
+                f" {READ}, e.g. from `dueflow tokens create --user {token.client_id} --scope"
+                f" {READ}`."
             )
         return await call_next(context)

@@ -21,6 +21,7 @@ import httpx
 import pytest
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
+from mcp import MCPError
 
 from dueflow.bootstrap import Runtime
 from mcp_server.http_app import Reachable, http_app
@@ -291,3 +292,14 @@ async def test_one_user_never_reaches_another_s_task_under_either_mode(
     assert listed.structured_content["tasks"] == []  # type: ignore[index]
     assert history.is_error or history.structured_content["entries"] == []  # type: ignore[index]
     assert await scalar(runtime, "SELECT version FROM tasks") == 1
+
+
+async def test_reading_a_resource_needs_the_read_scope(issuer: TestIssuer, url: str) -> None:
+    async with Client(StreamableHttpTransport(url, auth=issuer.token(scope="tasks:write"))) as c:
+        with pytest.raises(MCPError) as refused:
+            await c.read_resource("dueflow://agenda")
+    message = str(refused.value)
+    assert REFUSAL.match(message) and "needs tasks:read" in message, message
+    async with Client(StreamableHttpTransport(url, auth=issuer.token(scope="tasks:read"))) as c:
+        agenda = await c.read_resource("dueflow://agenda")
+    assert agenda
