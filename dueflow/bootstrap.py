@@ -50,8 +50,11 @@ from workers.audit import NAME as AUDIT
 from workers.consumer import ConsumerRunner
 from workers.dead_letters import DeadLetters
 from workers.embedded import EmbeddedBus
+from workers.live_hub import Hub
 from workers.notification_dispatch import NotificationDispatcher, build_dispatcher
 from workers.notifications import CONSUMER_NAME as NOTIFICATIONS
+from workers.realtime import NAME as REALTIME
+from workers.realtime import FeedRunner
 from workers.recurrence import NAME as RECURRENCE
 from workers.recurrence import InvokingRunner, RecurrenceInvoker
 from workers.registry import WORKER_NAMES, build_consumers
@@ -61,7 +64,7 @@ from workers.reminders import reminder_routes
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
-    from starlette.routing import Route
+    from starlette.routing import BaseRoute
 
     from mcp_server.sessions import SessionRegistry
     from workers.retention import AuditRetention
@@ -123,6 +126,7 @@ class InProcessWorkers:
     timer: ReminderTimer
     dispatcher: NotificationDispatcher
     retention: AuditRetention | None
+    hub: Hub  # the realtime gateway's connections, fed as the realtime consumer commits
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -337,6 +341,7 @@ def _in_process_workers(
     stack: contextlib.AsyncExitStack,
 ) -> InProcessWorkers:
     timer = ReminderTimer(reminders, clock, foreground=foreground)
+    hub = Hub(settings.realtime_queue_size)
     config = settings.notification_config(mcp=True)
     dispatcher = build_dispatcher(database.engine, config, clock, channels, foreground)
     stack.push_async_callback(dispatcher.aclose)
@@ -346,6 +351,8 @@ def _in_process_workers(
         reminders_changed=timer.wake,
         notifications=config,
         wake_dispatcher=dispatcher.notify,
+        realtime=hub.deliver,
+        realtime_keep=settings.realtime_keep,
     ).values()
     letters = DeadLetters(database.sessions, list(consumers), clock)
     # on SQLite a consumer transaction holds the one write lock: short batches let a reminder
@@ -357,7 +364,7 @@ def _in_process_workers(
         from workers.retention import AuditRetention  # its leases load the PostgreSQL dialect
 
         retention = AuditRetention(database.sessions, clock, settings.audit_retention_days)
-    return InProcessWorkers(bus, letters, timer, dispatcher, retention)
+    return InProcessWorkers(bus, letters, timer, dispatcher, retention, hub)
 
 
 def dead_letters(database: Database, settings: Settings) -> DeadLetters:
@@ -452,6 +459,7 @@ async def worker_app(
             raise WorkerSetupError(str(exc)) from None
         dispatcher = build_dispatcher(database.engine, config, clock)
         stack.push_async_callback(dispatcher.aclose)
+        hub = Hub(settings.realtime_queue_size) if name == REALTIME else None
         consumer = build_consumers(
             clock,
             settings.timezone,
@@ -460,13 +468,17 @@ async def worker_app(
             notifications=config,
             wake_dispatcher=dispatcher.notify,
             reminder_store=adapters.reminder_store,
+            realtime=hub.deliver if hub is not None else None,
+            realtime_keep=settings.realtime_keep,
         )[name]
-        runner = (
-            ConsumerRunner(database.sessions, clock)
-            if adapters.invoke is None
-            else InvokingRunner(database.sessions, clock, adapters.invoke)
-        )
-        routes: list[Route] = []
+        runner: ConsumerRunner
+        if adapters.invoke is not None:
+            runner = InvokingRunner(database.sessions, clock, adapters.invoke)
+        elif name == REALTIME:
+            runner = FeedRunner(database.sessions, clock)
+        else:
+            runner = ConsumerRunner(database.sessions, clock)
+        routes: Sequence[BaseRoute] = []
         lifespan = None
         if name == REMINDERS:
             service = _reminder_service(
@@ -479,6 +491,10 @@ async def worker_app(
             )
         elif name == NOTIFICATIONS:
             lifespan = running_beside(dispatcher.run, "notification-dispatch")
+        elif hub is not None:
+            from dueflow.gateway import gateway_routes
+
+            routes = gateway_routes(settings, database.engine, database.sessions, clock, hub)
         yield build_app(
             [consumer],
             runner,

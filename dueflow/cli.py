@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from dueflow import logs
+from dueflow.board_command import add_board_command, run_board
 from dueflow.bootstrap import (
     DEFAULT_WORKER_PORT,
     WorkerSetupError,
@@ -89,6 +90,7 @@ def parser() -> argparse.ArgumentParser:
     add_token_commands(commands)
     add_calendar_commands(commands)
     add_chat_command(commands)
+    add_board_command(commands)
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply every migration to DUEFLOW_DATABASE_URL")
@@ -131,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_tokens(settings, args))
         elif args.command in ("export", "import", "feeds"):
             return asyncio.run(run_calendar(settings, args))
+        elif args.command == "board":
+            return asyncio.run(run_board(settings, args))
         elif args.db_command == "upgrade":
             asyncio.run(db_upgrade(settings))
         else:
@@ -248,6 +252,16 @@ async def serve(
 
                 # uvicorn's access log writes each request's path, and a feed's path is its key
                 logging.getLogger("uvicorn.access").addFilter(FeedSecretsMasked())
+                if runtime.workers is not None:  # embedded: the realtime gateway and board too
+                    from dueflow.gateway import embedded_gateway_routes
+
+                    app.router.routes.extend(embedded_gateway_routes(runtime))
+                    log.info(
+                        "board at http://%s:%d/board (realtime socket %s)",
+                        host,
+                        port,
+                        "/realtime/ws",
+                    )
                 config = uvicorn.Config(
                     app,
                     host=host,

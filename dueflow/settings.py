@@ -185,6 +185,31 @@ class Settings(BaseSettings):
         description="Largest request body (HTTP) or line (stdio) served; larger ones are refused",
     )
 
+    realtime_heartbeat_seconds: float = Field(
+        default=20.0,
+        ge=0.05,
+        le=3600,
+        description="Realtime gateway: a heartbeat message after this long without a change",
+    )
+    realtime_queue_size: int = Field(
+        default=256,
+        ge=1,
+        le=100_000,
+        description="Realtime gateway: messages a connection may fall behind before it is closed",
+    )
+    realtime_keep: int = Field(
+        default=1000,
+        ge=100,
+        le=1_000_000,
+        description="Realtime gateway: changes kept per user for clients that resume",
+    )
+    realtime_ticket_seconds: int = Field(
+        default=30, ge=1, le=3600, description="Realtime gateway: how long a ticket may wait"
+    )
+    realtime_session_hours: float = Field(
+        default=12.0, gt=0, le=24 * 90, description="Board: how long a sign-in lasts"
+    )
+
     oauth_issuer: str | None = Field(
         default=None,
         description="OAuth resource-server mode: the issuer (`iss`) of the JWT access tokens"

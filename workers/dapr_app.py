@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import Lifespan
 
 from domain.adapters.metrics import Refresher, Scrape, declare_consumer, pool_refresher
@@ -70,7 +70,7 @@ def build_app(
     pubsub_name: str,
     *,
     sessions: async_sessionmaker[AsyncSession],
-    routes: Sequence[Route] = (),
+    routes: Sequence[BaseRoute] = (),
     lifespan: Lifespan[Starlette] | None = None,
 ) -> Starlette:
     """The Starlette app Dapr delivers `consumers`' topics to; `sessions` answers /readyz;

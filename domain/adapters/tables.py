@@ -345,3 +345,45 @@ class CalendarFeedRow(SQLModel, table=True):
     token_id: str | None = Field(default=None, max_length=16)  # the personal token that made it
     created_at: dt.datetime = _utc()
     revoked_at: dt.datetime | None = _utc(nullable=True)
+
+
+class RealtimeChangeRow(SQLModel, table=True):
+    """One change as the realtime gateway sends it, at its place in its user's feed: a client
+    that reconnects with the last position it saw is sent every row after it (workers.realtime)."""
+
+    __tablename__ = "realtime_changes"
+    __table_args__ = (sa.Index("ix_realtime_task", "task_id", "topic", "sequence"),)
+
+    user_id: str = Field(primary_key=True, max_length=200)
+    position: int = Field(primary_key=True, sa_type=sa.BigInteger)
+    event_id: str = Field(max_length=36, unique=True)
+    task_id: str = Field(max_length=36)
+    topic: str = Field(max_length=32)
+    sequence: int
+    message: str = Field(sa_type=sa.Text)  # the JSON text sent, position included
+    created_at: dt.datetime = _utc()
+
+
+class RealtimeHeadRow(SQLModel, table=True):
+    """The last position given in a user's feed; its row lock orders the user's changes."""
+
+    __tablename__ = "realtime_heads"
+
+    user_id: str = Field(primary_key=True, max_length=200)
+    position: int = Field(sa_type=sa.BigInteger)
+
+
+class RealtimeGrantRow(SQLModel, table=True):
+    """A WebSocket ticket, a board session or a sign-in link: only a hash of its secret is kept,
+    and the personal token that issued it (if one did), which must still be active."""
+
+    __tablename__ = "realtime_grants"
+    __table_args__ = (sa.Index("ix_realtime_grants_expiry", "expires_at"),)
+
+    digest: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(max_length=16)  # ticket | session | signin
+    user_id: str = Field(max_length=200)
+    token_id: str | None = Field(default=None, max_length=16)
+    created_at: dt.datetime = _utc()
+    expires_at: dt.datetime = _utc()
+    used_at: dt.datetime | None = _utc(nullable=True)

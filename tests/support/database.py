@@ -29,6 +29,9 @@ TABLES = (
     "access_log",
     "calendar_links",
     "calendar_feeds",
+    "realtime_changes",
+    "realtime_heads",
+    "realtime_grants",
 )
 
 

@@ -1,0 +1,65 @@
+"""The realtime gateway's wiring: its hub, feed, grants and routes, from the settings."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.routing import BaseRoute
+
+from domain.access import PersonalTokens
+from domain.adapters.access_sql import SqlTokenStore
+from domain.clock import SystemClock
+from domain.due import zone
+from domain.ports import Clock
+from dueflow.bootstrap import Runtime
+from dueflow.identity import bearer_identity
+from dueflow.settings import Settings
+from workers.board import Board
+from workers.gateway import Gateway, GatewayConfig
+from workers.grants import Grants, Lifetimes
+from workers.live_hub import Hub
+from workers.realtime import Feed
+
+
+def hub_for(settings: Settings) -> Hub:
+    return Hub(settings.realtime_queue_size)
+
+
+def grants_for(settings: Settings, engine: AsyncEngine, clock: Clock) -> Grants:
+    lifetimes = Lifetimes(
+        ticket=dt.timedelta(seconds=settings.realtime_ticket_seconds),
+        session=dt.timedelta(hours=settings.realtime_session_hours),
+    )
+    return Grants(engine, clock, lifetimes)
+
+
+def gateway_routes(
+    settings: Settings,
+    engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    hub: Hub,
+) -> list[BaseRoute]:
+    """POST /realtime/tickets, the /realtime/ws socket and the /board routes."""
+    gateway = Gateway(
+        hub,
+        Feed(sessions),
+        grants_for(settings, engine, clock),
+        bearer_identity(settings, PersonalTokens(SqlTokenStore(engine), clock)),
+        GatewayConfig(
+            origins=tuple(settings.allowed_origin_list()),
+            heartbeat_seconds=settings.realtime_heartbeat_seconds,
+        ),
+    )
+    board = Board(gateway, sessions, clock, zone(settings.timezone))
+    return [*gateway.routes(), *board.routes()]
+
+
+def embedded_gateway_routes(runtime: Runtime, clock: Clock | None = None) -> list[BaseRoute]:
+    """The gateway inside `dueflow serve` (embedded): fed by the in-process realtime consumer."""
+    assert runtime.workers is not None
+    sessions = async_sessionmaker(runtime.engine, expire_on_commit=False)
+    return gateway_routes(
+        runtime.settings, runtime.engine, sessions, clock or SystemClock(), runtime.workers.hub
+    )

@@ -1,0 +1,34 @@
+"""Who a bearer token stands for, for the realtime gateway: the same sources, in the same order,
+as the MCP HTTP transport's TokenUsers (mcp_server.server): DUEFLOW_TOKENS, personal access
+tokens (domain.access) and, when configured, OAuth access tokens (mcp_server.oauth, loaded only
+then, so a gateway without OAuth never loads fastmcp)."""
+
+from __future__ import annotations
+
+from domain.access import PREFIX, PersonalTokens
+from dueflow.settings import Settings
+from workers.grants import Identify, Identity
+
+
+def bearer_identity(settings: Settings, personal: PersonalTokens) -> Identify:
+    """Resolves a bearer token to its user (and personal token id), or None."""
+    users = settings.token_users()
+    oauth = None
+    if settings.oauth_issuer is not None:
+        from dueflow.cli import oauth_config, oauth_verifier
+
+        oauth = oauth_verifier(oauth_config(settings))
+
+    async def identify(token: str) -> Identity | None:
+        user = users.get(token)
+        if user is not None:
+            return Identity(user)
+        if token.startswith(PREFIX):
+            found = await personal.verify(token)
+            return Identity(found.user_id, found.id) if found is not None else None
+        if oauth is None:
+            return None
+        access = await oauth.verify_token(token)
+        return Identity(access.client_id) if access is not None else None
+
+    return identify

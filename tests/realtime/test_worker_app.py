@@ -1,0 +1,164 @@
+"""`dueflow worker realtime` as a Dapr app: its subscriptions, CloudEvents on its topic routes,
+what reaches a WebSocket client, and the bounded queue of a connection that falls behind."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from starlette.applications import Starlette
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from domain.clock import FixedClock
+from domain.service import NewTask
+from dueflow.bootstrap import Runtime, worker_app
+from dueflow.gateway import gateway_routes
+from tests.support.dapr_apps import CLOUDEVENTS, client_for, cloudevent, deliver
+from tests.support.database import envelopes
+from tests.support.realtime import changes, next_message, open_socket, quiet
+from tests.support.runtimes import settings_for
+from tests.support.servers import ALICE_TOKEN, BOB_TOKEN, serving
+from workers.consumer import ConsumerRunner, Received
+from workers.live_hub import Hub
+from workers.realtime import realtime_consumer
+
+TOKENS = f"{ALICE_TOKEN}=alice,{BOB_TOKEN}=bob"
+
+
+@pytest.fixture
+async def app(runtime: Runtime, database_url: str, clock: FixedClock) -> AsyncIterator[Starlette]:
+    settings = settings_for(database_url, TOKENS=TOKENS, REALTIME_HEARTBEAT_SECONDS="0.2")
+    async with worker_app("realtime", settings, clock) as served:
+        yield served
+
+
+async def alice_changes(runtime: Runtime) -> list[dict[str, Any]]:
+    """Alice adds a task and renames it; the outbox's envelopes (the relay does not run)."""
+    added = await runtime.service.add("alice", NewTask(title="Water plants", tags=["home"]))
+    await runtime.service.update("alice", added.task.id, {"title": "Water the plants"})
+    return await envelopes(runtime, "user_id = 'alice'")
+
+
+async def test_the_app_subscribes_task_updates_and_reminders_and_answers_probes(
+    app: Starlette,
+) -> None:
+    async with client_for(app) as client:
+        subscribed = (await client.get("/dapr/subscribe")).json()
+        health = await client.get("/healthz")
+        ready = await client.get("/readyz")
+    assert {s["topic"]: s["route"] for s in subscribed} == {
+        "task-updates": "/events/task-updates",
+        "reminders": "/events/reminders",
+    }
+    assert all(s["deadLetterTopic"].endswith("-dead-letter") for s in subscribed)
+    assert (health.status_code, ready.status_code) == (200, 200)
+
+
+async def test_a_delivered_change_reaches_its_users_socket_once_and_in_order(
+    app: Starlette, runtime: Runtime
+) -> None:
+    created, updated = await alice_changes(runtime)
+    async with serving(app) as base, client_for(app) as client:
+        alice = await open_socket(base, ALICE_TOKEN)
+        bob = await open_socket(base, BOB_TOKEN)
+        assert await deliver(client, created, "task-updates") == "SUCCESS"
+        assert await deliver(client, updated, "task-updates") == "SUCCESS"
+        assert await deliver(client, updated, "task-updates") == "SUCCESS"  # redelivered
+        assert await deliver(client, created, "task-updates") == "SUCCESS"  # late and stale
+        first, second = await changes(alice, 2)
+        # a redelivered event goes out again with its own position (another replica may have
+        # written it): the client drops what it has seen by position
+        assert (first["event"], second["event"]) == ("TASK_CREATED", "TASK_UPDATED")
+        assert (first["position"], second["position"]) == (1, 2)
+        assert second["changes"] == {"title": ["Water plants", "Water the plants"]}
+        assert second["task"]["title"] == "Water the plants" and second["task"]["tags"] == ["home"]
+        assert await quiet(alice) and await quiet(bob)
+
+        malformed = await client.post(
+            "/events/task-updates",
+            content=cloudevent({"event_id": "x"}, "task-updates"),
+            headers=CLOUDEVENTS,
+        )
+        assert malformed.json()["status"] == "DROP"
+        for socket in (alice, bob):
+            await socket.close()
+
+
+async def test_a_fired_reminder_is_sent_and_other_reminder_events_are_not(
+    app: Starlette, runtime: Runtime
+) -> None:
+    created, _ = await alice_changes(runtime)
+    snapshot = created["payload"]["task"]
+    scheduled = {**created, "event_id": "11111111-1111-1111-1111-111111111111"}
+    scheduled |= {"event_type": "REMINDER_SCHEDULED", "payload": {"task": snapshot, "changes": {}}}
+    fired = {**scheduled, "event_id": "22222222-2222-2222-2222-222222222222"}
+    fired |= {
+        "event_type": "REMINDER_TRIGGERED",
+        "payload": {"task": snapshot, "changes": {}, "reminder": {"spec": "PT0S"}},
+    }
+    async with serving(app) as base, client_for(app) as client:
+        alice = await open_socket(base, ALICE_TOKEN)
+        assert await deliver(client, scheduled, "reminders") == "SUCCESS"
+        assert await deliver(client, fired, "reminders") == "SUCCESS"
+        message = await next_message(alice)
+        assert (message["event"], message["reminder"]) == ("REMINDER_TRIGGERED", {"spec": "PT0S"})
+        assert await quiet(alice)
+        await alice.close()
+
+
+async def test_a_connection_that_falls_behind_its_queue_is_closed_and_resumes_without_loss(
+    runtime: Runtime, database_url: str, clock: FixedClock
+) -> None:
+    settings = settings_for(database_url, TOKENS=TOKENS, REALTIME_QUEUE_SIZE="2")
+    sessions = async_sessionmaker(runtime.engine, expire_on_commit=False)
+    hub = Hub(settings.realtime_queue_size)
+    app = Starlette(routes=gateway_routes(settings, runtime.engine, sessions, clock, hub))
+    consumer = realtime_consumer(clock, "UTC", hub.deliver)
+    task = (await runtime.service.add("alice", NewTask(title="Burst"))).task
+    for round_ in range(5):
+        await runtime.service.update("alice", task.id, {"title": f"Burst {round_}"})
+    events = [Received.parse("task-updates", e) for e in await envelopes(runtime)]
+    async with serving(app) as base:
+        socket = await open_socket(base, ALICE_TOKEN)
+        # six changes committed in one batch, as the embedded relay delivers them: more than
+        # the connection's queue holds before its writer runs
+        await ConsumerRunner(sessions, clock).process_batch(consumer, events)
+        received: list[dict[str, Any]] = []
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                received.append(json.loads(await asyncio.wait_for(socket.recv(), 5)))
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4429
+        last = max([0, *(m["position"] for m in received if m["type"] == "change")])
+        back = await open_socket(base, ALICE_TOKEN, after=last)
+        rest = await changes(back, 6 - last)
+        assert [m["position"] for m in rest] == list(range(last + 1, 7))
+        assert rest[-1]["task"]["title"] == "Burst 4"
+        await back.close()
+
+
+async def test_a_ticket_is_refused_once_its_personal_token_is_revoked(
+    runtime: Runtime, database_url: str, clock: FixedClock
+) -> None:
+    token, text = await runtime.tokens.create("alice")
+    settings = settings_for(database_url)
+    sessions = async_sessionmaker(runtime.engine, expire_on_commit=False)
+    app = Starlette(routes=gateway_routes(settings, runtime.engine, sessions, clock, Hub()))
+    async with serving(app) as base:
+        live = await open_socket(base, text)
+        await live.close()
+        async with httpx.AsyncClient() as http:
+            issued = await http.post(
+                f"{base}/realtime/tickets", headers={"Authorization": f"Bearer {text}"}
+            )
+        await runtime.tokens.revoke(token.id)
+        url = base.replace("http", "ws") + f"/realtime/ws?ticket={issued.json()['ticket']}"
+        async with connect(url) as socket:
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(socket.recv(), 5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401

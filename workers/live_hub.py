@@ -1,0 +1,55 @@
+"""The gateway's open connections by user, and the bounded queue each one is fed through."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+DEFAULT_QUEUE = 256  # messages a connection may fall behind before it is closed
+
+
+class Subscription:
+    """One connection's live messages: a bounded queue that, once full, marks it overflowed
+    instead of growing (the connection is then closed, and its client resumes)."""
+
+    def __init__(self, user_id: str, size: int) -> None:
+        self.user_id = user_id
+        self.queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue(size)
+        self.overflowed = asyncio.Event()
+
+    def offer(self, position: int, text: str) -> None:
+        if self.overflowed.is_set():
+            return
+        try:
+            self.queue.put_nowait((position, text))
+        except asyncio.QueueFull:
+            self.overflowed.set()
+
+
+class Hub:
+    """Hands each committed message to every open connection of its user, and only theirs."""
+
+    def __init__(self, queue_size: int = DEFAULT_QUEUE) -> None:
+        self.queue_size = queue_size
+        self._by_user: dict[str, set[Subscription]] = {}
+
+    def subscribe(self, user_id: str) -> Subscription:
+        subscription = Subscription(user_id, self.queue_size)
+        self._by_user.setdefault(user_id, set()).add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        subscribers = self._by_user.get(subscription.user_id)
+        if subscribers is not None:
+            subscribers.discard(subscription)
+            if not subscribers:
+                del self._by_user[subscription.user_id]
+
+    def deliver(self, user_id: str, position: int, text: str) -> None:
+        """Queue a message for the user's connections (called once its feed row committed)."""
+        for subscription in self._by_user.get(user_id, ()):
+            subscription.offer(position, text)
+
+    def connections(self) -> Iterator[Subscription]:
+        for subscribers in self._by_user.values():
+            yield from subscribers
