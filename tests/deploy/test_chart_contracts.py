@@ -181,14 +181,16 @@ def test_every_setting_a_role_needs_is_set_and_valid(values_file: str) -> None:
             assert settings.internal_token, role
 
 
-def test_oauth_settings_reach_the_api_and_validate() -> None:
+def test_oauth_settings_reach_the_api_and_the_realtime_gateway_and_validate() -> None:
     rendered = render("values.yaml", OAUTH)
     settings = settings_of(dueflow_deployments(rendered)["api"])
 
     assert settings.oauth_issuer == "https://login.example.com/realms/team"
     assert settings.oauth_audience == "https://tasks.example.com/mcp"
     for role, deployment in dueflow_deployments(rendered).items():
-        assert (settings_of(deployment).oauth_issuer is not None) == (role == "api")
+        # the gateway trades bearer tokens for WebSocket tickets: it resolves them as the API does
+        gateway = role in ("api", "realtime")
+        assert (settings_of(deployment).oauth_issuer is not None) == gateway
 
 
 @EVERY_VALUES_FILE

@@ -50,6 +50,7 @@ app.kubernetes.io/component: {{ .role }}
 
 {{/* Names of the Dapr resources; the pub/sub and state store names reach the apps as env. */}}
 {{- define "dueflow.pubsub" -}}{{ include "dueflow.fullname" . }}-pubsub{{- end }}
+{{- define "dueflow.pubsubRealtime" -}}{{ include "dueflow.fullname" . }}-pubsub-realtime{{- end }}
 {{- define "dueflow.statestore" -}}{{ include "dueflow.fullname" . }}-statestore{{- end }}
 {{- define "dueflow.secretstore" -}}{{ include "dueflow.fullname" . }}-secretstore{{- end }}
 {{- define "dueflow.daprConfig" -}}{{ include "dueflow.fullname" . }}-dapr{{- end }}
@@ -128,7 +129,7 @@ pub/sub app when Kafka needs a password or certificates. */}}
   value: {{ . | quote }}
 {{- end }}
 - name: DUEFLOW_DAPR_PUBSUB
-  value: {{ include "dueflow.pubsub" $root }}
+  value: {{ eq .role "realtime" | ternary (include "dueflow.pubsubRealtime" $root) (include "dueflow.pubsub" $root) }}
 - name: DUEFLOW_DAPR_STATESTORE
   value: {{ include "dueflow.statestore" $root }}
 - name: DUEFLOW_API_APP_ID
@@ -138,7 +139,7 @@ pub/sub app when Kafka needs a password or certificates. */}}
 {{- if has .role (list "api" "audit" "recurrence") }}
 {{ include "dueflow.secretEnv" (dict "root" $root "name" "DUEFLOW_INTERNAL_TOKEN" "key" $keys.internalToken) }}
 {{- end }}
-{{- if eq .role "api" }}
+{{- if has .role (list "api" "realtime") }}
 {{ include "dueflow.secretEnv" (dict "root" $root "name" "DUEFLOW_TOKENS" "key" $keys.tokens "optional" true) }}
 {{- with $root.Values.config.oauth }}
 {{- if .issuer }}

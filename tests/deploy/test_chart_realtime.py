@@ -1,0 +1,63 @@
+"""The realtime gateway in the chart: every replica its own Kafka consumer, its Service and
+Ingress, and the settings its process reads to resolve tokens and check origins."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.deploy.chart import app_id, render
+from tests.deploy.test_chart_contracts import EVERY_VALUES_FILE, dueflow_deployments, settings_of
+
+
+def metadata(component: dict[str, Any]) -> dict[str, Any]:
+    return {entry["name"]: entry.get("value") for entry in component["spec"]["metadata"]}
+
+
+@EVERY_VALUES_FILE
+def test_each_gateway_replica_consumes_every_message_on_its_own_bus(values_file: str) -> None:
+    rendered = render(values_file)
+    deployments = dueflow_deployments(rendered)
+    gateway = deployments["realtime"]
+    settings = settings_of(gateway)
+    buses = {c["metadata"]["name"]: c for c in rendered.components("pubsub.")}
+    own = buses[settings.dapr_pubsub]
+
+    assert metadata(own)["consumerID"] == "{podName}" and "consumerGroup" not in metadata(own)
+    assert own["scopes"] == [app_id(gateway)]
+    for name, bus in buses.items():
+        if name != settings.dapr_pubsub:
+            assert app_id(gateway) not in bus["scopes"]
+            assert "consumerGroup" in metadata(bus)
+    # the other apps keep the shared bus, so their replicas still share the events
+    for role, deployment in deployments.items():
+        if role != "realtime":
+            assert settings_of(deployment).dapr_pubsub != settings.dapr_pubsub, role
+
+
+def test_the_gateway_resolves_tokens_and_has_a_service_and_an_optional_sticky_ingress() -> None:
+    rendered = render(
+        "values.yaml",
+        "workers.realtime.ingress.enabled=true",
+        "workers.realtime.ingress.hosts[0].host=tasks.example.com",
+        "workers.realtime.ingress.annotations.nginx\\.ingress\\.kubernetes\\.io/affinity=cookie",
+        "config.allowedOrigins[0]=https://tasks.example.com",
+    )
+    gateway = dueflow_deployments(rendered)["realtime"]
+    settings = settings_of(gateway)
+    assert settings.token_users() and settings.allowed_origin_list() == [
+        "https://tasks.example.com"
+    ]
+    assert container_args(gateway)[:2] == ["worker", "realtime"]
+
+    service = rendered.named("Service", "dueflow-realtime")
+    labels = gateway["spec"]["template"]["metadata"]["labels"]
+    assert all(labels[key] == value for key, value in service["spec"]["selector"].items())
+    ingress = rendered.named("Ingress", "dueflow-realtime")
+    paths = {p["path"] for p in ingress["spec"]["rules"][0]["http"]["paths"]}
+    assert paths == {"/realtime", "/board"}
+    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/affinity"] == "cookie"
+
+
+def container_args(deployment: dict[str, Any]) -> list[str]:
+    args: list[str] = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    return args
