@@ -37,11 +37,12 @@ def build_consumers(
     `wake_dispatcher` once they are committed. The realtime worker hands each change to
     `realtime` (the gateway's hub) once its feed row is committed."""
     consumers = (
+        # first: in-process, consumers run one after another, and a live view waits for this one
+        realtime_consumer(clock, default_timezone, realtime, realtime_keep),
         audit_consumer(clock),
         recurrence_consumer(clock, default_timezone, invoke),
         reminders_consumer(clock, jobs, reminders_changed, reminder_store),
         notifications_consumer(clock, notifications, wake_dispatcher),
-        realtime_consumer(clock, default_timezone, realtime, realtime_keep),
     )
     return {consumer.name: consumer for consumer in consumers}
 

@@ -1,0 +1,427 @@
+"""Realtime gateway: commit -> WebSocket message latency, and idle connections on one process.
+
+    .venv/bin/python tests/bench/bench_realtime.py [--db sqlite|postgres|both]
+        [--seconds 10] [--idle 5000]
+
+`dueflow serve --transport http` (embedded: relay, consumers and gateway in one process) runs as
+its own process on each database. In the bench process:
+  rates   100 WebSocket clients of 10 users (10 each); one MCP client per user changes that user's
+          tasks (update_task), paced to 50 and then 500 changes/s in total for --seconds. Each
+          message's latency is its arrival minus the change's commit-time stamp (the event's
+          `at`); the feed row's created_at splits it into commit -> feed row (the relay and the
+          in-process bus: what branch `eventpath` redesigns) and feed row -> client (the gateway).
+  idle    --idle connections of one user on a fresh server: the server's resident memory before
+          and after, and for 20 changes the arrival of each message on every connection (the
+          fan-out of one change to every connection of that user): p50/p99.
+Targets (issue #17): p99 <= 50 ms at 50 changes/s and <= 250 ms at 500 changes/s. Writes
+tests/bench/results/realtime.md. Not part of the test suite (tests/realtime runs a tiny sample).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import httpx
+import sqlalchemy as sa
+from fastmcp import Client
+from fastmcp.client.transports import StreamableHttpTransport
+from websockets.asyncio.client import ClientConnection, connect
+
+from domain.adapters.schema import downgrade, upgrade
+from domain.adapters.sql import make_engine
+
+RESULTS = Path(__file__).with_name("results")
+PG_ADMIN = os.environ.get("DUEFLOW_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+PG_BENCH = "dueflow_bench_realtime"
+DUEFLOW = Path(sys.executable).with_name("dueflow")
+
+
+@dataclass
+class RateFigures:
+    db: str
+    target_rate: float
+    achieved_rate: float
+    changes: int
+    messages: int
+    missing: int
+    p50_ms: float
+    p99_ms: float
+    relay_p50_ms: float
+    relay_p99_ms: float
+    gateway_p50_ms: float
+    gateway_p99_ms: float
+
+
+@dataclass
+class IdleFigures:
+    db: str
+    connections: int
+    rss_before_mb: float
+    rss_after_mb: float
+    per_connection_kb: float
+    fanout_p50_ms: float
+    fanout_p99_ms: float
+    fanout_last_p99_ms: float  # the slowest connection's arrival, per change
+
+
+@dataclass
+class Served:
+    base: str
+    pid: int
+    url: str
+    tokens: dict[str, str] = field(default_factory=dict)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def reset_postgres() -> str:
+    admin = await asyncpg.connect(PG_ADMIN)
+    try:
+        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", PG_BENCH):
+            await admin.execute(f'CREATE DATABASE "{PG_BENCH}"')
+    finally:
+        await admin.close()
+    url = f"{PG_ADMIN.rpartition('/')[0]}/{PG_BENCH}"
+    engine = make_engine(url)
+    try:
+        await downgrade(engine)
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+    return url
+
+
+@contextlib.asynccontextmanager
+async def serving(db: str, home: Path, users: Sequence[str]) -> AsyncIterator[Served]:
+    """`dueflow serve --transport http` on a fresh database, each user with a token."""
+    url = await reset_postgres() if db == "postgres" else f"sqlite+aiosqlite:///{home / 'rt.db'}"
+    if db == "sqlite":
+        engine = make_engine(url)
+        await upgrade(engine)
+        await engine.dispose()
+    tokens = {user: f"{user}-bench-token-0123456789" for user in users}
+    port = free_port()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "DUEFLOW_DATABASE_URL": url,
+        "DUEFLOW_TOKENS": ",".join(f"{token}={user}" for user, token in tokens.items()),
+        "DUEFLOW_CALLS_PER_SECOND": "100000",
+        "DUEFLOW_CALLS_BURST": "100000",
+        "DUEFLOW_CALLS_IN_FLIGHT": "64",
+        "DUEFLOW_REALTIME_QUEUE_SIZE": "4096",
+        "DUEFLOW_LOG_LEVEL": "WARNING",
+    }
+    proc = subprocess.Popen(
+        [str(DUEFLOW), "serve", "--transport", "http", "--port", str(port)],
+        env=env,
+        cwd=home,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(300):
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                await asyncio.sleep(0.1)
+                continue
+            writer.close()
+            break
+        base = f"http://127.0.0.1:{port}"
+        yield Served(base, proc.pid, url, tokens)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+async def open_clients(
+    served: Served, per_user: dict[str, int]
+) -> list[tuple[str, ClientConnection]]:
+    """WebSocket clients: `per_user[user]` for each user, each past its hello."""
+    clients = []
+    async with httpx.AsyncClient(timeout=30) as http:
+        for user, count in per_user.items():
+            headers = {"Authorization": f"Bearer {served.tokens[user]}"}
+            for _ in range(count):
+                ticket = (
+                    await http.post(f"{served.base}/realtime/tickets", headers=headers)
+                ).json()
+                url = served.base.replace("http", "ws") + f"/realtime/ws?ticket={ticket['ticket']}"
+                socket_ = await connect(url, max_queue=None, ping_interval=None)
+                assert json.loads(await socket_.recv())["type"] == "hello"
+                clients.append((user, socket_))
+    return clients
+
+
+def stamp(text: str) -> float:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+async def receive(socket_: ClientConnection, arrivals: list[tuple[int, float, float]]) -> None:
+    """Record (position, arrival, commit stamp) for each change until the socket closes."""
+    with contextlib.suppress(Exception):
+        async for raw in socket_:
+            now = time.time()
+            message = json.loads(raw)
+            if message["type"] == "change":
+                arrivals.append((message["position"], now, stamp(message["at"])))
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def feed_times(url: str) -> dict[tuple[str, int], float]:
+    """When each feed row was written, by (user, position)."""
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                sa.text("SELECT user_id, position, created_at FROM realtime_changes")
+            )
+            found = {}
+            for user, position, created in rows:
+                if isinstance(created, str):
+                    created = dt.datetime.fromisoformat(created)
+                if created.tzinfo is None:
+                    created = created.replace(tzinfo=dt.UTC)
+                found[(user, int(position))] = created.timestamp()
+            return found
+    finally:
+        await engine.dispose()
+
+
+async def rate_run(
+    db: str, served: Served, rate: float, seconds: float, per_user: int = 10, settle: float = 1.0
+) -> RateFigures:
+    users = sorted(served.tokens)
+    clients = await open_clients(served, dict.fromkeys(users, per_user))
+    arrivals: dict[int, list[tuple[int, float, float]]] = {i: [] for i in range(len(clients))}
+    readers = [
+        asyncio.create_task(receive(socket_, arrivals[i])) for i, (_, socket_) in enumerate(clients)
+    ]
+    mcps = {}
+    tasks: dict[str, str] = {}
+    async with contextlib.AsyncExitStack() as stack:
+        for user in users:
+            transport = StreamableHttpTransport(
+                f"{served.base}/mcp", headers={"Authorization": f"Bearer {served.tokens[user]}"}
+            )
+            mcps[user] = await stack.enter_async_context(Client(transport))
+            added = await mcps[user].call_tool("add_task", {"title": f"{user} bench"})
+            tasks[user] = added.structured_content["task"]["id"]  # type: ignore[index]
+        await asyncio.sleep(settle)
+        for arrived in arrivals.values():
+            arrived.clear()
+        total = int(rate * seconds)
+        started = time.perf_counter()
+
+        async def change(i: int) -> None:
+            user = users[i % len(users)]
+            await asyncio.sleep(max(0.0, started + i / rate - time.perf_counter()))
+            await mcps[user].call_tool(
+                "update_task", {"task_id": tasks[user], "title": f"{user} change {i}"}
+            )
+
+        await asyncio.gather(*(change(i) for i in range(total)))
+        achieved = total / (time.perf_counter() - started)
+        expected = total * per_user
+        deadline = time.perf_counter() + 30
+        while sum(len(a) for a in arrivals.values()) < expected and time.perf_counter() < deadline:
+            await asyncio.sleep(0.1)
+    for _, socket_ in clients:
+        await socket_.close()
+    for reader in readers:
+        reader.cancel()
+    feed = await feed_times(served.url)
+    latencies, relay, gateway = [], [], []
+    for i, (user, _) in enumerate(clients):
+        for position, arrived, committed in arrivals[i]:
+            latencies.append((arrived - committed) * 1000)
+            written = feed.get((user, position))
+            if written is not None:
+                relay.append((written - committed) * 1000)
+                gateway.append((arrived - written) * 1000)
+    received = sum(len(a) for a in arrivals.values())
+    return RateFigures(
+        db,
+        rate,
+        round(achieved, 1),
+        total,
+        received,
+        expected - received,
+        round(pct(latencies, 0.5), 1),
+        round(pct(latencies, 0.99), 1),
+        round(pct(relay, 0.5), 1),
+        round(pct(relay, 0.99), 1),
+        round(pct(gateway, 0.5), 1),
+        round(pct(gateway, 0.99), 1),
+    )
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def idle_run(
+    db: str, served: Served, connections: int, changes: int = 20, settle: float = 1.0
+) -> IdleFigures:
+    user = next(iter(served.tokens))
+    await asyncio.sleep(settle)
+    before = rss_mb(served.pid)
+    clients = await open_clients(served, {user: connections})
+    await asyncio.sleep(2 * settle)
+    after = rss_mb(served.pid)
+    arrivals: dict[int, list[tuple[int, float, float]]] = {i: [] for i in range(len(clients))}
+    readers = [
+        asyncio.create_task(receive(socket_, arrivals[i])) for i, (_, socket_) in enumerate(clients)
+    ]
+    transport = StreamableHttpTransport(
+        f"{served.base}/mcp", headers={"Authorization": f"Bearer {served.tokens[user]}"}
+    )
+    async with Client(transport) as mcp:
+        task = (await mcp.call_tool("add_task", {"title": "fan-out"})).structured_content
+        task_id = task["task"]["id"]  # type: ignore[index]
+        await asyncio.sleep(3 * settle)
+        for arrived in arrivals.values():
+            arrived.clear()
+        for i in range(changes):
+            await mcp.call_tool("update_task", {"task_id": task_id, "title": f"fan-out {i}"})
+            deadline = time.perf_counter() + 30
+            while (
+                sum(len(a) for a in arrivals.values()) < (i + 1) * connections
+                and time.perf_counter() < deadline
+            ):
+                await asyncio.sleep(0.02)
+    feed = await feed_times(served.url)
+    per_delivery, last_by_position = [], {}
+    for arrived in arrivals.values():
+        for position, when, _ in arrived:
+            written = feed[(user, position)]
+            per_delivery.append((when - written) * 1000)
+            last_by_position[position] = max(last_by_position.get(position, 0.0), when - written)
+    for _, socket_ in clients:
+        await socket_.close()
+    for reader in readers:
+        reader.cancel()
+    return IdleFigures(
+        db,
+        connections,
+        round(before, 1),
+        round(after, 1),
+        round((after - before) * 1024 / connections, 1),
+        round(pct(per_delivery, 0.5), 1),
+        round(pct(per_delivery, 0.99), 1),
+        round(pct([v * 1000 for v in last_by_position.values()], 0.99), 1),
+    )
+
+
+def report(rates: list[RateFigures], idle: list[IdleFigures], seconds: float) -> str:
+    load = os.getloadavg()
+    lines = [
+        "# Realtime gateway: commit -> WebSocket message",
+        "",
+        f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()},"
+        f" {os.cpu_count()} cores, Python {platform.python_version()}; load average before the"
+        f" run {load[0]:.1f} (other sessions share the machine). `tests/bench/bench_realtime.py`,"
+        f" {seconds:g} s per rate; embedded `dueflow serve --transport http` as its own process.",
+        "",
+        "Latency = arrival at the client - the change's commit-time stamp. `relay` = commit ->"
+        " the realtime feed row (outbox relay and in-process bus: what branch `eventpath`"
+        " redesigns); `gateway` = feed row -> client (commit of the row, fan-out, the socket, and"
+        " this client process reading 100 sockets).",
+        "",
+        "| db | target /s | achieved /s | changes | messages | missing | p50 ms | p99 ms |"
+        " relay p50 | relay p99 | gateway p50 | gateway p99 | target p99 | met |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rates:
+        target = 50 if r.target_rate <= 50 else 250
+        met = "yes" if r.p99_ms <= target and not r.missing else "no"
+        lines.append(
+            f"| {r.db} | {r.target_rate:g} | {r.achieved_rate} | {r.changes} | {r.messages} |"
+            f" {r.missing} | {r.p50_ms} | {r.p99_ms} | {r.relay_p50_ms} | {r.relay_p99_ms} |"
+            f" {r.gateway_p50_ms} | {r.gateway_p99_ms} | {target} | {met} |"
+        )
+    lines += [
+        "",
+        "## Idle connections on one gateway process",
+        "",
+        "All connections belong to one user; 20 changes; fan-out = feed row -> arrival on each"
+        " connection (the client is one Python process reading every socket, so its own time is"
+        " in the figure).",
+        "",
+        "| db | connections | RSS before MB | RSS after MB | KB per connection |"
+        " fan-out p50 ms | fan-out p99 ms | last connection p99 ms |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for i in idle:
+        lines.append(
+            f"| {i.db} | {i.connections} | {i.rss_before_mb} | {i.rss_after_mb} |"
+            f" {i.per_connection_kb} | {i.fanout_p50_ms} | {i.fanout_p99_ms} |"
+            f" {i.fanout_last_p99_ms} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+async def main(dbs: list[str], seconds: float, idle_connections: int, rates: list[float]) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 20_000)), hard))
+    rate_figures, idle_figures = [], []
+    users = [f"user{i}" for i in range(10)]
+    for db in dbs:
+        for rate in rates:
+            with tempfile.TemporaryDirectory() as home:
+                async with serving(db, Path(home), users) as served:
+                    figures = await rate_run(db, served, rate, seconds)
+                    print(figures, flush=True)
+                    rate_figures.append(figures)
+        if idle_connections:
+            with tempfile.TemporaryDirectory() as home:
+                async with serving(db, Path(home), users[:1]) as served:
+                    idle = await idle_run(db, served, idle_connections)
+                    print(idle, flush=True)
+                    idle_figures.append(idle)
+    text = report(rate_figures, idle_figures, seconds)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "realtime.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--idle", type=int, default=5000)
+    parser.add_argument("--rates", default="50,500")
+    args = parser.parse_args()
+    chosen = ["sqlite", "postgres"] if args.db == "both" else [args.db]
+    asyncio.run(main(chosen, args.seconds, args.idle, [float(r) for r in args.rates.split(",")]))
