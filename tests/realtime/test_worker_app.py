@@ -162,3 +162,75 @@ async def test_a_ticket_is_refused_once_its_personal_token_is_revoked(
             with pytest.raises(ConnectionClosed) as closed:
                 await asyncio.wait_for(socket.recv(), 5)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+
+async def test_a_position_older_than_the_changes_kept_answers_resync_then_goes_on(
+    runtime: Runtime, database_url: str, clock: FixedClock
+) -> None:
+    settings = settings_for(database_url, TOKENS=TOKENS)
+    sessions = async_sessionmaker(runtime.engine, expire_on_commit=False)
+    hub = Hub()
+    app = Starlette(routes=gateway_routes(settings, runtime.engine, sessions, clock, hub))
+    task = (await runtime.service.add("alice", NewTask(title="Often changed"))).task
+    for round_ in range(199):
+        await runtime.service.update("alice", task.id, {"title": f"Change {round_}"})
+    events = [Received.parse("task-updates", e) for e in await envelopes(runtime)]
+    consumer = realtime_consumer(clock, "UTC", hub.deliver, keep=100)
+    await ConsumerRunner(sessions, clock).process_batch(consumer, events)  # positions 1..200
+    async with serving(app) as base:
+        kept = await open_socket(base, ALICE_TOKEN, after=150)
+        assert [m["position"] for m in await changes(kept, 50)] == list(range(151, 201))
+        old = await open_socket(base, ALICE_TOKEN, after=5)
+        resync = await next_message(old)
+        assert (resync["type"], resync["position"]) == ("resync", 200)
+        await runtime.service.update("alice", task.id, {"title": "After the resync"})
+        [last] = [Received.parse("task-updates", e) for e in (await envelopes(runtime))[-1:]]
+        await ConsumerRunner(sessions, clock).process(consumer, last)
+        assert (await next_message(old))["position"] == 201
+        assert (await next_message(kept))["position"] == 201
+        for socket in (kept, old):
+            await socket.close()
+
+
+async def test_the_board_signs_in_with_a_token_into_a_strict_cookie_and_shows_only_its_user(
+    runtime: Runtime, database_url: str, clock: FixedClock
+) -> None:
+    settings = settings_for(database_url, TOKENS=TOKENS)
+    sessions = async_sessionmaker(runtime.engine, expire_on_commit=False)
+    app = Starlette(routes=gateway_routes(settings, runtime.engine, sessions, clock, Hub()))
+    await runtime.service.add("alice", NewTask(title="Alice's", tags=["home"]))
+    await runtime.service.add("bob", NewTask(title="Bob's"))
+    done = (await runtime.service.add("alice", NewTask(title="Done"))).task
+    await runtime.service.complete("alice", done.id)
+    async with client_for(app) as http:
+        page = await http.get("/board")
+        assert (
+            page.status_code == 200
+            and "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        )
+        assert (await http.get("/board/tasks")).status_code == 401
+        foreign = await http.post(
+            "/board/session", json={"token": ALICE_TOKEN}, headers={"Origin": "https://evil.test"}
+        )
+        assert foreign.status_code == 403
+        for body in (b"not json", b'{"token": 5}', b'{"token": "' + b"x" * 5000 + b'"}'):
+            assert (await http.post("/board/session", content=body)).status_code == 400
+        wrong = await http.post(
+            "/board/session", json={"token": "dfp_" + "0" * 16 + "_" + "0" * 48}
+        )
+        assert (
+            wrong.status_code == 401
+            and "dueflow tokens create" in wrong.json()["error_description"]
+        )
+        signed = await http.post("/board/session", json={"token": ALICE_TOKEN})
+        cookie = signed.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie and "secure" not in cookie
+        listed = (await http.get("/board/tasks")).json()
+        assert listed["user"] == "alice" and [t["title"] for t in listed["tasks"]] == ["Alice's"]
+        assert listed["tasks"][0]["tags"] == ["home"] and listed["position"] == 0
+        ticket = await http.post("/realtime/tickets")  # the session cookie, no bearer token
+        assert ticket.status_code == 200 and ticket.json()["ticket"].startswith("dft_")
+        assert (await http.post("/board/signout")).status_code == 204
+        assert (await http.get("/board/tasks")).status_code == 401
+        assert (await http.get("/board/signin?code=dfl_forged")).status_code == 401
+        assert (await http.get("/board/assets/../../etc/passwd")).status_code == 404
