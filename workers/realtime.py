@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import SQLModel
@@ -60,14 +59,15 @@ Deliver = Callable[[str, int, str], None]  # user, position, message text
 
 
 def summary(snapshot: Mapping[str, Any], outlook: Outlook) -> dict[str, Any]:
-    """A task snapshot (as events carry it) in the shape list_tasks answers."""
+    """A task snapshot (as events carry it) in the shape list_tasks answers; a snapshot without
+    its timestamps (they only age the urgency) is read as of now."""
     try:
         task = Task(
             id=str(snapshot["id"]),
             user_id=str(snapshot.get("user_id", "")),
             title=str(snapshot["title"]),
-            created_at=_moment(snapshot["created_at"]),
-            updated_at=_moment(snapshot["updated_at"]),
+            created_at=_moment(snapshot.get("created_at") or outlook.now.isoformat()),
+            updated_at=_moment(snapshot.get("updated_at") or outlook.now.isoformat()),
             status=Status(snapshot["status"]),
             priority=Priority(snapshot["priority"]),
             tags=tuple(snapshot.get("tags") or ()),
@@ -191,16 +191,22 @@ async def append(
 
 async def _next_position(session: AsyncSession, user_id: str) -> int:
     """The user's next position; the head row stays locked until the transaction ends."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
-        insert(HEADS)
-        .values(user_id=user_id, position=1)
-        .on_conflict_do_update(
-            index_elements=[HEADS.c.user_id], set_={"position": HEADS.c.position + 1}
-        )
-        .returning(HEADS.c.position)
-    )
+    # the dialect's own INSERT ... ON CONFLICT, imported when first used: a stdio start loads
+    # neither dialect module
+    values = {"user_id": user_id, "position": 1}
+    bump = {"position": HEADS.c.position + 1}
+    statement: Any
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        statement = postgresql.insert(HEADS).values(**values)
+    else:
+        from sqlalchemy.dialects import sqlite
+
+        statement = sqlite.insert(HEADS).values(**values)
+    statement = statement.on_conflict_do_update(
+        index_elements=[HEADS.c.user_id], set_=bump
+    ).returning(HEADS.c.position)
     return int((await session.execute(statement)).scalar_one())
 
 
