@@ -27,13 +27,14 @@ from dueflow.bootstrap import (
 from dueflow.calendar_commands import add_calendar_commands, run_calendar
 from dueflow.chat.command import add_chat_command, run_chat
 from dueflow.heap import defer_collections, resume_collections, settle_heap
+from dueflow.identity import oauth_config, oauth_verifier
 from dueflow.settings import Settings, SettingsError
 from dueflow.telemetry import start_tracing
 from dueflow.token_commands import add_token_commands, run_tokens
 from workers.registry import WORKER_NAMES
 
 if TYPE_CHECKING:
-    from mcp_server.oauth import JwtTokens, OAuthConfig
+    pass
 
 log = logging.getLogger("dueflow")
 
@@ -280,30 +281,6 @@ async def serve(
         # asyncio would wait for it: the relay has stopped and the database is closed, so go
         logging.shutdown()
         os._exit(0)
-
-
-def oauth_config(settings: Settings) -> OAuthConfig | None:
-    """The OAuth resource-server configuration DUEFLOW_OAUTH_* describe; None when it is off."""
-    if settings.oauth_issuer is None:
-        return None
-    from mcp_server.oauth import OAuthConfig
-
-    assert settings.oauth_audience is not None and settings.oauth_jwks_url is not None
-    return OAuthConfig(
-        issuer=settings.oauth_issuer,
-        audience=settings.oauth_audience,
-        jwks_url=settings.oauth_jwks_url,
-        algorithms=tuple(settings.oauth_algorithm_list()),
-        user_claim=settings.oauth_user_claim,
-    )
-
-
-def oauth_verifier(config: OAuthConfig | None) -> JwtTokens | None:
-    if config is None:
-        return None
-    from mcp_server.oauth import JwtTokens
-
-    return JwtTokens(config)
 
 
 async def _until_signal(serving: Coroutine[Any, Any, None]) -> bool:

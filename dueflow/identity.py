@@ -5,9 +5,14 @@ then, so a gateway without OAuth never loads fastmcp)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from domain.access import PREFIX, PersonalTokens
 from dueflow.settings import Settings
 from workers.grants import Identify, Identity
+
+if TYPE_CHECKING:
+    from mcp_server.oauth import JwtTokens, OAuthConfig
 
 
 def bearer_identity(settings: Settings, personal: PersonalTokens) -> Identify:
@@ -15,8 +20,6 @@ def bearer_identity(settings: Settings, personal: PersonalTokens) -> Identify:
     users = settings.token_users()
     oauth = None
     if settings.oauth_issuer is not None:
-        from dueflow.cli import oauth_config, oauth_verifier
-
         oauth = oauth_verifier(oauth_config(settings))
 
     async def identify(token: str) -> Identity | None:
@@ -32,3 +35,27 @@ def bearer_identity(settings: Settings, personal: PersonalTokens) -> Identify:
         return Identity(access.client_id) if access is not None else None
 
     return identify
+
+
+def oauth_config(settings: Settings) -> OAuthConfig | None:
+    """The OAuth resource-server configuration DUEFLOW_OAUTH_* describe; None when it is off."""
+    if settings.oauth_issuer is None:
+        return None
+    from mcp_server.oauth import OAuthConfig
+
+    assert settings.oauth_audience is not None and settings.oauth_jwks_url is not None
+    return OAuthConfig(
+        issuer=settings.oauth_issuer,
+        audience=settings.oauth_audience,
+        jwks_url=settings.oauth_jwks_url,
+        algorithms=tuple(settings.oauth_algorithm_list()),
+        user_claim=settings.oauth_user_claim,
+    )
+
+
+def oauth_verifier(config: OAuthConfig | None) -> JwtTokens | None:
+    if config is None:
+        return None
+    from mcp_server.oauth import JwtTokens
+
+    return JwtTokens(config)
