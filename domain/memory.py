@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
@@ -252,6 +252,10 @@ class MemoryReminderRepository:
     async def put(self, reminder: ScheduledReminder, now: dt.datetime) -> None:
         self._unit.check_writable()
         self._unit.staged_reminders[reminder.id] = reminder
+
+    async def put_many(self, reminders: Sequence[ScheduledReminder], now: dt.datetime) -> None:
+        self._unit.check_writable()
+        self._unit.staged_reminders.update((reminder.id, reminder) for reminder in reminders)
 
     async def transition(
         self, reminder: ScheduledReminder, expected: ReminderState, now: dt.datetime

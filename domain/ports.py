@@ -98,6 +98,10 @@ class ReminderRepository(Protocol):
         """Insert or replace the row of `reminder.id`."""
         ...
 
+    async def put_many(self, reminders: Sequence[ScheduledReminder], now: dt.datetime) -> None:
+        """put() each of `reminders` (distinct ids), in as few writes as the store allows."""
+        ...
+
     async def transition(
         self, reminder: ScheduledReminder, expected: ReminderState, now: dt.datetime
     ) -> bool:
@@ -206,3 +210,20 @@ class JobScheduler(Protocol):
     async def cancel(self, reminder_id: str) -> None:
         """Delete the job if it exists."""
         ...
+
+
+class ViewFreshness(Protocol):
+    """Read-your-writes for the views consumers build (the reminder schedule, the history)."""
+
+    async def caught_up(self, user_id: str) -> None:
+        """Return once the events `user_id` committed before this call have reached the views
+        this process reads, as far as this process can bring that about."""
+        ...
+
+
+class EventuallyConsistent:
+    """ViewFreshness where views are built elsewhere (Dapr mode) or at once (in memory):
+    a read waits for nothing."""
+
+    async def caught_up(self, user_id: str) -> None:
+        return None

@@ -23,7 +23,13 @@ from domain.due import iso_utc, parse_moment, zone
 from domain.errors import NotFound, ValidationFailed, echo
 from domain.events import EventType, TaskEvent
 from domain.model import Status, Task, check_task_id
-from domain.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from domain.ports import (
+    Clock,
+    EventuallyConsistent,
+    UnitOfWork,
+    UnitOfWorkFactory,
+    ViewFreshness,
+)
 from domain.reminder_schedule import (
     SNOOZE,
     ReminderState,
@@ -63,16 +69,16 @@ class Upcoming:
     task: Task
 
 
-async def _cancel_unplanned(
-    uow: UnitOfWork,
+def _cancel_unplanned(
     unplanned: list[ScheduledReminder],
     snapshot: Mapping[str, Any],
-    now: dt.datetime,
     kept: list[ScheduledReminder],
     withdrawn: list[ScheduledReminder],
+    writes: list[ScheduledReminder],
 ) -> None:
-    """Cancel the pending reminders the task no longer plans (adding them to `withdrawn`); a
-    snoozed one of a task still open is kept, since the snooze stands on its own."""
+    """Cancel the pending reminders the task no longer plans (adding them to `withdrawn` and to
+    the `writes` to make); a snoozed one of a task still open is kept, since the snooze stands
+    on its own."""
     still_open = snapshot.get("status") == Status.OPEN.value
     for old in unplanned:
         if old.state is not _PENDING:
@@ -86,7 +92,7 @@ async def _cancel_unplanned(
             else "the reminder was removed from the task"
         )
         gone = dataclasses.replace(old, state=ReminderState.CANCELLED, reason=reason)
-        await uow.reminders.put(gone, now)
+        writes.append(gone)
         withdrawn.append(gone)
 
 
@@ -108,12 +114,13 @@ async def reconcile(
     scheduled: list[ScheduledReminder] = []
     withdrawn: list[ScheduledReminder] = []
     kept: list[ScheduledReminder] = []
+    writes: list[ScheduledReminder] = []  # written in one put_many at the end
     for rid, (spec, moment) in planned.items():
         old = existing.get(rid)
         if old is not None and old.fire_at == moment and old.state is not ReminderState.CANCELLED:
             if old.task_version != version:  # same moment: fired, dismissed or pending stays so
                 old = dataclasses.replace(old, task_version=version)
-                await uow.reminders.put(old, now)
+                writes.append(old)
             if old.state is _PENDING:
                 kept.append(old)
             continue
@@ -128,13 +135,14 @@ async def reconcile(
             state=state,
             reason=None if state is _PENDING else "its moment had passed when it was set",
         )
-        await uow.reminders.put(new, now)
+        writes.append(new)
         if state is _PENDING:
             scheduled.append(new)
         elif old is not None and old.state is _PENDING:  # its job, if any, must go
             withdrawn.append(new)
     unplanned = [old for rid, old in existing.items() if rid not in planned]
-    await _cancel_unplanned(uow, unplanned, snapshot, now, kept, withdrawn)
+    _cancel_unplanned(unplanned, snapshot, kept, withdrawn, writes)
+    await uow.reminders.put_many(writes, now)
     for reminder in scheduled:
         uow.record(_event(EventType.REMINDER_SCHEDULED, reminder, snapshot, now, causation_id))
     for reminder in withdrawn:
@@ -153,6 +161,7 @@ class ReminderService:
         default_timezone: str = "UTC",
         source: str = SOURCE,
         firing_unit_of_work: Callable[[], UnitOfWork] | None = None,
+        views: ViewFreshness | None = None,
     ) -> None:
         self._uow = unit_of_work
         # firing is time-critical: its transactions may jump the queue for the write lock
@@ -160,6 +169,9 @@ class ReminderService:
         self._clock = clock
         self._zone = zone(default_timezone, "DUEFLOW_TIMEZONE")
         self._source = source
+        # the schedule is built by the reminders consumer: a user's read or change of it waits
+        # for the user's own events to reach it (embedded mode)
+        self._views = views or EventuallyConsistent()
 
     async def fire(self, reminder_id: str) -> ScheduledReminder | None:
         """Fire one reminder if its moment has come and it is still pending; None otherwise."""
@@ -232,6 +244,7 @@ class ReminderService:
     async def upcoming(self, user_id: str, within: str | None, limit: int = 200) -> list[Upcoming]:
         """The user's pending reminders within `within` (an ISO duration, default P7D)."""
         span = DEFAULT_WITHIN if within is None else _span(within, "within", MAX_WITHIN)
+        await self._views.caught_up(user_id)
         async with self._uow(read_only=True) as uow:
             found = await uow.reminders.upcoming(user_id, self._clock.now() + span, limit)
             listed: list[Upcoming] = []
@@ -254,6 +267,7 @@ class ReminderService:
         check_task_id(task_id)
         now = self._clock.now()
         moment = self._snooze_moment(until, duration, now)
+        await self._views.caught_up(user_id)
         async with self._uow() as uow:
             task = await self._open_task(uow, user_id, task_id, "snooze")
             snapshot = task.snapshot()
@@ -291,6 +305,7 @@ class ReminderService:
         or given new reminders; answers the reminders dismissed."""
         check_task_id(task_id)
         now = self._clock.now()
+        await self._views.caught_up(user_id)
         async with self._uow() as uow:
             task = await uow.tasks.get(user_id, task_id)
             if task is None:
@@ -317,8 +332,8 @@ class ReminderService:
         correlation_id: str | None,
     ) -> None:
         """Write each reminder's new state and record its `kind` event, in the caller's unit."""
+        await uow.reminders.put_many(reminders, now)
         for reminder in reminders:
-            await uow.reminders.put(reminder, now)
             uow.record(_event(kind, reminder, snapshot, now, None, correlation_id, self._source))
 
     async def _open_task(self, uow: UnitOfWork, user_id: str, task_id: str, verb: str) -> Task:

@@ -30,7 +30,8 @@ from domain.adapters.calendar_sql import SqlFeedStore
 from domain.adapters.foreground import Foreground
 from domain.adapters.history_sql import SqlHistory
 from domain.adapters.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, Scrape, pool_refresher
-from domain.adapters.outbox import OutboxRelay, outbox_backlog
+from domain.adapters.outbox import OutboxRelay, SameDatabaseBus, outbox_backlog
+from domain.adapters.own_writes import OwnWritesFirst
 from domain.adapters.reminder_sql import SqlReminderRepository
 from domain.adapters.schema_revision import HEAD, current_revision
 from domain.adapters.sql import make_engine
@@ -40,7 +41,14 @@ from domain.calendar_feeds import CalendarFeeds
 from domain.channels import Channel
 from domain.clock import SystemClock
 from domain.history import HistoryPage, HistoryQuery, HistoryReader, HistoryUnavailable
-from domain.ports import Clock, EventPublisher, JobScheduler, UnitOfWorkFactory
+from domain.ports import (
+    Clock,
+    EventPublisher,
+    EventuallyConsistent,
+    JobScheduler,
+    UnitOfWorkFactory,
+    ViewFreshness,
+)
 from domain.reminder_service import SOURCE as REMINDERS_SOURCE
 from domain.reminder_service import ReminderService
 from domain.service import TaskService
@@ -75,7 +83,10 @@ if TYPE_CHECKING:  # the API process imports the MCP adapter when it wires it (s
 log = logging.getLogger("dueflow")
 
 SOURCE = "dueflow.mcp_server"  # the events' source when the API process writes them
-DEFAULT_WORKER_PORT = 3000  # Dapr's default app port (dapr.conf.global_settings.HTTP_APP_PORT)
+DEFAULT_WORKER_PORT = 3000
+# On SQLite a relay pass holds the one write lock while the consumers apply it: short passes let a
+# request's write or a reminder firing take the lock between them (bench_events.py, bench_stdio.py)
+RELAY_BATCH_SQLITE = 50  # Dapr's default app port (dapr.conf.global_settings.HTTP_APP_PORT)
 
 
 class WorkerSetupError(ValueError):
@@ -232,16 +243,29 @@ async def _wire(
             wake()
 
     reminder_store = SqlReminderRepository if embedded else _dapr_state(settings, stack)
-    reminders = _reminder_service(database.sessions, clock, settings, reminder_store, after_commit)
+    # embedded, the views (schedule, history) are built here: a read delivers the reader's own
+    # events first; with Dapr other processes build them, and a read waits for nothing
+    views: ViewFreshness = (
+        OwnWritesFirst(database.engine, lambda: relay.deliver_now())
+        if embedded
+        else EventuallyConsistent()
+    )
+    reminders = _reminder_service(
+        database.sessions, clock, settings, reminder_store, after_commit, views=views
+    )
     foreground = Foreground()  # requests and imminent reminders: background work waits
     workers = None
+    same_database: SameDatabaseBus | None = None
     if embedded:
         channels = [McpChannel(mcp_sessions)]  # the workers run here, beside the sessions
         workers = _in_process_workers(
             settings, clock, database, reminders, foreground, channels, stack
         )
         wakes.append(workers.timer.wake)
-        publisher = publisher or workers.bus
+        if publisher is None:
+            # the consumers share the outbox's database: a relay pass delivers in one
+            # transaction with them (bench_events.py: live rate and commit -> consumer latency)
+            publisher = same_database = workers.bus
     elif publisher is None:
         publisher = await _dapr_publisher(settings, stack)
     relay = OutboxRelay(
@@ -251,6 +275,8 @@ async def _wire(
         poll_seconds=settings.relay_poll_seconds,
         foreground=foreground,
         patience_seconds=settings.relay_patience_seconds,
+        same_database=same_database,
+        batch_size=RELAY_BATCH_SQLITE if database.engine.dialect.name == "sqlite" else 200,
     )
     wakes.insert(0, relay.notify)
     units = partial(SqlUnitOfWork, database.sessions, relay.notify)
@@ -267,7 +293,7 @@ async def _wire(
         reminders,
         relay,
         publisher,
-        _history_reader(settings, database.sessions, stack),
+        _history_reader(settings, database.sessions, stack, views),
         foreground,
         mcp_sessions,
         PersonalTokens(SqlTokenStore(database.engine), clock),
@@ -319,6 +345,7 @@ def _reminder_service(
     store: ReminderRepositoryFactory,
     after_commit: Callable[[], None] | None = None,
     source: str = SOURCE,
+    views: ViewFreshness | None = None,
 ) -> ReminderService:
     return ReminderService(
         partial(SqlUnitOfWork, sessions, after_commit, reminder_store=store),
@@ -328,6 +355,7 @@ def _reminder_service(
         firing_unit_of_work=partial(
             SqlUnitOfWork, sessions, after_commit, urgent=True, reminder_store=store
         ),
+        views=views,
     )
 
 
@@ -392,11 +420,14 @@ def _dapr_state(settings: Settings, stack: contextlib.AsyncExitStack) -> Reminde
 
 
 def _history_reader(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession], stack: contextlib.AsyncExitStack
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    stack: contextlib.AsyncExitStack,
+    views: ViewFreshness,
 ) -> HistoryReader:
     """Embedded, the database; with Dapr, the audit app by service invocation."""
     if settings.event_bus != "dapr":
-        return SqlHistory(sessions)
+        return SqlHistory(sessions, views)
     if not settings.internal_token:
         log.warning(
             "task_history is unavailable: with DUEFLOW_EVENT_BUS=dapr it asks the audit app, which"

@@ -190,40 +190,70 @@ class ConsumerRunner:
         async with self._sessions() as session:
             try:
                 async with session.begin():
-                    seen = await _seen_many(session, consumer.name, [e.event_id for e in events])
-                    latest = await _latest_sequences(
-                        session, consumer.name, sorted({e.task_id for e in events})
-                    )
-                    applied: list[Received] = []
-                    for event in events:
-                        if event.event_id in seen:
-                            continue
-                        handler = consumer.handlers.get(event.topic)
-                        if handler is None:
-                            raise _Abandon(Outcome.DROP)
-                        stale = event.sequence <= latest.get(event.task_id, 0)
-                        with event.handling(consumer.name):
-                            outcome = await handler(_with_stale(event, stale), session)
-                        if outcome is not Outcome.SUCCESS:
-                            raise _Abandon(outcome)
-                        latest[event.task_id] = max(latest.get(event.task_id, 0), event.sequence)
-                        seen.add(event.event_id)
-                        applied.append(event)
-                    if applied:
-                        await session.execute(
-                            sa.insert(INBOX), [self._inbox_row(consumer, e) for e in applied]
-                        )
+                    applied = await self._apply_batch(session, consumer, events)
             except _Abandon as abandon:
                 return abandon.outcome
             except IntegrityError:
                 return Outcome.RETRY
+        self._observe_batch(consumer, events, applied, time.perf_counter() - started)
+        return Outcome.SUCCESS
+
+    async def apply_in(
+        self, session: AsyncSession, consumer: Consumer, events: Sequence[Received]
+    ) -> Outcome:
+        """Apply several events in `session`'s open transaction, which the caller commits (the
+        embedded relay's, which marks them delivered in it too). Anything but SUCCESS leaves
+        the transaction to be rolled back; the events are counted once it commits."""
+        started = time.perf_counter()
+        try:
+            applied = await self._apply_batch(session, consumer, events)
+        except _Abandon as abandon:
+            return abandon.outcome
+        seconds = time.perf_counter() - started
+        after_commit(session, lambda: self._observe_batch(consumer, events, applied, seconds))
+        return Outcome.SUCCESS
+
+    async def _apply_batch(
+        self, session: AsyncSession, consumer: Consumer, events: Sequence[Received]
+    ) -> list[Received]:
+        """The batch's effects and inbox rows in `session`; answers the events applied (the
+        others were seen already). _Abandon carries a handler's answer other than SUCCESS."""
+        seen = await _seen_many(session, consumer.name, [e.event_id for e in events])
+        latest = await _latest_sequences(
+            session, consumer.name, sorted({e.task_id for e in events})
+        )
+        applied: list[Received] = []
+        for event in events:
+            if event.event_id in seen:
+                continue
+            handler = consumer.handlers.get(event.topic)
+            if handler is None:
+                raise _Abandon(Outcome.DROP)
+            stale = event.sequence <= latest.get(event.task_id, 0)
+            with event.handling(consumer.name):
+                outcome = await handler(_with_stale(event, stale), session)
+            if outcome is not Outcome.SUCCESS:
+                raise _Abandon(outcome)
+            latest[event.task_id] = max(latest.get(event.task_id, 0), event.sequence)
+            seen.add(event.event_id)
+            applied.append(event)
+        if applied:
+            await session.execute(sa.insert(INBOX), [self._inbox_row(consumer, e) for e in applied])
+        return applied
+
+    def _observe_batch(
+        self,
+        consumer: Consumer,
+        events: Sequence[Received],
+        applied: Sequence[Received],
+        seconds: float,
+    ) -> None:
         # the batch's time, shared among its events
-        share = (time.perf_counter() - started) / len(events) if events else 0.0
+        share = seconds / len(events) if events else 0.0
         applied_ids = {e.event_id for e in applied}
         for event in events:
             label = SUCCESS if event.event_id in applied_ids else DUPLICATE
             self._observe(consumer, event, label, share)
-        return Outcome.SUCCESS
 
     def _observe(self, consumer: Consumer, event: Received, label: str, seconds: float) -> None:
         topic = event.topic if event.topic in consumer.handlers else "unknown"

@@ -59,6 +59,23 @@ class EmbeddedBus:
             for start in range(0, len(events), self._batch_limit):
                 await self._apply(consumer, events[start : start + self._batch_limit])
 
+    async def apply_in_transaction(
+        self, session: AsyncSession, messages: Sequence[OutboundMessage]
+    ) -> bool:
+        """Apply `messages` through every consumer in `session`'s open transaction, the one in
+        which the relay marks them delivered (OutboxRelay's same-database path). False when a
+        consumer did not take them all: the caller rolls back and publishes them through
+        publish(), which retries and parks one by one."""
+        for consumer in self._consumers:
+            events = [
+                Received.parse(m.topic, m.data) for m in messages if m.topic in consumer.handlers
+            ]
+            if events and await self._runner.apply_in(session, consumer, events) is not (
+                Outcome.SUCCESS
+            ):
+                return False
+        return True
+
     async def _apply(self, consumer: Consumer, events: Sequence[Received]) -> None:
         """Apply events in one transaction, or else one by one."""
         try:

@@ -17,13 +17,13 @@ import datetime as dt
 import json
 import logging
 import warnings
-from collections.abc import AsyncGenerator, Awaitable, Generator
+from collections.abc import AsyncGenerator, Awaitable, Generator, Sequence
 from contextlib import aclosing
 from typing import Any, Self, TypeVar
 
 from dapr.aio.clients import DaprClient
 from dapr.clients.exceptions import DaprInternalError
-from dapr.clients.grpc._state import Concurrency, StateOptions
+from dapr.clients.grpc._state import Concurrency, StateItem, StateOptions
 
 from domain.adapters.dapr_client import SidecarClient, describe_error
 from domain.due import UTC, iso_utc
@@ -82,6 +82,22 @@ class DaprStateReminders:
 
     async def put(self, reminder: ScheduledReminder, now: dt.datetime) -> None:
         await self._save(reminder, now, etag=None)
+
+    async def put_many(self, reminders: Sequence[ScheduledReminder], now: dt.datetime) -> None:
+        """One SaveState request with every entry (the sidecar's bulk save), not one each."""
+        if not reminders:
+            return
+        items = [
+            StateItem(
+                key=reminder.id,
+                value=json.dumps(to_state(reminder, now), separators=(",", ":")),
+                metadata=JSON_METADATA,
+            )
+            for reminder in reminders
+        ]
+        client = await self._sidecar.client()
+        what = f"saving {len(items)} reminders"
+        await self._call(client, what, client.save_bulk_state(self.store, items))
 
     async def transition(
         self, reminder: ScheduledReminder, expected: ReminderState, now: dt.datetime

@@ -12,6 +12,7 @@ from sqlmodel import SQLModel
 from domain.adapters.sql import reading
 from domain.adapters.tables import AuditEntryRow, UTCDateTime
 from domain.history import HistoryEntry, HistoryPage, HistoryQuery
+from domain.ports import EventuallyConsistent, ViewFreshness
 
 AUDIT = SQLModel.metadata.tables[AuditEntryRow.__tablename__]
 A = AUDIT.c
@@ -21,10 +22,16 @@ BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 class SqlHistory:
     """Reads the audit log; every query is scoped to the query's user."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], views: ViewFreshness | None = None
+    ) -> None:
         self._sessions = sessions
+        # the audit consumer writes the log: with `views`, a user's read waits for the user's
+        # own events to reach it (the API process, embedded)
+        self._views = views or EventuallyConsistent()
 
     async def history(self, query: HistoryQuery) -> HistoryPage:
+        await self._views.caught_up(query.user_id)
         after = query.position()
         statement = sa.select(AUDIT).where(A.user_id == query.user_id)
         if query.task_id is not None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -21,7 +23,7 @@ from domain.adapters.metrics import (
     ROWS_PUBLISHED,
     ROWS_RETRIED,
 )
-from domain.adapters.polling import poll
+from domain.adapters.polling import first_set, poll
 from domain.adapters.sql import READ_ONLY
 from domain.adapters.tables import OutboxRow
 from domain.adapters.tracing import publishing
@@ -44,6 +46,25 @@ PASS_BACKOFF = Backoff(base=1.0, cap=60.0, jitter=0.5)
 # SQLite: how long a claim keeps other relays off its rows (every `dueflow serve` runs a relay);
 # a relay that dies mid-publish leaves its rows to the others after this long
 CLAIM_SECONDS = 10.0
+# A pass takes at most this many bytes of payload (and at least one row): the consumers' work on
+# the event loop, and on SQLite how long the pass holds the write lock, grow with the payloads,
+# not with the row count (bench_fairness.py: the largest tasks are ~60 kB per event).
+BATCH_BYTES = 512 * 1024
+# Under a stream of commits a relay starts at most one pass per this long, so that what commits
+# meanwhile goes out in one batch; a commit after a quiet spell goes out at once
+# (bench_events.py: the live rate and commit -> consumer latency).
+GATHER_SECONDS = 0.005
+
+
+class SameDatabaseBus(Protocol):
+    """A bus whose consumers keep their state in the outbox's own database (the embedded bus):
+    it can apply a batch inside the transaction that marks the batch delivered."""
+
+    async def apply_in_transaction(
+        self, session: AsyncSession, messages: Sequence[OutboundMessage]
+    ) -> bool:
+        """Apply `messages` in `session`'s transaction; False if they must go the slow way."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +100,14 @@ class OutboxRelay:
     there the relay claims (moving the rows' next attempt CLAIM_SECONDS ahead, which keeps the
     other processes' relays off them), publishes outside any transaction, then marks.
 
+    Given `same_database` (the embedded bus), a pass is one transaction: claim, every consumer's
+    effects and inbox rows, and the mark commit together or not at all; a batch a consumer does
+    not take goes the general way (publish, retries, dead letters) instead.
+
     Given the process's `foreground`, each pass first waits for a pause of `settle` seconds
     between requests (at most `patience`): the relay then competes with no request for the event
     loop or the database, and the events of a burst of requests go out as one batch.
+    deliver_now() runs a pass at once, whatever the pause (a read that must see its own writes).
     """
 
     def __init__(
@@ -93,8 +119,11 @@ class OutboxRelay:
         poll_seconds: float = 1.0,
         backoff: Backoff = ROW_BACKOFF,
         foreground: Foreground | None = None,
-        settle_seconds: float = 0.01,
-        patience_seconds: float = 0.5,
+        settle_seconds: float = 0.002,
+        patience_seconds: float = 0.02,
+        same_database: SameDatabaseBus | None = None,
+        batch_bytes: int = BATCH_BYTES,
+        gather_seconds: float = GATHER_SECONDS,
     ) -> None:
         self._engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
@@ -108,6 +137,12 @@ class OutboxRelay:
         self._foreground = foreground
         self._settle = settle_seconds
         self._patience = patience_seconds
+        self._same_database = same_database
+        self._batch_bytes = batch_bytes
+        self._gather = gather_seconds
+        self._pass_lock = asyncio.Lock()
+        self._last_pass = float("-inf")
+        self._full = False  # the last pass took a full batch: more is waiting
 
     def notify(self) -> None:
         """Wake the relay now: a transaction with events has committed."""
@@ -127,10 +162,20 @@ class OutboxRelay:
         )
 
     async def _give_way(self) -> None:
-        """Wait for a pause between the requests being served (at most `patience`): what
-        commits meanwhile goes out in one batch."""
+        """Wait for a pause between the requests being served (at most `patience`), and let a
+        stream of commits gather for `gather` seconds since the last pass: what commits meanwhile
+        goes out in one batch. A backlog (the last pass was full) goes on at once."""
+        if self._full:
+            return
         if self._foreground is not None:
             await self._foreground.quiet(self._settle, self._patience)
+        rest = self._last_pass + self._gather - time.monotonic()
+        if rest > 0:
+            await first_set(asyncio.Event(), timeout=rest)
+
+    async def deliver_now(self) -> int:
+        """One pass now, without giving way (after a pass already under way); rows delivered."""
+        return await self.drain_once()
 
     async def drain(self, max_passes: int = 10_000) -> int:
         """Publish everything that is due now; answer how many rows were delivered."""
@@ -144,6 +189,39 @@ class OutboxRelay:
 
     async def drain_once(self) -> int:
         """One pass: claim a batch, publish it, mark the outcome. Answer rows delivered."""
+        async with self._pass_lock:
+            self._last_pass = time.monotonic()
+            if self._same_database is not None:
+                delivered = await self._deliver_in_transaction(self._same_database)
+                if delivered is not None:
+                    return delivered
+            return await self._publish_pass()
+
+    async def _deliver_in_transaction(self, bus: SameDatabaseBus) -> int | None:
+        """A pass as one transaction (see the class doc); None if the batch must go the
+        general way, nothing of it committed."""
+        now = self._clock.now()
+        async with self._sessions() as session:
+            try:
+                async with session.begin():
+                    claimed = await self._claim(session, now, hold=False)
+                    if not claimed:
+                        return 0
+                    messages = [m for row in claimed for m in row.messages()]
+                    PUBLISH_ATTEMPTS.inc()
+                    with PUBLISH_SECONDS.time():
+                        applied = await bus.apply_in_transaction(session, messages)
+                    if not applied:
+                        raise _GoTheGeneralWay
+                    await self._mark(session, claimed, {row.id: None for row in claimed}, now)
+            except _GoTheGeneralWay:
+                return None
+            except Exception as exc:
+                log.warning("delivering a batch in one transaction failed (%s); one by one", exc)
+                return None
+        return len(claimed)
+
+    async def _publish_pass(self) -> int:
         now = self._clock.now()
         async with self._sessions() as session:
             if self._locking:
@@ -162,10 +240,17 @@ class OutboxRelay:
     async def backlog(self) -> Backlog:
         return await outbox_backlog(self._engine, self._clock)
 
-    async def _claim(self, session: AsyncSession, now: dt.datetime) -> list[_Claimed]:
+    async def _claim(
+        self, session: AsyncSession, now: dt.datetime, hold: bool = True
+    ) -> list[_Claimed]:
+        """The next batch: rows due whose task has no earlier row undelivered, in id order, up
+        to `batch` rows and `batch_bytes` of payload. On SQLite with `hold`, the rows are kept
+        from other relays for CLAIM_SECONDS (the pass publishes outside its transaction)."""
         earlier = OUTBOX.alias("earlier")
+        # the payload as text: only the rows within the byte budget are decoded
+        payload = sa.cast(COL.payload, sa.Text)
         query = (
-            sa.select(COL.id, COL.event_type, COL.task_id, COL.event_id, COL.payload, COL.attempts)
+            sa.select(COL.id, COL.event_type, COL.task_id, COL.event_id, payload, COL.attempts)
             .where(
                 COL.published_at.is_(None),
                 sa.or_(COL.next_attempt_at.is_(None), COL.next_attempt_at <= now),
@@ -180,8 +265,16 @@ class OutboxRelay:
         )
         if self._locking:
             query = query.with_for_update(skip_locked=True, of=OUTBOX)
-        claimed = [_Claimed(*row) for row in (await session.execute(query)).all()]
-        if claimed and not self._locking:
+        rows = (await session.execute(query)).all()
+        claimed: list[_Claimed] = []
+        taken = 0  # the payloads are JSON written with ASCII escapes: characters are bytes
+        for id_, event_type, task_id, event_id, text, attempts in rows:
+            if claimed and taken + len(text) > self._batch_bytes:
+                break
+            taken += len(text)
+            claimed.append(_Claimed(id_, event_type, task_id, event_id, json.loads(text), attempts))
+        self._full = len(claimed) < len(rows) or len(rows) == self._batch
+        if claimed and hold and not self._locking:
             await session.execute(
                 sa.update(OUTBOX)
                 .where(COL.id.in_([row.id for row in claimed]))
@@ -265,6 +358,10 @@ class OutboxRelay:
                 retry_at.isoformat(),
                 error,
             )
+
+
+class _GoTheGeneralWay(Exception):
+    """Rolls a one-transaction pass back: a consumer did not take the batch."""
 
 
 def _delivered_count(outcome: dict[int, str | None]) -> int:

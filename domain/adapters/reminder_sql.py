@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -10,10 +11,12 @@ from sqlmodel import SQLModel
 
 from domain.adapters.statements import Statements
 from domain.adapters.tables import ReminderRow
+from domain.adapters.writes import Write
 from domain.reminder_schedule import ReminderState, ScheduledReminder
 
 SCHEDULE = SQLModel.metadata.tables[ReminderRow.__tablename__]
 _PENDING = ReminderState.PENDING.value
+_INSERT = Write(sa.insert(SCHEDULE))
 
 
 class SqlReminderRepository:
@@ -41,6 +44,16 @@ class SqlReminderRepository:
         )
         if updated.rowcount == 0:
             await self._statements.execute(sa.insert(SCHEDULE).values(id=reminder.id, **values))
+
+    async def put_many(self, reminders: Sequence[ScheduledReminder], now: dt.datetime) -> None:
+        # two statements for any number of rows, where put() takes up to two per row: a task's
+        # reconciliation writes all its reminders at once (bench_fairness.py: 20 per task)
+        if not reminders:
+            return
+        ids = [reminder.id for reminder in reminders]
+        await self._statements.execute(sa.delete(SCHEDULE).where(SCHEDULE.c.id.in_(ids)))
+        rows = [{"id": r.id, **_row_values(r, now)} for r in reminders]
+        await self._statements.insert(_INSERT, rows)
 
     async def transition(
         self, reminder: ScheduledReminder, expected: ReminderState, now: dt.datetime

@@ -175,3 +175,35 @@ async def test_of_two_concurrent_transitions_exactly_one_wins(units: Units) -> N
     async with units() as uow:
         stored = await uow.reminders.get(pending.id)
     assert stored is not None and stored.reason == str(results.index(True))
+
+
+async def test_put_many_inserts_new_reminders_and_replaces_stored_ones_leaving_others(
+    units: Units,
+) -> None:
+    other = reminder(9, 30, task="t2")
+    await put(units, reminder(1, 5), reminder(2, 6), other)
+    moved = dataclasses.replace(reminder(1, 5), fire_at=NOW + dt.timedelta(hours=3))
+    fired = dataclasses.replace(reminder(2, 6), state=FIRED, fired_at=NOW)
+    new = [reminder(n, 10 + n) for n in range(3, 23)]  # a task's 20 reminders at most, and more
+
+    async with units() as uow:
+        await uow.reminders.put_many([moved, fired, *new], NOW)
+        await uow.reminders.put_many([], NOW)
+        await uow.commit()
+
+    async with units() as uow:
+        assert await uow.reminders.for_task("t1") == sorted(
+            [moved, fired, *new], key=lambda r: r.id
+        )
+        assert await uow.reminders.for_task("t2") == [other]
+
+
+async def test_put_many_in_a_unit_left_without_commit_writes_nothing_in_sql(
+    runtime: Runtime,
+) -> None:
+    sessions = async_sessionmaker(runtime.engine, expire_on_commit=False)
+    await put(lambda: SqlUnitOfWork(sessions), reminder(1, 5))
+    async with SqlUnitOfWork(sessions) as uow:
+        await uow.reminders.put_many([reminder(1, 50), reminder(2, 6)], NOW)
+    async with SqlUnitOfWork(sessions) as uow:
+        assert await uow.reminders.for_task("t1") == [reminder(1, 5)]

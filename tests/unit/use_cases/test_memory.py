@@ -145,3 +145,27 @@ async def test_reminders_commit_with_the_unit_and_move_only_from_the_state_expec
         await uow.commit()
 
     assert store.reminders["r1"].state is ReminderState.FIRED
+
+
+async def test_put_many_replaces_and_adds_reminders_with_the_unit_only_in_a_writing_one() -> None:
+    store = MemoryStore()
+    first = ScheduledReminder("r1", USER, "t-1", "PT1H", NOW, 1, ReminderState.PENDING)
+    async with store() as uow:
+        await uow.reminders.put(first, NOW)
+        await uow.commit()
+    moved = ScheduledReminder(
+        "r1", USER, "t-1", "PT1H", NOW + dt.timedelta(hours=2), 2, ReminderState.PENDING
+    )
+    added = ScheduledReminder("r2", USER, "t-1", "PT5M", NOW, 2, ReminderState.PENDING)
+
+    async with store() as uow:
+        await uow.reminders.put_many([moved, added], NOW)
+    assert store.reminders == {"r1": first}  # left without commit: nothing
+
+    async with store() as uow:
+        await uow.reminders.put_many([moved, added], NOW)
+        await uow.commit()
+    assert store.reminders == {"r1": moved, "r2": added}
+    async with store(read_only=True) as uow:
+        with pytest.raises(UnitOfWorkMisuse):
+            await uow.reminders.put_many([added], NOW)
