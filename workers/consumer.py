@@ -120,14 +120,19 @@ class _Abandon(Exception):
 
 
 Handler = Callable[[Received, AsyncSession], Awaitable[Outcome]]
+# applies several events (of the consumer's topics, in order, none seen before) in one go
+BatchHandler = Callable[[Sequence[Received], AsyncSession], Awaitable[Outcome]]
 
 
 @dataclass(frozen=True, slots=True)
 class Consumer:
-    """One worker's subscriptions: its name (the inbox key) and a handler per topic."""
+    """One worker's subscriptions: its name (the inbox key) and a handler per topic; `batch`,
+    when given, stands for the handlers where a batch is applied in one transaction (it must
+    have the same effect as the handlers one event after another)."""
 
     name: str
     handlers: Mapping[str, Handler]
+    batch: BatchHandler | None = None
 
     @property
     def topics(self) -> tuple[str, ...]:
@@ -230,13 +235,21 @@ class ConsumerRunner:
             if handler is None:
                 raise _Abandon(Outcome.DROP)
             stale = event.sequence <= latest.get(event.task_id, 0)
-            with event.handling(consumer.name):
-                outcome = await handler(_with_stale(event, stale), session)
-            if outcome is not Outcome.SUCCESS:
-                raise _Abandon(outcome)
+            if consumer.batch is None:
+                with event.handling(consumer.name):
+                    outcome = await handler(_with_stale(event, stale), session)
+                if outcome is not Outcome.SUCCESS:
+                    raise _Abandon(outcome)
             latest[event.task_id] = max(latest.get(event.task_id, 0), event.sequence)
             seen.add(event.event_id)
-            applied.append(event)
+            applied.append(_with_stale(event, stale))
+        if consumer.batch is not None and applied:
+            with ExitStack() as handling:  # each event's span covers the batch it is handled in
+                for event in applied:
+                    handling.enter_context(event.handling(consumer.name))
+                outcome = await consumer.batch(applied, session)
+            if outcome is not Outcome.SUCCESS:
+                raise _Abandon(outcome)
         if applied:
             await session.execute(sa.insert(INBOX), [self._inbox_row(consumer, e) for e in applied])
         return applied

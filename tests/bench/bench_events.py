@@ -11,8 +11,13 @@ For each database, in one run:
   live     producers commit changes (add_task through the domain service, 4 at a time) while the
            relay runs: events/s from the first commit to the last consumer effect, and the
            commit -> effect latency of each event (audit recorded_at - event timestamp).
-Targets (issue #3): live or backlog >= 1,000 events/s on PostgreSQL and >= 25% of the raw insert
-rate. Writes tests/bench/results/events_throughput.{json,md}. Not part of the test suite.
+Targets (issues #3, #17): live >= 1,000 events/s on PostgreSQL and >= 25% of the raw insert
+rate on both databases. Writes tests/bench/results/events_throughput.{json,md}. Not part of the
+test suite.
+
+    --before DIR   also measure the code of another checkout (e.g. `git worktree add --detach
+                   /tmp/base main`), each database alternating before/after --repeat times, every
+                   run in a fresh process; the table then holds every run, labelled.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ import os
 import platform
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -48,6 +55,7 @@ PRODUCERS = 4
 @dataclass
 class DbFigures:
     db: str
+    code: str
     events: int
     raw_inserts_per_s: float
     backlog_events_per_s: float
@@ -164,9 +172,25 @@ async def run_db(db: str, events: int, workdir: Path) -> DbFigures:
             f"[{db}] live: {live:.0f} events/s, commit->effect p50 {p50:.1f} ms p99 {p99:.1f} ms",
             flush=True,
         )
-        return DbFigures(db, events, raw, backlog, live, p50, p99, live / raw, backlog / raw)
+        code = "this tree"
+        return DbFigures(db, code, events, raw, backlog, live, p50, p99, live / raw, backlog / raw)
     finally:
         await runtime.close()
+
+
+def measure_in_process(db: str, events: int, tree: Path | None, label: str) -> DbFigures:
+    """One run of `db` in a fresh process, on the code of `tree` (None: this checkout)."""
+    env = dict(os.environ)
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)  # ahead of this checkout's editable install
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        subprocess.run(
+            [sys.executable, __file__, "--db", db, "--events", str(events), "--one", out.name],
+            env=env,
+            check=True,
+        )
+        found = json.loads(Path(out.name).read_text())
+    return DbFigures(**{**found, "code": label})
 
 
 def write(figures: list[DbFigures]) -> None:
@@ -187,13 +211,14 @@ def write(figures: list[DbFigures]) -> None:
         f"- {PRODUCERS} concurrent producers (TaskService.add) for the live figure",
         "- target: >= 1,000 events/s on PostgreSQL and >= 25% of the raw insert rate",
         "",
-        "| db | events | raw inserts/s | backlog events/s | live events/s | live/raw |"
+        "| db | code | events | raw inserts/s | backlog events/s | live events/s | live/raw |"
         " backlog/raw | commit->effect p50 ms | p99 ms |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for f in figures:
         lines.append(
-            f"| {f.db} | {f.events} | {f.raw_inserts_per_s:.0f} | {f.backlog_events_per_s:.0f} |"
+            f"| {f.db} | {f.code} | {f.events} | {f.raw_inserts_per_s:.0f} |"
+            f" {f.backlog_events_per_s:.0f} |"
             f" {f.live_events_per_s:.0f} | {f.live_ratio_to_raw:.0%} |"
             f" {f.backlog_ratio_to_raw:.0%} | {f.live_latency_p50_ms:.1f} |"
             f" {f.live_latency_p99_ms:.1f} |"
@@ -205,8 +230,20 @@ def write(figures: list[DbFigures]) -> None:
 async def amain(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="dueflow-bench-events-"))
     try:
+        if args.one:
+            found = await run_db(args.db, args.events, workdir)
+            Path(args.one).write_text(json.dumps(asdict(found)))
+            return
         dbs = ["sqlite", "postgres"] if args.db == "both" else [args.db]
-        write([await run_db(db, args.events, workdir) for db in dbs])
+        if args.before is None:
+            write([await run_db(db, args.events, workdir) for db in dbs])
+            return
+        figures = []
+        for _ in range(args.repeat):
+            for db in dbs:
+                for tree, label in ((args.before, "before"), (None, "after")):
+                    figures.append(measure_in_process(db, args.events, tree, label))
+        write(figures)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -215,6 +252,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--events", type=int, default=3000)
+    parser.add_argument("--before", type=Path, help="another checkout to measure alternately")
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # a single run's figures, as JSON
     asyncio.run(amain(parser.parse_args()))
 
 

@@ -1,0 +1,99 @@
+"""The embedded relay's passes: one transaction with the consumers, the general way when a
+consumer does not take a batch, and batches bounded by payload bytes. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from domain.adapters.outbox import OutboxRelay
+from domain.backoff import Backoff
+from domain.clock import FixedClock
+from domain.service import NewTask
+from dueflow.bootstrap import Runtime
+from tests.support.database import rows, scalar
+from workers.audit import AUDIT_CONSUMER
+from workers.consumer import Consumer, Outcome, Received
+from workers.dead_letters import DeadLetters
+from workers.embedded import EmbeddedBus
+
+LONG = "x" * 10_000  # a description that makes each event's payload some 20 kB
+
+
+class Picky:
+    """A consumer that cannot digest one task's events."""
+
+    def __init__(self, refused_title: str) -> None:
+        self.refused = refused_title
+        self.applied: list[str] = []
+        self.consumer = Consumer(name="picky", handlers={"task-events": self.handle})
+
+    async def handle(self, event: Received, session: AsyncSession) -> Outcome:
+        title = event.envelope["payload"]["task"]["title"]
+        if title == self.refused:
+            raise RuntimeError(f"cannot digest {title}")
+        self.applied.append(title)
+        return Outcome.SUCCESS
+
+
+def relay_for(runtime: Runtime, clock: FixedClock, bus: EmbeddedBus, **options: int) -> OutboxRelay:
+    return OutboxRelay(runtime.engine, bus, clock, same_database=bus, **options)
+
+
+def bus_of(runtime: Runtime, clock: FixedClock, *consumers: Consumer) -> EmbeddedBus:
+    sessions = async_sessionmaker(runtime.engine, expire_on_commit=False)
+    letters = DeadLetters(sessions, list(consumers), clock)
+    return EmbeddedBus(sessions, consumers, clock, letters, Backoff(base=0.001, attempts=2))
+
+
+async def test_a_pass_delivers_to_every_consumer_and_marks_its_rows_together(
+    runtime: Runtime, clock: FixedClock
+) -> None:
+    picky = Picky(refused_title="none")
+    relay = relay_for(runtime, clock, bus_of(runtime, clock, AUDIT_CONSUMER, picky.consumer))
+    for n in range(3):
+        await runtime.service.add("alice", NewTask(title=f"t{n}"))
+
+    assert await relay.drain_once() == 3
+
+    assert picky.applied == ["t0", "t1", "t2"]
+    assert await scalar(runtime, "SELECT count(*) FROM audit_log") == 3
+    assert await scalar(runtime, "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
+    inbox = await rows(runtime, "SELECT consumer, count(*) FROM processed_events GROUP BY consumer")
+    assert sorted(inbox) == [("audit", 3), ("picky", 3)]
+
+
+async def test_a_batch_a_consumer_refuses_is_rolled_back_and_parked_event_by_event(
+    runtime: Runtime, clock: FixedClock
+) -> None:
+    picky = Picky(refused_title="poison")
+    relay = relay_for(runtime, clock, bus_of(runtime, clock, AUDIT_CONSUMER, picky.consumer))
+    for title in ("before", "poison", "after"):
+        await runtime.service.add("alice", NewTask(title=title))
+
+    assert await relay.drain() == 3
+
+    # once each in effect: the pass that failed was rolled back whole
+    assert await scalar(runtime, "SELECT count(*) FROM audit_log") == 3
+    inbox = await rows(runtime, "SELECT consumer, count(*) FROM processed_events GROUP BY consumer")
+    assert sorted(inbox) == [("audit", 3), ("picky", 2)]
+    parked = await rows(runtime, "SELECT consumer, error FROM dead_letters")
+    assert [(consumer, "cannot digest poison" in error) for consumer, error in parked] == [
+        ("picky", True)
+    ]
+    assert await scalar(runtime, "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
+
+
+async def test_a_pass_takes_rows_up_to_its_byte_budget_and_always_one(
+    runtime: Runtime, clock: FixedClock
+) -> None:
+    bus = bus_of(runtime, clock, AUDIT_CONSUMER)
+    for n in range(5):
+        await runtime.service.add("alice", NewTask(title=f"big {n}", description=LONG))
+
+    sizes = await rows(runtime, "SELECT length(CAST(payload AS TEXT)) FROM outbox")
+    two_and_a_half = int(max(size for (size,) in sizes) * 2.5)
+
+    assert await relay_for(runtime, clock, bus, batch_bytes=two_and_a_half).drain_once() == 2
+    assert await relay_for(runtime, clock, bus, batch_bytes=1).drain_once() == 1
+    assert await relay_for(runtime, clock, bus).drain_once() == 2
+    assert await scalar(runtime, "SELECT count(*) FROM audit_log") == 5
