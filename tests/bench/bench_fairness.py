@@ -2,6 +2,7 @@
 
     .venv/bin/python tests/bench/bench_fairness.py                     # both databases
     .venv/bin/python tests/bench/bench_fairness.py --db sqlite --seconds 10 --out results.md
+    .venv/bin/python tests/bench/bench_fairness.py --before /tmp/base   # that checkout's server too
 
 For each database it starts `dueflow serve --transport http` as its own process (configured only
 through DUEFLOW_* settings, on a free port), with two users. Bob's probe calls `get_task` one at a
@@ -196,7 +197,14 @@ async def wait_for(url: str, proc: subprocess.Popen[bytes]) -> None:
 
 
 def run(
-    db: str, seconds: float, clients: int, tasks: int, extra_env: dict[str, str], calls: list[str]
+    db: str,
+    seconds: float,
+    clients: int,
+    tasks: int,
+    extra_env: dict[str, str],
+    calls: list[str],
+    tree: Path | None = None,
+    label: str = "",
 ) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
@@ -209,6 +217,8 @@ def run(
             DUEFLOW_LOG_LEVEL="WARNING",
             **extra_env,
         )
+        if tree is not None:
+            env["PYTHONPATH"] = str(tree)  # the server runs that checkout's code
         migrate = subprocess.run(
             dueflow_command("db", "upgrade"), env=env, cwd=home, capture_output=True, text=True
         )
@@ -241,7 +251,7 @@ def run(
     ratio = loaded["p99"] / idle["p99"]
     verdict = "met" if ratio <= 3 else "NOT met"
     return (
-        f"| {db} | {idle['n']} | {idle['p50']:.1f} | {idle['p99']:.1f} | {idle['max']:.1f}"
+        f"| {db}{label} | {idle['n']} | {idle['p50']:.1f} | {idle['p99']:.1f} | {idle['max']:.1f}"
         f" | {loaded['n']} | {loaded['p50']:.1f} | {loaded['p99']:.1f} | {loaded['max']:.1f}"
         f" | **{ratio:.2f}** ({verdict}) | {counts['answered']} | {counts['rate_limited']}"
         f" | {counts['refused']} | {counts['internal_errors']} |"
@@ -261,11 +271,18 @@ def main() -> None:
         help="which of Alice's heavy calls to send, comma-separated (default: all)",
     )
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--before", type=Path, help="also serve from this checkout, alternating, labelled"
+    )
     args = parser.parse_args()
     extra = dict(item.split("=", 1) for item in args.env)
+    arms: list[tuple[Path | None, str]] = [(None, "")]
+    if args.before is not None:
+        arms = [(args.before, " (before)"), (None, " (after)")]
     rows = [
-        run(db, args.seconds, args.clients, args.tasks, extra, args.calls.split(","))
+        run(db, args.seconds, args.clients, args.tasks, extra, args.calls.split(","), tree, label)
         for db in (["sqlite", "postgres"] if args.db == "both" else [args.db])
+        for tree, label in arms
     ]
     report = "\n".join(
         [
