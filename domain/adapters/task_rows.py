@@ -122,6 +122,13 @@ def task_from_row(row: Sequence[Any]) -> Task:
     )
 
 
+def stored_size(row: Any) -> int:
+    """About how many characters a RAW_TASK row holds: its long texts (what decoding costs)."""
+    exdates = row[17]
+    listed = len(exdates) if isinstance(exdates, str) else 24 * len(exdates or ())
+    return len(row[2]) + len(row[3] or "") + listed
+
+
 def _moment(value: Any) -> dt.datetime:
     """A stored UTC moment: SQLite's text (no zone; see UTCDateTime) or PostgreSQL's datetime."""
     if isinstance(value, str):
