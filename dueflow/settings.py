@@ -68,10 +68,10 @@ class Settings(BaseSettings):
         " retries); a commit in this process wakes it at once",
     )
     relay_patience_seconds: float = Field(
-        default=0.02,
+        default=0.1,
         ge=0,
         description="How long the relay of a serving process gives way to a stream of requests"
-        " before it publishes anyway (it publishes in the first 2 ms pause); 0: never waits",
+        " before it publishes anyway (it publishes in the first 10 ms pause); 0: never waits",
     )
     dapr_pubsub: str = Field(default="pubsub", description="Dapr pub/sub component name")
     dapr_statestore: str = Field(

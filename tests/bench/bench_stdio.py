@@ -514,6 +514,7 @@ async def run_db(db: str, args: argparse.Namespace, workdir: Path) -> DbRun:
         raise RuntimeError("the list filter matches fewer tasks than one page")
 
     server_env = dict(env)
+    server_env.update(item.split("=", 1) for item in args.env)
     server_env["FASTMCP_SHOW_SERVER_BANNER"] = "false"
     if args.relay == "off":
         server_env["DUEFLOW_BENCH_RELAY"] = "off"
@@ -729,6 +730,9 @@ def main() -> int:
         choices=("on", "off"),
         default="on",
         help="off: serve without the outbox relay, to see its share (not the figure of record)",
+    )
+    parser.add_argument(
+        "--env", action="append", default=[], help="a DUEFLOW_X=value setting for the server"
     )
     parser.add_argument(
         "--profile",
