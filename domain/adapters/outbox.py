@@ -47,9 +47,10 @@ PASS_BACKOFF = Backoff(base=1.0, cap=60.0, jitter=0.5)
 # a relay that dies mid-publish leaves its rows to the others after this long
 CLAIM_SECONDS = 10.0
 # A pass takes at most this many bytes of payload (and at least one row): the consumers' work on
-# the event loop, and on SQLite how long the pass holds the write lock, grow with the payloads,
-# not with the row count (bench_fairness.py: the largest tasks are ~60 kB per event).
-BATCH_BYTES = 512 * 1024
+# the event loop grows with the payloads, not with the row count, and more than the payloads (a
+# task's reminders are scheduled with an event each carrying its snapshot). bench_fairness.py:
+# the largest task is ~60 kB per event, another user's p99 suffers beyond a few per pass.
+BATCH_BYTES = 128 * 1024
 # Under a stream of commits a relay starts at most one pass per this long, so that what commits
 # meanwhile goes out in one batch; a commit after a quiet spell goes out at once
 # (bench_events.py: the live rate and commit -> consumer latency).
