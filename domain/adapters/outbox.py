@@ -210,8 +210,8 @@ class OutboxRelay:
                         return 0
                     messages = [m for row in claimed for m in row.messages()]
                     PUBLISH_ATTEMPTS.inc()
-                    with PUBLISH_SECONDS.time():
-                        applied = await bus.apply_in_transaction(session, messages)
+                    with publishing(messages) as traced, PUBLISH_SECONDS.time():
+                        applied = await bus.apply_in_transaction(session, traced)
                     if not applied:
                         raise _GoTheGeneralWay
                     await self._mark(session, claimed, {row.id: None for row in claimed}, now)
