@@ -23,7 +23,7 @@ from domain.adapters.metrics import (
     ROWS_PUBLISHED,
     ROWS_RETRIED,
 )
-from domain.adapters.polling import first_set, poll
+from domain.adapters.polling import poll
 from domain.adapters.sql import READ_ONLY
 from domain.adapters.tables import OutboxRow
 from domain.adapters.tracing import publishing
@@ -172,7 +172,7 @@ class OutboxRelay:
             await self._foreground.quiet(self._settle, self._patience)
         rest = self._last_pass + self._gather - time.monotonic()
         if rest > 0:
-            await first_set(asyncio.Event(), timeout=rest)
+            await asyncio.sleep(rest)
 
     async def deliver_now(self) -> int:
         """One pass now, without giving way (after a pass already under way); rows delivered."""
