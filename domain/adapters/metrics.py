@@ -68,6 +68,12 @@ TRANSACTION_SECONDS = Histogram(
     "Time from a writing unit of work's start to its commit (rolled-back ones are not counted).",
     buckets=_FAST,
 )
+POOL_WAIT_SECONDS = Histogram(
+    "dueflow_db_pool_wait_seconds",
+    "Time a checkout took to get a database connection from this process's pool: waiting for a"
+    " free one, or opening a new one.",
+    buckets=_FAST,
+)
 POOL_CONNECTIONS = Gauge(
     "dueflow_db_pool_connections",
     "This process's pooled database connections by state: in_use (checked out) or idle"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,8 +22,10 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 
 from domain.adapters import sqlite_driver
+from domain.adapters.metrics import POOL_WAIT_SECONDS
 
 # execution option of a connection that only reads (see reader_options)
 READ_ONLY = "dueflow_read_only"
@@ -66,16 +69,31 @@ def async_url(url: str) -> str:
     return url
 
 
+class WaitTimedPool(AsyncAdaptedQueuePool):
+    """SQLAlchemy's pool for asyncio engines, timing each checkout's wait for a connection
+    (dueflow_db_pool_wait_seconds). `_do_get` is the pool's own step that takes a free connection,
+    opens one, or waits for one to come back; SQLAlchemy has no event before it."""
+
+    def _do_get(self) -> ConnectionPoolEntry:
+        started = time.perf_counter()
+        try:
+            return super()._do_get()
+        finally:
+            POOL_WAIT_SECONDS.observe(time.perf_counter() - started)
+
+
 def make_engine(url: str) -> AsyncEngine:
     """An engine for `url`; SQLite gets WAL, foreign keys and write transactions that queue."""
     target = async_url(url)
     if target.startswith("sqlite+aiosqlite:"):
         # LIFO: the next request gets the connection the last one used, whose page cache is
         # still warm (SQLite drops a connection's cache when another connection has written)
-        engine = create_async_engine(target, module=sqlite_driver.dbapi(), pool_use_lifo=True)
+        engine = create_async_engine(
+            target, module=sqlite_driver.dbapi(), pool_use_lifo=True, poolclass=WaitTimedPool
+        )
         _configure_sqlite(engine)
     else:
-        engine = create_async_engine(target, json_deserializer=_json_value)
+        engine = create_async_engine(target, json_deserializer=_json_value, poolclass=WaitTimedPool)
         _configure_postgresql(engine)
     return engine
 

@@ -81,6 +81,8 @@ def test_write_transactions_are_timed_and_the_connection_pool_is_read(scraped: S
     assert scraped.value("dueflow_db_transaction_duration_seconds_sum") > 0
     states = scraped.label_values("dueflow_db_pool_connections", "state")
     assert states == {"in_use", "idle"}
+    # every unit of work checked a connection out, each timed
+    assert scraped.value("dueflow_db_pool_wait_seconds_count") >= 6
 
 
 @pytest.mark.parametrize(("mode", "counted"), [("legacy", 1), ("auto", 0)])
