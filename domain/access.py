@@ -10,16 +10,14 @@ every replica; the last use is written at most once a minute per token, not once
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import re
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
 from domain.errors import NotFound, ValidationFailed, echo
 from domain.ports import Clock
+from domain.salted import matches, new_id, new_secret
 
 READ = "tasks:read"
 WRITE = "tasks:write"
@@ -119,10 +117,6 @@ def expiry(text: str | None, now: dt.datetime) -> dt.datetime | None:
     return now + lifetime
 
 
-def _digest(salt: str, secret: str) -> str:
-    return hashlib.sha256(bytes.fromhex(salt) + secret.encode()).hexdigest()
-
-
 class PersonalTokens:
     """Creates, lists, revokes and checks personal access tokens; logs who did what."""
 
@@ -153,19 +147,19 @@ class PersonalTokens:
             raise ValidationFailed("name", f"has {len(name)} characters", f"keep it to {MAX_NAME}")
         now = self._clock.now()
         token = PersonalToken(
-            id=secrets.token_hex(8),
+            id=new_id(),
             user_id=user_id,
             name=name,
             scopes=check_scopes(scopes),
             created_at=now,
             expires_at=expiry(expires, now),
         )
-        secret, salt = secrets.token_hex(24), secrets.token_hex(16)
-        await self._store.add(StoredToken(token, salt, _digest(salt, secret)))
+        made = new_secret()
+        await self._store.add(StoredToken(token, made.salt, made.digest))
         await self._store.record(
             AccessEvent(now, "created", token.id, user_id, ",".join(token.scopes))
         )
-        return token, f"{PREFIX}{token.id}_{secret}"
+        return token, f"{PREFIX}{token.id}_{made.secret}"
 
     async def tokens(self, user_id: str | None = None) -> list[PersonalToken]:
         return await self._store.tokens(user_id)
@@ -194,7 +188,7 @@ class PersonalTokens:
             return None
         now = self._clock.now()
         token = stored.token
-        if not hmac.compare_digest(_digest(stored.salt, secret), stored.digest):
+        if not matches(secret, stored.salt, stored.digest):
             await self._refused(token, now, "wrong secret")
             return None
         state = token.state(now)

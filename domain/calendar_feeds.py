@@ -10,16 +10,14 @@ expired token's feeds answer nothing, as revoked feeds do.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import re
-import secrets
 from dataclasses import dataclass
 from typing import Protocol
 
 from domain.access import TokenStore
 from domain.errors import NotFound, ValidationFailed, echo
 from domain.ports import Clock
+from domain.salted import matches, new_id, new_secret
 from domain.text import check_text
 
 PREFIX = "dfc_"
@@ -67,10 +65,6 @@ def feed_url(public_url: str | None, secret: str) -> str:
     return public_url.rstrip("/") + path if public_url else path
 
 
-def _digest(salt: str, secret: str) -> str:
-    return hashlib.sha256(bytes.fromhex(salt) + secret.encode()).hexdigest()
-
-
 class CalendarFeeds:
     """Creates, lists, revokes and checks a user's calendar feeds."""
 
@@ -94,16 +88,16 @@ class CalendarFeeds:
                 f"revoke one first: at most {MAX_FEEDS}",
             )
         feed = CalendarFeed(
-            id=secrets.token_hex(8),
+            id=new_id(),
             user_id=user_id,
             name=name,
             events=events,
             token_id=token_id,
             created_at=self._clock.now(),
         )
-        secret, salt = secrets.token_hex(24), secrets.token_hex(16)
-        await self._store.add(StoredFeed(feed, salt, _digest(salt, secret)))
-        return feed, f"{PREFIX}{feed.id}_{secret}"
+        made = new_secret()
+        await self._store.add(StoredFeed(feed, made.salt, made.digest))
+        return feed, f"{PREFIX}{feed.id}_{made.secret}"
 
     async def feeds(self, user_id: str) -> list[CalendarFeed]:
         return await self._store.feeds(user_id)
@@ -125,7 +119,7 @@ class CalendarFeeds:
         if match is None:
             return None
         stored = await self._store.find(match[1])
-        if stored is None or not hmac.compare_digest(_digest(stored.salt, match[2]), stored.digest):
+        if stored is None or not matches(match[2], stored.salt, stored.digest):
             return None
         feed = stored.feed
         if feed.revoked_at is not None:
