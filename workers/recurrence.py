@@ -14,7 +14,12 @@ from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain.adapters.metrics import OCCURRENCES_CREATED, count_after_commit
+from domain.adapters.metrics import (
+    OCCURRENCES_CREATED,
+    OCCURRENCES_SKIPPED,
+    SERIES_ENDED,
+    count_after_commit,
+)
 from domain.adapters.unit_of_work import JoinedUnitOfWork
 from domain.events import TOPIC_TASK_EVENTS, EventType
 from domain.ports import Clock
@@ -52,6 +57,18 @@ async def invoke_next(invoke: RecurrenceInvoker, event: Received) -> Outcome:
     return Outcome.SUCCESS
 
 
+def count_recurred(event: Received, session: AsyncSession) -> None:
+    """Count what a TASK_RECURRED says: a series that ended, occurrences stepped over."""
+    changes = event.envelope["payload"].get("changes", {})
+    if not isinstance(changes, dict):
+        return
+    if "series_ended" in changes:
+        count_after_commit(session, SERIES_ENDED)
+    skipped = changes.get("skipped_occurrences")
+    if isinstance(skipped, list) and len(skipped) == 2 and isinstance(skipped[1], list):
+        count_after_commit(session, OCCURRENCES_SKIPPED, len(skipped[1]))
+
+
 def recurrence_consumer(
     clock: Clock, default_timezone: str, invoke: RecurrenceInvoker | None = None
 ) -> Consumer:
@@ -59,6 +76,8 @@ def recurrence_consumer(
     its inbox row, with `invoke` (Dapr mode) through the task API."""
 
     async def on_task_event(event: Received, session: AsyncSession) -> Outcome:
+        if event.event_type == EventType.TASK_RECURRED.value:
+            count_recurred(event, session)
         if not creates_next(event):
             return Outcome.SUCCESS
         if invoke is not None:

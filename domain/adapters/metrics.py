@@ -167,6 +167,16 @@ NOTIFICATION_SECONDS = Histogram(
 OCCURRENCES_CREATED = Counter(
     "dueflow_recurrence_occurrences_created", "Next occurrences of recurring tasks created."
 )
+SERIES_ENDED = Counter(
+    "dueflow_recurrence_series_ended",
+    "Recurring series that ended at a completion (COUNT or UNTIL reached), as the recurrence"
+    " worker saw their TASK_RECURRED.",
+)
+OCCURRENCES_SKIPPED = Counter(
+    "dueflow_recurrence_occurrences_skipped",
+    "Occurrences a late completion stepped over (their due had passed), as the recurrence worker"
+    " saw them in TASK_RECURRED.",
+)
 AUDIT_ENTRIES = Counter("dueflow_audit_entries_written", "Audit log entries committed.")
 RETENTION_RUNS = Counter(
     "dueflow_audit_retention_runs",
