@@ -70,3 +70,8 @@ class IdempotencyRace(Conflict):
 class ConcurrentChange(Conflict):
     """task_id: the task changed while this change was being made. Fix: get_task, then repeat the
     change with its current version as expected_version."""
+
+
+class Busy(DueflowError):
+    """database: busy with other writes for longer than it waits (10 s); nothing was written.
+    Fix: retry the call in a few seconds."""

@@ -17,8 +17,9 @@ from mcp import MCPError
 from pydantic import BaseModel
 from pydantic import ValidationError as ArgumentErrors
 
+from domain.adapters.sql import busy
 from domain.adapters.tracing import set_correlation
-from domain.errors import DueflowError
+from domain.errors import Busy, DueflowError
 from mcp_server.refusals import argument_refusal, internal_error, lone_surrogate, unknown_tool
 
 P = ParamSpec("P")
@@ -30,6 +31,9 @@ READ = mt.ToolAnnotations(read_only_hint=True, destructive_hint=False)
 WRITE = mt.ToolAnnotations(destructive_hint=False)
 IDEMPOTENT_WRITE = mt.ToolAnnotations(destructive_hint=False, idempotent_hint=True)
 DESTRUCTIVE = mt.ToolAnnotations(destructive_hint=True, idempotent_hint=True)
+
+
+log = logging.getLogger("dueflow.mcp")
 
 
 class InternalError(ToolError):
@@ -53,6 +57,9 @@ def domain_errors(tool: Callable[P, Awaitable[ToolResult]]) -> Callable[P, Await
         except (FastMCPError, MCPError):
             raise
         except Exception as exc:
+            if busy(exc):  # a transient state of the database, not a failure: say so
+                log.warning("%s refused: the database stayed busy with other writes", tool.__name__)
+                raise ToolError(Busy().message, log_level=logging.INFO) from None
             # logged here, so fastmcp's own record (a few frames) does not repeat it
             raise InternalError(
                 internal_error(tool.__name__, exc), log_level=logging.DEBUG

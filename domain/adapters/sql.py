@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -67,6 +68,19 @@ def async_url(url: str) -> str:
     if url.startswith("sqlite://") and not url.startswith("sqlite+aiosqlite://"):
         return "sqlite+aiosqlite://" + url[len("sqlite://") :]
     return url
+
+
+def busy(exc: BaseException) -> bool:
+    """Whether `exc` (or what caused it) is SQLite's answer to a write that waited its whole busy
+    timeout for the writer queue or the write lock: a transient state, nothing written."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        if isinstance(seen, sqlite3.OperationalError) and str(seen) == "database is locked":
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 class WaitTimedPool(AsyncAdaptedQueuePool):
