@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.access import AccessEvent, PersonalToken, StoredToken
-from domain.adapters.sql import READ_ONLY
+from domain.adapters.sql import reading_connection
 from domain.adapters.tables import AccessLogRow, AccessTokenRow
 
 TOKENS = AccessTokenRow.__table__  # type: ignore[attr-defined]
@@ -25,12 +23,6 @@ class SqlTokenStore:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-
-    @contextlib.asynccontextmanager
-    async def _reading(self) -> AsyncIterator[AsyncConnection]:
-        async with self._engine.connect() as conn:
-            await conn.execution_options(**{READ_ONLY: True})
-            yield conn
 
     async def add(self, stored: StoredToken) -> None:
         token = stored.token
@@ -49,7 +41,7 @@ class SqlTokenStore:
             )
 
     async def find(self, token_id: str) -> StoredToken | None:
-        async with self._reading() as conn:
+        async with reading_connection(self._engine) as conn:
             row = (await conn.execute(sa.select(TOKENS).where(T.id == token_id))).one_or_none()
         if row is None:
             return None
@@ -59,7 +51,7 @@ class SqlTokenStore:
         query = sa.select(TOKENS).order_by(T.user_id, T.created_at, T.id)
         if user_id is not None:
             query = query.where(T.user_id == user_id)
-        async with self._reading() as conn:
+        async with reading_connection(self._engine) as conn:
             return [_token(row) for row in (await conn.execute(query)).all()]
 
     async def revoke(self, token_id: str, now: dt.datetime) -> PersonalToken | None:
@@ -92,7 +84,7 @@ class SqlTokenStore:
         query = sa.select(LOG).order_by(L.at.desc(), L.id.desc()).limit(limit)
         if user_id is not None:
             query = query.where(L.user_id == user_id)
-        async with self._reading() as conn:
+        async with reading_connection(self._engine) as conn:
             rows = (await conn.execute(query)).all()
         return [
             AccessEvent(row.at, row.action, row.token_id, row.user_id, row.detail) for row in rows

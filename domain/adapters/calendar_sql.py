@@ -3,16 +3,14 @@ private calendar feeds (domain.calendar_feeds.FeedStore)."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.adapters.sql import READ_ONLY
+from domain.adapters.sql import reading_connection
 from domain.adapters.statements import Statements
 from domain.adapters.tables import CalendarFeedRow, CalendarLinkRow, TaskRow
 from domain.adapters.writes import Write
@@ -116,12 +114,6 @@ class SqlFeedStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    @contextlib.asynccontextmanager
-    async def _reading(self) -> AsyncIterator[AsyncConnection]:
-        async with self._engine.connect() as conn:
-            await conn.execution_options(**{READ_ONLY: True})
-            yield conn
-
     async def add(self, stored: StoredFeed) -> None:
         feed = stored.feed
         async with self._engine.begin() as conn:
@@ -139,13 +131,13 @@ class SqlFeedStore:
             )
 
     async def find(self, feed_id: str) -> StoredFeed | None:
-        async with self._reading() as conn:
+        async with reading_connection(self._engine) as conn:
             row = (await conn.execute(sa.select(FEEDS).where(F.id == feed_id))).one_or_none()
         return None if row is None else StoredFeed(_feed(row), row.salt, row.digest)
 
     async def feeds(self, user_id: str) -> list[CalendarFeed]:
         query = sa.select(FEEDS).where(F.user_id == user_id).order_by(F.created_at, F.id)
-        async with self._reading() as conn:
+        async with reading_connection(self._engine) as conn:
             return [_feed(row) for row in (await conn.execute(query)).all()]
 
     async def revoke(self, user_id: str, feed_id: str, now: dt.datetime) -> CalendarFeed | None:

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -53,6 +54,14 @@ async def reading(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[A
         assert session.bind is not None
         await session.connection(execution_options=reader_options(session.bind.dialect.name))
         yield session
+
+
+@contextlib.asynccontextmanager
+async def reading_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection of `engine` marked read-only (on SQLite it takes no write turn)."""
+    async with engine.connect() as conn:
+        await conn.execution_options(**{READ_ONLY: True})
+        yield conn
 
 
 def async_url(url: str) -> str:
