@@ -200,43 +200,45 @@ async def test_one_trace_runs_from_the_tool_call_in_the_api_through_each_worker_
         added = await call(client, "add_task", title="Traced")
     task_id = added["task"]["id"]
 
+    def created() -> list[Published]:
+        return [
+            p
+            for p in cluster.mesh.sidecar("dueflow-api").published
+            if p.topic == "task-events" and p.json()["task_id"] == task_id
+        ]
+
+    (message,) = await eventually(created, what="the API to publish the task's TASK_CREATED")
+    # the publish carries its own span's context on to daprd (cloudevent.traceparent)
+    _, trace_id, publish_id, _ = message.metadata["cloudevent.traceparent"].split("-")
+
     def handled_by() -> set[str]:
         return {
-            span.service
-            for span in collector.named("process task-events")
-            if span.attributes.get("dueflow.event_type") == "TASK_CREATED"
-            and span.trace_id == call_span().trace_id
+            s.service for s in collector.named("process task-events") if s.parent_id == publish_id
         }
 
-    def call_span() -> ReceivedSpan:
-        spans = collector.named("tools/call add_task", "dueflow-api")
-        return spans[-1] if spans else ReceivedSpan("", "", "", "none", "", "", {})
+    def chain() -> dict[str, ReceivedSpan]:
+        """The trace's spans once the call, its commit and the publish have all arrived."""
+        spans = {s.span_id: s for s in collector.spans if s.trace_id == trace_id}
+        publish = spans.get(publish_id)
+        commit = spans.get(publish.parent_id) if publish else None
+        return spans if commit and commit.parent_id in spans else {}
 
     wanted = {"dueflow-audit", "dueflow-recurrence", "dueflow-reminders"}
     await eventually(lambda: wanted <= handled_by(), what="each worker's span of the event")
-    root = call_span()
-    commit = next(
-        s for s in collector.named("commit", "dueflow-api") if s.parent_id == root.span_id
+    spans = await eventually(chain, what="the API's spans of the call")
+    publish = spans[publish_id]
+    assert (publish.name, publish.service, publish.kind) == (
+        "publish task-events",
+        "dueflow-api",
+        "PRODUCER",
     )
-    publish = next(
-        s
-        for s in collector.named("publish task-events", "dueflow-api")
-        if s.parent_id == commit.span_id
-    )
-    assert publish.kind == "PRODUCER" and publish.attributes["messaging.message.id"]
-    handlers = [
-        s
-        for s in collector.named("process task-events")
-        if s.trace_id == root.trace_id and s.attributes["dueflow.event_type"] == "TASK_CREATED"
-    ]
-    assert {s.service for s in handlers} == wanted
-    assert all(s.kind == "CONSUMER" and s.parent_id == publish.span_id for s in handlers)
-    published = [
-        p for p in cluster.mesh.sidecar("dueflow-api").published if p.json()["task_id"] == task_id
-    ]
-    assert published and all(
-        p.metadata["cloudevent.traceparent"].split("-")[1] == root.trace_id for p in published
-    )
+    assert publish.attributes["messaging.message.id"] == message.metadata["cloudevent.id"]
+    commit = spans[publish.parent_id]
+    root = spans[commit.parent_id]
+    assert (commit.name, root.name, root.kind) == ("commit", "tools/call add_task", "SERVER")
+    handlers = [s for s in collector.named("process task-events") if s.parent_id == publish_id]
+    assert all(s.kind == "CONSUMER" and s.trace_id == trace_id for s in handlers)
+    assert {s.attributes["dueflow.event_type"] for s in handlers} == {"TASK_CREATED"}
 
 
 async def test_a_recurring_task_completed_while_its_worker_is_down_recurs_exactly_once(
