@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 import sys
 from typing import Any
 
@@ -23,6 +24,10 @@ from domain.adapters.tracing import log_ids
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 FORMATS = ("text", "json")
+# the secrets Dueflow hands out, by prefix: personal tokens, calendar feeds, realtime tickets,
+# board sessions and sign-in links (domain/access.py, domain/calendar_feeds.py, workers/grants.py)
+_SECRET = re.compile(r"\b(df[pctsl]_)[A-Za-z0-9_-]{16,}")
+MASKED = "(masked)"
 # records of fastmcp's tool-call path that a Dueflow refusal already stands for
 _FASTMCP_REFUSAL_NOTES = ("Invalid arguments for tool", "Error calling tool")
 # attributes every LogRecord has: anything else was passed in `extra` and is logged as a field
@@ -72,6 +77,16 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(document, default=str, ensure_ascii=False)
 
 
+def _secrets_masked(record: logging.LogRecord) -> bool:
+    """A record whose text holds a secret Dueflow handed out keeps only its prefix: a request
+    line's path or query may carry one (a calendar feed's URL, a realtime ticket, a sign-in
+    link), and uvicorn logs request lines."""
+    message = record.getMessage()
+    if _SECRET.search(message):
+        record.msg, record.args = _SECRET.sub(r"\1" + MASKED, message), None
+    return True
+
+
 def _with_ids(record: logging.LogRecord) -> bool:
     record.ids = log_ids()
     return True
@@ -89,6 +104,7 @@ def configure(level: str, log_format: str = "text") -> None:
     """Send every record of this process at `level` and above to stderr in `log_format`."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    handler.addFilter(_secrets_masked)
     handler.addFilter(_with_ids)
     handler.addFilter(_not_a_refusal_note)
     root = logging.getLogger()

@@ -12,8 +12,18 @@ from typing import Any
 
 from fastmcp import Client
 from fastmcp.client.transports import StdioTransport
+from websockets.asyncio.client import connect
 
-from tests.support.servers import STARTUP_SECONDS, child_env, dueflow_command, run_dueflow
+from tests.support.realtime import socket_url, ticket
+from tests.support.servers import (
+    ALICE_TOKEN,
+    STARTUP_SECONDS,
+    child_env,
+    dueflow_command,
+    dueflow_http,
+    free_port,
+    run_dueflow,
+)
 
 TEXT_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR) \S+: ")
 
@@ -80,3 +90,22 @@ def test_an_unknown_log_format_is_refused_at_start_naming_the_variable(tmp_path:
     done = run_dueflow(tmp_path, "db", "current", DUEFLOW_LOG_FORMAT="xml")
     assert done.returncode == 2
     assert "DUEFLOW_LOG_FORMAT" in done.stderr and "json" in done.stderr
+
+
+async def test_a_realtime_ticket_in_a_request_line_is_masked_in_the_log(tmp_path: Path) -> None:
+    log = tmp_path / "stderr.log"
+    port = free_port()
+    async with dueflow_http(
+        tmp_path,
+        port,
+        log,
+        DUEFLOW_DATA_DIR=str(tmp_path / "data"),
+        DUEFLOW_TOKENS=f"{ALICE_TOKEN}=alice",
+    ):
+        base = f"http://127.0.0.1:{port}"
+        spent = await ticket(base, ALICE_TOKEN)
+        async with connect(socket_url(base, spent)) as socket:
+            await socket.recv()  # hello: the request line is logged by now
+    text = log.read_text()
+    assert spent not in text and spent[4:20] not in text
+    assert "ticket=dft_(masked)" in text, text[-2000:]

@@ -141,17 +141,23 @@ def bearer(token: str) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def dueflow_http(home: Path, port: int, **dueflow_env: str) -> AsyncIterator[str]:
+async def dueflow_http(
+    home: Path, port: int, log: Path | None = None, **dueflow_env: str
+) -> AsyncIterator[str]:
     """`dueflow serve --transport http` on `port` as its own process, configured only by the
-    DUEFLOW_* variables given; yields its MCP URL once it listens, and stops it on leaving."""
+    DUEFLOW_* variables given (its stderr to `log`, if given); yields its MCP URL once it
+    listens, and stops it on leaving."""
+    stderr = log.open("ab") if log is not None else subprocess.DEVNULL
     proc = subprocess.Popen(
         dueflow_command("serve", "--transport", "http", "--port", str(port)),
         env=child_env(home, **dueflow_env),
         cwd=home,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
     )
+    if log is not None:
+        stderr.close()  # type: ignore[union-attr]
     try:
         await wait_until_listening(proc, port)
         yield f"http://127.0.0.1:{port}/mcp"
