@@ -80,6 +80,7 @@ from mcp_server.tooling import (
 )
 
 BATCH_LINES = 10  # tasks a batch's text names; the structured content has them all
+LISTED_LINES = 20  # tasks a listing's text names; the structured content has the whole page
 # what each status change is called, says, is annotated as, does and records
 _TRANSITIONS = (
     (
@@ -312,6 +313,22 @@ def _register_update(tools: TaskTools) -> None:
         return answer(f"Updated {describe(task)}", {"task": tools.out(task)})
 
 
+def _listed(tasks: list[dict[str, Any]]) -> str:
+    """A page's first LISTED_LINES tasks as lines of the answer's text, for clients that hand a
+    model the text only (the structured answer holds the whole page)."""
+    lines = []
+    for task in tasks[:LISTED_LINES]:
+        line = f"- {task['title']!r} id={task['id']} v{task['version']}"
+        if task["due"]:
+            line += f", due {task['due']}" + (" (overdue)" if task["overdue"] else "")
+        if task["priority"] != "none":
+            line += f", priority {task['priority']}"
+        lines.append(line)
+    if len(tasks) > LISTED_LINES:
+        lines.append(f"- and {len(tasks) - LISTED_LINES} more in the structured answer")
+    return "".join("\n" + line for line in lines)
+
+
 def _many(verb: str, tasks: list[Task], tools: TaskTools) -> ToolResult:
     lines = "; ".join(describe(task) for task in tasks[:BATCH_LINES])
     more = " …" if len(tasks) > BATCH_LINES else ""
@@ -443,6 +460,6 @@ def _register_reads(tools: TaskTools) -> None:
         more = "; more with next_cursor" if page.next_cursor else ""
         tasks = TaskSummary.page(page, tools.service.user_zone)
         return answer(
-            f"{len(page.tasks)} task(s) by {', '.join(order)}{more}",
+            f"{len(page.tasks)} task(s) by {', '.join(order)}{more}{_listed(tasks)}",
             {"tasks": tasks, "order": order, "next_cursor": page.next_cursor},
         )

@@ -436,3 +436,20 @@ async def test_a_bad_sort_key_is_refused(alice: Client) -> None:
     message = await refused(alice, "list_tasks", sort=["size"])
     assert message.startswith("sort:") and "urgency" in message
     assert (await refused(alice, "list_tasks", sort=["due:sideways"])).startswith("sort:")
+
+
+async def test_a_listing_s_text_names_its_tasks_for_clients_that_pass_on_the_text_only(
+    alice: Client, clock: FixedClock
+) -> None:
+    first = await add(alice, "Pay rent", clock, due="2026-11-20", priority="high")
+    for n in range(21):
+        await add(alice, f"Chore {n}", clock)
+    result = await alice.call_tool("list_tasks", {"limit": 22})
+    text = result.content[0].text  # type: ignore[union-attr]
+    lines = text.splitlines()
+    assert lines[0] == "22 task(s) by created:asc"
+    assert lines[1] == (
+        f"- 'Pay rent' id={first['id']} v1, due 2026-11-20 (overdue), priority high"
+    )
+    assert len(lines) == 1 + 20 + 1 and lines[-1] == "- and 2 more in the structured answer"
+    assert len(result.structured_content["tasks"]) == 22
