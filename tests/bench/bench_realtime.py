@@ -42,6 +42,7 @@ import sqlalchemy as sa
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 from domain.adapters.schema import downgrade, upgrade
 from domain.adapters.sql import make_engine
@@ -169,8 +170,14 @@ async def open_clients(
                 ticket = (
                     await http.post(f"{served.base}/realtime/tickets", headers=headers)
                 ).json()
-                url = served.base.replace("http", "ws") + f"/realtime/ws?ticket={ticket['ticket']}"
-                socket_ = await connect(url, max_queue=None, ping_interval=None)
+                url = served.base.replace("http", "ws") + "/realtime/ws"
+                offered = [
+                    Subprotocol("dueflow.v1"),
+                    Subprotocol(f"dueflow.ticket.{ticket['ticket']}"),
+                ]
+                socket_ = await connect(
+                    url, subprotocols=offered, max_queue=None, ping_interval=None
+                )
                 assert json.loads(await socket_.recv())["type"] == "hello"
                 clients.append((user, socket_))
     return clients

@@ -21,7 +21,14 @@ from dueflow.bootstrap import Runtime, worker_app
 from dueflow.gateway import gateway_routes
 from tests.support.dapr_apps import CLOUDEVENTS, client_for, cloudevent, deliver
 from tests.support.database import envelopes
-from tests.support.realtime import changes, next_message, open_socket, quiet
+from tests.support.realtime import (
+    changes,
+    next_message,
+    offering,
+    open_socket,
+    quiet,
+    socket_url,
+)
 from tests.support.runtimes import settings_for
 from tests.support.servers import ALICE_TOKEN, BOB_TOKEN, serving
 from workers.consumer import ConsumerRunner, Received
@@ -157,8 +164,8 @@ async def test_a_ticket_is_refused_once_its_personal_token_is_revoked(
                 f"{base}/realtime/tickets", headers={"Authorization": f"Bearer {text}"}
             )
         await runtime.tokens.revoke(token.id)
-        url = base.replace("http", "ws") + f"/realtime/ws?ticket={issued.json()['ticket']}"
-        async with connect(url) as socket:
+        offered = offering(issued.json()["ticket"])
+        async with connect(socket_url(base), subprotocols=offered) as socket:
             with pytest.raises(ConnectionClosed) as closed:
                 await asyncio.wait_for(socket.recv(), 5)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
