@@ -535,9 +535,11 @@ async def worker_app(
         elif name == NOTIFICATIONS:
             lifespan = running_beside(dispatcher.run, "notification-dispatch")
         elif hub is not None:
-            from dueflow.gateway import gateway_routes
+            from dueflow.gateway import gateway_routes, realtime_app
 
             routes = gateway_routes(settings, database.engine, database.sessions, clock, hub)
+            yield realtime_app(settings, database.sessions, consumer, runner, hub, routes)
+            return
         yield build_app(
             [consumer],
             runner,
