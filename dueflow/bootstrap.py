@@ -68,7 +68,7 @@ from workers.live_hub import Hub
 from workers.notification_dispatch import NotificationDispatcher, build_dispatcher
 from workers.notifications import CONSUMER_NAME as NOTIFICATIONS
 from workers.realtime import NAME as REALTIME
-from workers.realtime import FeedRunner
+from workers.realtime import FeedRunner, FeedTaps
 from workers.recurrence import NAME as RECURRENCE
 from workers.recurrence import InvokingRunner, RecurrenceInvoker
 from workers.registry import WORKER_NAMES, build_consumers
@@ -147,6 +147,7 @@ class InProcessWorkers:
     dispatcher: NotificationDispatcher
     retention: AuditRetention | None
     hub: Hub  # the realtime gateway's connections, fed as the realtime consumer commits
+    feed_taps: FeedTaps  # the hub first; then whatever else hears of committed feed rows
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -382,6 +383,7 @@ def _in_process_workers(
 ) -> InProcessWorkers:
     timer = ReminderTimer(reminders, clock, foreground=foreground)
     hub = Hub(settings.realtime_queue_size)
+    taps = FeedTaps(hub.deliver)
     config = settings.notification_config(mcp=True)
     dispatcher = build_dispatcher(database.engine, config, clock, channels, foreground)
     stack.push_async_callback(dispatcher.aclose)
@@ -391,7 +393,7 @@ def _in_process_workers(
         reminders_changed=timer.wake,
         notifications=config,
         wake_dispatcher=dispatcher.notify,
-        realtime=hub.deliver,
+        realtime=taps.deliver,
         realtime_keep=settings.realtime_keep,
     ).values()
     letters = DeadLetters(database.sessions, list(consumers), clock)
@@ -404,7 +406,7 @@ def _in_process_workers(
         from workers.retention import AuditRetention  # its leases load the PostgreSQL dialect
 
         retention = AuditRetention(database.sessions, clock, settings.audit_retention_days)
-    return InProcessWorkers(bus, letters, timer, dispatcher, retention, hub)
+    return InProcessWorkers(bus, letters, timer, dispatcher, retention, hub, taps)
 
 
 def dead_letters(database: Database, settings: Settings) -> DeadLetters:

@@ -203,6 +203,13 @@ class Settings(BaseSettings):
         le=1_000_000,
         description="Realtime gateway: changes kept per user for clients that resume",
     )
+    resource_poll_seconds: float = Field(
+        default=1.0,
+        ge=0.05,
+        le=3600,
+        description="MCP resource updates: how often the realtime feed is read for changes other"
+        " processes made to the tasks of users whose sessions here subscribed",
+    )
     realtime_feed_pubsub: str = Field(
         default="pubsub-realtime-feed",
         description="Realtime gateway (dapr): the pub/sub component of the shared, durable"

@@ -267,6 +267,21 @@ class FeedRunner(ConsumerRunner):
         return outcome, SUCCESS if outcome is Outcome.SUCCESS else outcome.lower()
 
 
+class FeedTaps:
+    """Whoever this process tells of each feed row its realtime consumer commits: the gateway's
+    hub, and what taps in later (the MCP server's resource updates)."""
+
+    def __init__(self, *taps: Deliver) -> None:
+        self._taps = list(taps)
+
+    def add(self, tap: Deliver) -> None:
+        self._taps.append(tap)
+
+    def deliver(self, user_id: str, position: int, text: str) -> None:
+        for tap in self._taps:
+            tap(user_id, position, text)
+
+
 @dataclass(frozen=True, slots=True)
 class Feed:
     """Reads a user's feed: its head, and the messages after a position."""

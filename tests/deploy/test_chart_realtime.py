@@ -21,13 +21,29 @@ def test_each_gateway_replica_consumes_every_message_on_its_own_bus(values_file:
     settings = settings_of(gateway)
     buses = {c["metadata"]["name"]: c for c in rendered.components("pubsub.")}
     own = buses[settings.dapr_pubsub]
+    feed = buses[settings.realtime_feed_pubsub]
 
     assert metadata(own)["consumerID"] == "{podName}" and "consumerGroup" not in metadata(own)
+    assert metadata(own)["initialOffset"] == "newest"
     assert own["scopes"] == [app_id(gateway)]
+    # the feed: one fixed group every replica joins, durable from the oldest message, so a
+    # change published while no replica ran is written when one starts
+    group = metadata(feed)["consumerID"]
+    assert (
+        "{" not in group and group.startswith("dueflow") and "consumerGroup" not in metadata(feed)
+    )
+    assert metadata(feed)["initialOffset"] == "oldest"
+    assert feed["scopes"] == [app_id(gateway)]
     for name, bus in buses.items():
-        if name != settings.dapr_pubsub:
+        if name not in (settings.dapr_pubsub, settings.realtime_feed_pubsub):
             assert app_id(gateway) not in bus["scopes"]
             assert "consumerGroup" in metadata(bus)
+    [resiliency] = rendered.of("Resiliency")
+    targets = resiliency["spec"]["targets"]["components"]
+    assert (
+        targets[feed["metadata"]["name"]]["inbound"]["retry"]
+        in resiliency["spec"]["policies"]["retries"]
+    )
     # the other apps keep the shared bus, so their replicas still share the events
     for role, deployment in deployments.items():
         if role != "realtime":
