@@ -68,14 +68,12 @@ class FeedResourceUpdates:
         stopping = asyncio.ensure_future(stop.wait())
         getting = asyncio.ensure_future(self._committed.get())
         try:
-            done, _ = await asyncio.wait(
-                {stopping, getting}, timeout=seconds, return_when="FIRST_COMPLETED"
-            )
+            await asyncio.wait({stopping, getting}, timeout=seconds, return_when="FIRST_COMPLETED")
         finally:
             stopping.cancel()
             if not getting.done():
                 getting.cancel()
-        if getting in done:
+        if getting.done() and not getting.cancelled():  # a row taken is never dropped
             await self._handle(*getting.result())
 
     async def _handle(self, user: str, position: int, text: str) -> None:
