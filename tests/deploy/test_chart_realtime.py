@@ -50,6 +50,19 @@ def test_each_gateway_replica_consumes_every_message_on_its_own_bus(values_file:
             assert settings_of(deployment).dapr_pubsub != settings.dapr_pubsub, role
 
 
+def test_the_feed_group_is_the_releases_unless_one_is_given() -> None:
+    def group(*settings: str) -> str:
+        rendered = render("values.yaml", *settings)
+        gateway = dueflow_deployments(rendered)["realtime"]
+        name = settings_of(gateway).realtime_feed_pubsub
+        [feed] = [c for c in rendered.components("pubsub.") if c["metadata"]["name"] == name]
+        found: str = metadata(feed)["consumerID"]
+        return found
+
+    assert group() == "dueflow-realtime-feed"
+    assert group("workers.realtime.feedConsumerGroup=tasks-eu-feed") == "tasks-eu-feed"
+
+
 def test_the_gateway_resolves_tokens_and_has_a_service_and_an_optional_sticky_ingress() -> None:
     rendered = render(
         "values.yaml",
