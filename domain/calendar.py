@@ -365,13 +365,24 @@ def _stamped(tasks: list[Task], links: dict[str, CalendarLink]) -> list[tuple[Ta
 
 
 def _unique(items: Sequence[CalendarItem]) -> list[CalendarItem]:
-    """One item per UID: the newest, where a file carries a UID twice."""
+    """One item per UID: the newest, where a file carries a UID twice (an iTIP exchange, a
+    journal of changes); the kept item's notes say how many older copies were not imported."""
     newest: dict[str, CalendarItem] = {}
+    copies: dict[str, int] = {}
     for item in items:
         seen = newest.get(item.uid)
+        copies[item.uid] = copies.get(item.uid, 0) + 1
         if seen is None or _key(item) > _key(seen):
             newest[item.uid] = item
-    return list(newest.values())
+    kept = []
+    for uid, item in newest.items():
+        older = copies[uid] - 1
+        if older:
+            note = f"{older} older cop{'y' if older == 1 else 'ies'} of this UID in the file:"
+            note += " not imported (the newest SEQUENCE and LAST-MODIFIED is kept)"
+            item = dataclasses.replace(item, notes=(*item.notes, note))
+        kept.append(item)
+    return kept
 
 
 def _key(item: CalendarItem) -> tuple[int, dt.datetime]:
