@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from domain.access import PersonalTokens
 from domain.adapters.access_sql import SqlTokenStore
 from domain.adapters.calendar_files import CalendarFiles
+from domain.adapters.calendar_renders import FeedRenderCache
 from domain.adapters.calendar_sql import SqlFeedStore
 from domain.adapters.foreground import Foreground
 from domain.adapters.history_sql import SqlHistory
@@ -61,6 +62,7 @@ from domain.service import TaskService
 from dueflow.heap import settle_heap
 from dueflow.settings import Settings, SettingsError
 from workers.audit import NAME as AUDIT
+from workers.calendar import calendar_consumer
 from workers.consumer import ConsumerRunner
 from workers.dead_letters import DeadLetters
 from workers.embedded import EmbeddedBus
@@ -323,7 +325,8 @@ def calendar_files(
     """The iCalendar use cases on the units of work `service` writes through."""
     exchange = CalendarExchange(units, clock, service.arguments, SOURCE)
     feeds = CalendarFeeds(SqlFeedStore(engine), SqlTokenStore(engine), clock)
-    return CalendarFiles(exchange, feeds, clock, service.default_timezone)
+    renders = FeedRenderCache(engine)
+    return CalendarFiles(exchange, feeds, clock, service.default_timezone, renders)
 
 
 def api_scrape(engine: AsyncEngine, clock: Clock) -> Scrape:
@@ -387,7 +390,7 @@ def _in_process_workers(
     config = settings.notification_config(mcp=True)
     dispatcher = build_dispatcher(database.engine, config, clock, channels, foreground)
     stack.push_async_callback(dispatcher.aclose)
-    consumers = build_consumers(
+    workers = build_consumers(
         clock,
         settings.timezone,
         reminders_changed=timer.wake,
@@ -396,6 +399,8 @@ def _in_process_workers(
         realtime=taps.deliver,
         realtime_keep=settings.realtime_keep,
     ).values()
+    # the feed render cache follows task changes in this process (workers/calendar.py)
+    consumers = [*workers, calendar_consumer()]
     letters = DeadLetters(database.sessions, list(consumers), clock)
     # on SQLite a consumer transaction holds the one write lock: short batches let a reminder
     # that comes due meanwhile take it
@@ -415,7 +420,7 @@ def dead_letters(database: Database, settings: Settings) -> DeadLetters:
     consumers = build_consumers(
         clock, settings.timezone, notifications=settings.notification_config(mcp=False)
     )
-    return DeadLetters(database.sessions, list(consumers.values()), clock)
+    return DeadLetters(database.sessions, [*consumers.values(), calendar_consumer()], clock)
 
 
 def _dapr_state(settings: Settings, stack: contextlib.AsyncExitStack) -> ReminderRepositoryFactory:

@@ -7,12 +7,15 @@ import asyncio
 import datetime as dt
 import hashlib
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING
 
+from domain.adapters.calendar_renders import FeedRenderCache
 from domain.calendar import CalendarExchange, ImportReport, check_export_status
 from domain.calendar_feeds import CalendarFeed, CalendarFeeds
+from domain.model import Task
 from domain.ports import Clock
 
 if TYPE_CHECKING:
@@ -41,14 +44,15 @@ class CalendarFiles:
         feeds: CalendarFeeds,
         clock: Clock,
         default_timezone: str,
+        renders: FeedRenderCache,
     ) -> None:
         self.exchange = exchange
+        self.renders = renders
         self.feeds = feeds
         self._clock = clock
         self._default_timezone = default_timezone
         self._texts: OrderedDict[str, str] = OrderedDict()  # feed texts by entity tag
-        self._rendered: Rendered | None = None  # made at the first feed (loads the codec)
-        self._rendering = asyncio.Lock()  # one render at a time shares the cache
+        self._rendered: Rendered | None = None  # VTIMEZONEs, made at the first feed
 
     async def export(self, user_id: str, status: str = "all") -> tuple[str, int]:
         """The user's tasks of `status` as a VCALENDAR, and how many tasks it holds."""
@@ -83,20 +87,22 @@ class CalendarFiles:
 
     async def feed_text(self, version: FeedVersion) -> str:
         """The text of `version`: kept from an earlier request while nothing changed, else
-        written again, re-rendering only the tasks that changed."""
+        assembled from the feed render cache, which renders only the tasks that changed."""
         kept = self._texts.get(version.etag)
         if kept is not None:
             self._texts.move_to_end(version.etag)
             return kept
         feed = version.feed
-        tasks = await self.exchange.feed_tasks(feed.user_id)
+        index = await self.exchange.feed_index(feed.user_id)
+
+        async def read(task_ids: Sequence[str]) -> list[Task]:
+            return await self.exchange.tasks(feed.user_id, task_ids)
+
+        items = await self.renders.items(feed.user_id, feed.events, index, read)
         name = f"Dueflow: {feed.name}" if feed.name else "Dueflow"
         codec = _codec()
-        async with self._rendering:
-            self._rendered = self._rendered or codec.Rendered()
-            text: str = await asyncio.to_thread(
-                codec.render, tasks, None, events=feed.events, name=name, rendered=self._rendered
-            )
+        self._rendered = self._rendered or codec.Rendered()
+        text: str = codec.assemble(items, name=name, rendered=self._rendered)
         self._texts[version.etag] = text
         if len(self._texts) > FEEDS_KEPT:
             self._texts.popitem(last=False)
