@@ -301,6 +301,8 @@ async def _wire(
         default_timezone=settings.timezone,
         source=SOURCE,
     )
+    calendar = calendar_files(units, service, database.engine, clock)
+    stack.push_async_callback(calendar.renders.aclose)  # before the database closes
     return Runtime(
         settings,
         database.engine,
@@ -314,7 +316,7 @@ async def _wire(
         PersonalTokens(SqlTokenStore(database.engine), clock),
         workers=workers,
         scrape=api_scrape(database.engine, clock),
-        calendar=calendar_files(units, service, database.engine, clock),
+        calendar=calendar,
         _stack=stack,
     )
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from domain.calendar import Stamp, feed_stamp
 from domain.calendar_links import CalendarLink, FeedRow
 from domain.model import Status, Task
 
+log = logging.getLogger(__name__)
 RENDERS = CalendarRenderRow.__table__  # type: ignore[attr-defined]
 R = RENDERS.c
 FEEDS = CalendarFeedRow.__table__.c  # type: ignore[attr-defined]
@@ -68,13 +70,15 @@ TaskReader = Callable[[Sequence[str]], Awaitable[list[Task]]]
 
 
 class FeedRenderCache:
-    """The components of a feed: kept ones whose fingerprint still matches, from this process
-    or the database, and the rest rendered by the codec and kept."""
+    """The components of a feed: kept ones that still show their task, from this process or
+    the database, and the rest rendered by the codec and kept."""
 
     def __init__(self, engine: AsyncEngine, kept: int = KEPT) -> None:
         self._engine = engine
         self._kept = kept
-        self._memo: OrderedDict[tuple[str, str, str], tuple[str, RenderedItem]] = OrderedDict()
+        # by (user, task, form): the (version, stamp) it shows, and the component
+        self._memo: OrderedDict[tuple[str, str, str], tuple[object, RenderedItem]] = OrderedDict()
+        self._saving: set[asyncio.Task[None]] = set()
 
     async def items(
         self,
@@ -86,59 +90,76 @@ class FeedRenderCache:
         """The component of each task of `index` (a feed's FeedRows, stamped), in its order;
         `read` reads the tasks of the ids given, for the ones rendered again."""
         form = form_of(events)
-        wanted = {row.id: fingerprint(row.version, stamp, events) for row, stamp in index}
         found: dict[str, RenderedItem] = {}
-        for task_id, print_ in wanted.items():
-            kept = self._memo.get((user_id, task_id, form))
-            if kept is not None and kept[0] == print_:
-                self._memo.move_to_end((user_id, task_id, form))
-                found[task_id] = kept[1]
-        missing = [task_id for task_id in wanted if task_id not in found]
+        missing: dict[str, tuple[FeedRow, Stamp]] = {}
+        for row, stamp in index:
+            key = (user_id, row.id, form)
+            kept = self._memo.get(key)
+            if kept is not None and kept[0] == (row.version, stamp):
+                self._memo.move_to_end(key)
+                found[row.id] = kept[1]
+            else:
+                missing[row.id] = (row, stamp)
         if missing:
             async with reading_connection(self._engine) as conn:
-                stored = await load(conn, user_id, form, missing)
+                stored = await load(conn, user_id, form, list(missing))
             for task_id, (print_, item) in stored.items():
-                if wanted[task_id] == print_:
-                    found[task_id] = self._keep(user_id, task_id, form, print_, item)
-        missing = [task_id for task_id in wanted if task_id not in found]
+                row, stamp = missing[task_id]
+                if fingerprint(row.version, stamp, events) == print_:
+                    found[task_id] = self._keep(user_id, form, row, stamp, item)
+                    del missing[task_id]
         if missing:
-            found.update(await self._render(user_id, events, index, missing, read))
+            found.update(await self._render(user_id, events, missing, read))
         return [found[row.id] for row, _stamp in index if row.id in found]
 
     async def _render(
         self,
         user_id: str,
         events: bool,
-        index: Sequence[tuple[FeedRow, Stamp]],
-        missing: list[str],
+        missing: dict[str, tuple[FeedRow, Stamp]],
         read: TaskReader,
     ) -> dict[str, RenderedItem]:
-        rows = {row.id: (row, stamp) for row, stamp in index}
-        tasks = await read(missing)
-        pairs = [(task, rows[task.id][1]) for task in tasks]
+        tasks = await read(list(missing))
+        pairs = [(task, missing[task.id][1]) for task in tasks]
         rendered = await asyncio.to_thread(_render_all, pairs, events)
         form = form_of(events)
         made: dict[str, RenderedItem] = {}
         keep: list[tuple[str, str, RenderedItem]] = []
         for task, item in zip(tasks, rendered, strict=True):
-            row, stamp = rows[task.id]
+            row, stamp = missing[task.id]
             made[task.id] = item
             if task.version == row.version:  # else it changed meanwhile: shown, not kept
-                print_ = fingerprint(row.version, stamp, events)
-                keep.append((task.id, print_, self._keep(user_id, task.id, form, print_, item)))
+                self._keep(user_id, form, row, stamp, item)
+                keep.append((task.id, fingerprint(row.version, stamp, events), item))
         if keep:
-            try:
-                async with self._engine.begin() as conn:
-                    await save(conn, user_id, form, keep)
-            except IntegrityError:
-                pass  # another replica kept the same components meanwhile
+            # written after the answer: on SQLite the write waits for the one write lock
+            saving = asyncio.create_task(self._save(user_id, form, keep))
+            self._saving.add(saving)
+            saving.add_done_callback(self._saving.discard)
         return made
 
+    async def _save(
+        self, user_id: str, form: str, keep: list[tuple[str, str, RenderedItem]]
+    ) -> None:
+        try:
+            async with self._engine.begin() as conn:
+                await save(conn, user_id, form, keep)
+        except IntegrityError:
+            pass  # another replica kept the same components meanwhile
+        except Exception as exc:  # a cache write: the next miss renders again
+            log.warning("calendar feed components not kept (%s)", type(exc).__name__)
+
+    async def aclose(self) -> None:
+        """Wait for the components being written."""
+        if self._saving:
+            await asyncio.gather(*self._saving, return_exceptions=True)
+
     def _keep(
-        self, user_id: str, task_id: str, form: str, print_: str, item: RenderedItem
+        self, user_id: str, form: str, row: FeedRow, stamp: Stamp, item: RenderedItem
     ) -> RenderedItem:
-        self._memo[(user_id, task_id, form)] = (print_, item)
-        self._memo.move_to_end((user_id, task_id, form))
+        key = (user_id, row.id, form)
+        self._memo[key] = ((row.version, stamp), item)
+        self._memo.move_to_end(key)
         if len(self._memo) > self._kept:
             self._memo.popitem(last=False)
         return item

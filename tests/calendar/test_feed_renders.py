@@ -58,7 +58,9 @@ async def _feed(runtime: Runtime, user: str, events: bool = False) -> str:
 async def _text(calendar: CalendarFiles, secret: str) -> str:
     version = await calendar.feed(secret)
     assert version is not None
-    return await calendar.feed_text(version)
+    text = await calendar.feed_text(version)
+    await calendar.renders.aclose()  # the components rendered are written after the answer
+    return text
 
 
 def _fresh(runtime: Runtime) -> CalendarFiles:
