@@ -110,9 +110,22 @@ class Rendered:
         key = (tzid, first, last)
         found = self._zones.get(key)
         if found is None:
-            found = icalendar.Timezone.from_tzid(tzid, first_date=first, last_date=last).to_ical()
+            found = _timezone(tzid, first, last).to_ical()
             _remember(self._zones, key, found, self._sizes[1])
         return found
+
+
+def _timezone(tzid: str, first: dt.date, last: dt.date) -> icalendar.Timezone:
+    """The VTIMEZONE of `tzid` from `first` to `last`, as the library writes it, with each
+    sub-component's DTSTART repeated among its RDATEs: ical.js (Thunderbird's parser) takes the
+    onsets of a sub-component with RDATE from its RDATEs alone, and so read a time in the first
+    summer of the span an hour off. RFC 5545 ignores the duplicate onset."""
+    timezone = icalendar.Timezone.from_tzid(tzid, first_date=first, last_date=last)
+    for onset in timezone.subcomponents:
+        start: Any = onset.get("DTSTART")
+        if "RDATE" in onset and start is not None:
+            onset.add("rdate", start.dt)
+    return timezone
 
 
 def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any, size: int) -> None:
