@@ -400,17 +400,19 @@ _S = TypeVar("_S", bound=Stampable)
 
 def _stamped(tasks: Sequence[_S], links: dict[str, CalendarLink]) -> list[tuple[_S, Stamp]]:
     """Each task with its stamp, in a stable order: creation second, then UID."""
-    uids = {task.id: stamp(task, links.get(task.id))[0] for task in tasks}
-    stamped = []
+    stamps = {task.id: stamp(task, links.get(task.id)) for task in tasks}
+    ordered = []
     for task in tasks:
-        uid, sequence, modified = stamp(task, links.get(task.id))
+        uid, sequence, modified = stamps[task.id]
         next_uid = None
         if task.recurred_to is not None:
             # an occurrence not among `tasks` is still named, by its own id
-            next_uid = uids.get(task.recurred_to, task.recurred_to)
-        stamped.append((task, Stamp(uid, sequence, modified, next_uid)))
-    stamped.sort(key=lambda pair: (pair[0].created_at.replace(microsecond=0), pair[1].uid))
-    return stamped
+            found = stamps.get(task.recurred_to)
+            next_uid = found[0] if found is not None else task.recurred_to
+        second = task.created_at.replace(microsecond=0)
+        ordered.append((second, uid, task, Stamp(uid, sequence, modified, next_uid)))
+    ordered.sort(key=lambda entry: (entry[0], entry[1]))
+    return [(task, stamped) for _second, _uid, task, stamped in ordered]
 
 
 def _unique(items: Sequence[CalendarItem]) -> list[CalendarItem]:
