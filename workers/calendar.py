@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.adapters.calendar_renders import refresh
+from domain.adapters.calendar_renders import live_forms, refresh
 from domain.adapters.unit_of_work import JoinedUnitOfWork
 from domain.events import TOPIC_TASK_EVENTS
 from workers.consumer import Consumer, Outcome, Received
@@ -19,10 +19,15 @@ def calendar_consumer() -> Consumer:
     """The consumer that keeps each changed task's feed components."""
 
     async def on_task_event(event: Received, session: AsyncSession) -> Outcome:
-        """Render the task as it now stands (a stale event finds it as a later one left it)."""
+        """Render the task as it now stands (a stale event finds it as a later one left it);
+        for a user without a live feed, one read and nothing written."""
+        connection = await session.connection()
+        forms = await live_forms(connection, event.user_id)
+        if not forms:
+            return Outcome.SUCCESS  # what is kept of an earlier feed no longer matches anyway
         async with JoinedUnitOfWork(session, read_only=True) as unit:
             task = await unit.tasks.get(event.user_id, event.task_id)
-        await refresh(await session.connection(), task, event.user_id, event.task_id)
+        await refresh(connection, task, event.user_id, event.task_id, forms)
         return Outcome.SUCCESS
 
     return Consumer(name=NAME, handlers={TOPIC_TASK_EVENTS: on_task_event})

@@ -171,10 +171,12 @@ def _render_all(pairs: Sequence[tuple[Task, Stamp]], events: bool) -> list[Rende
     return [render_item(task, stamp, None, events) for task, stamp in pairs]
 
 
-async def refresh(conn: AsyncConnection, task: Task | None, user_id: str, task_id: str) -> None:
+async def refresh(
+    conn: AsyncConnection, task: Task | None, user_id: str, task_id: str, forms: set[str]
+) -> None:
     """Keep the feed components of a task that just changed (`task`, as it now stands; None if
-    it is gone) for each form its user's live feeds show; drop them once it leaves the feeds."""
-    forms = await _live_forms(conn, user_id)
+    it is gone) in each of `forms`, those its user's live feeds show; drop them once it leaves
+    the feeds."""
     await conn.execute(sa.delete(RENDERS).where(R.user_id == user_id, R.task_id == task_id))
     if not forms or task is None or task.status is not Status.OPEN or task.due is None:
         return
@@ -191,7 +193,8 @@ def _render_forms(task: Task, stamp: Stamp, forms: set[str]) -> dict[str, Render
     return {form: render_item(task, stamp, None, form == "vevent") for form in sorted(forms)}
 
 
-async def _live_forms(conn: AsyncConnection, user_id: str) -> set[str]:
+async def live_forms(conn: AsyncConnection, user_id: str) -> set[str]:
+    """The forms (vtodo, vevent) the user's live feeds show; none for a user without a feed."""
     found = await conn.execute(
         sa.select(FEEDS.events)
         .where(FEEDS.user_id == user_id, FEEDS.revoked_at.is_(None))
