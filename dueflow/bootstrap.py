@@ -302,7 +302,7 @@ async def _wire(
         source=SOURCE,
     )
     calendar = calendar_files(units, service, database.engine, clock)
-    stack.push_async_callback(calendar.renders.aclose)  # before the database closes
+    stack.push_async_callback(calendar.aclose)  # before the database closes
     return Runtime(
         settings,
         database.engine,

@@ -149,7 +149,7 @@ def _read(name: str) -> str | None:
 async def _feeds(calendar: CalendarFiles, settings: Settings, args: argparse.Namespace) -> int:
     feeds = calendar.feeds
     if args.feeds_command == "create":
-        feed, secret = await feeds.create(args.user, args.name, args.events)
+        feed, secret = await calendar.create_feed(args.user, args.name, args.events)
         print(feed_url(settings.public_url, secret))  # noqa: T201 - stdout holds the URL alone
         print(  # noqa: T201
             f"created feed {feed.id} for {feed.user_id}; the URL is shown only now"

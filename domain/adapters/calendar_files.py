@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+import logging
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ class FeedVersion:
     last_modified: dt.datetime
 
 
+log = logging.getLogger(__name__)
 FEEDS_KEPT = 64  # feed texts a process keeps, newest used last
 
 
@@ -53,6 +55,7 @@ class CalendarFiles:
         self._default_timezone = default_timezone
         self._texts: OrderedDict[str, str] = OrderedDict()  # feed texts by entity tag
         self._rendered: Rendered | None = None  # VTIMEZONEs, made at the first feed
+        self._warming: set[asyncio.Task[None]] = set()
 
     async def export(self, user_id: str, status: str = "all") -> tuple[str, int]:
         """The user's tasks of `status` as a VCALENDAR, and how many tasks it holds."""
@@ -73,6 +76,33 @@ class CalendarFiles:
         parsed = await asyncio.to_thread(read, text, self._default_timezone, events_as_tasks)
         items = await self.exchange.import_items(user_id, parsed.items, correlation_id)
         return ImportReport([*items, *parsed.refused], tuple(parsed.notes))
+
+    async def create_feed(
+        self, user_id: str, name: str, events: bool, token_id: str | None = None
+    ) -> tuple[CalendarFeed, str]:
+        """A new feed and its secret. Its components are rendered and kept in the background,
+        so the first request a calendar app makes reads them instead of rendering every task."""
+        feed, secret = await self.feeds.create(user_id, name, events, token_id)
+        warming = asyncio.create_task(self._warm(user_id, events))
+        self._warming.add(warming)
+        warming.add_done_callback(self._warming.discard)
+        return feed, secret
+
+    async def _warm(self, user_id: str, events: bool) -> None:
+        async def read(task_ids: Sequence[str]) -> list[Task]:
+            return await self.exchange.tasks(user_id, task_ids)
+
+        try:
+            index = await self.exchange.feed_index(user_id)
+            await self.renders.items(user_id, events, index, read)
+        except Exception as exc:  # a cache fill: the first request renders what is missing
+            log.warning("a new feed's components not rendered ahead (%s)", type(exc).__name__)
+
+    async def aclose(self) -> None:
+        """Wait for the feeds being rendered ahead and the components being written."""
+        if self._warming:
+            await asyncio.gather(*self._warming, return_exceptions=True)
+        await self.renders.aclose()
 
     async def feed(self, secret: str) -> FeedVersion | None:
         """The version of the live feed whose secret `secret` is; None for any other text."""

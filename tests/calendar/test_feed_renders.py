@@ -171,3 +171,25 @@ async def test_kept_components_are_per_user(runtime: Runtime) -> None:
     fresh = _fresh(runtime)
     assert "Bob's" not in await _text(fresh, alice) and "Alice's" in await _text(fresh, alice)
     assert "Alice's" not in await _text(fresh, bob)
+
+
+async def test_a_new_feed_renders_the_tasks_made_before_it_ahead_of_its_first_request(
+    runtime: Runtime,
+) -> None:
+    for shape in SHAPES:
+        await runtime.service.add("alice", shape)
+    await runtime.service.add("bob", SHAPES[0])
+    await runtime.relay.drain()
+    assert await scalar(runtime, "SELECT count(*) FROM calendar_renders") == 0  # no feed yet
+
+    _made, secret = await runtime.calendar.create_feed("alice", "feed", events=False)
+    await runtime.calendar.aclose()  # the rendering ahead runs after the feed is answered
+    kept = await rows(runtime, "SELECT user_id, form FROM calendar_renders")
+    assert sorted(tuple(row) for row in kept) == [("alice", "vtodo")] * 3  # the dated ones
+    async with runtime.engine.begin() as conn:
+        await conn.execute(
+            sa.text("UPDATE calendar_renders SET text = replace(text, :old, :new)"),
+            {"old": "SUMMARY:All-day", "new": "SUMMARY:Rendered ahead"},
+        )
+    # another replica's first request reads what was rendered ahead
+    assert "SUMMARY:Rendered ahead" in await _text(_fresh(runtime), secret)
