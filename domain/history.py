@@ -27,6 +27,7 @@ from domain.query import (
     encode_cursor,
     moment_bound,
 )
+from domain.work import count_characters
 
 DEFAULT_HISTORY_LIMIT = 50
 CURSOR_KIND = "history"
@@ -149,7 +150,9 @@ class HistoryQuery:
     def page(self, found: list[HistoryEntry]) -> HistoryPage:
         """The page of entries read with limit + 1: at most `limit` of them and about
         PAGE_CHARACTERS, with a cursor when more follow."""
-        kept = fitting(entry.text_size() for entry in found[: self.limit])
+        sizes = [entry.text_size() for entry in found[: self.limit]]
+        kept = fitting(sizes)
+        count_characters(sum(sizes[:kept]))  # what the call is charged for (domain.work)
         if kept == len(found):
             return HistoryPage(found, None)
         entries = found[:kept]

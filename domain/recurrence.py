@@ -29,6 +29,7 @@ from domain.due import (
     zone,
 )
 from domain.errors import ValidationFailed, echo
+from domain.work import count_walk
 
 ALLOWED_FREQ = ("YEARLY", "MONTHLY", "WEEKLY", "DAILY", "HOURLY")
 _KEY_ORDER = (
@@ -578,6 +579,7 @@ def _take(
     calls = itertools.count()
 
     work_ends = [0.0]  # the walk thread's CPU time at which it stops, set when it starts
+    walked = [_SEARCH_SECONDS]  # the walk's CPU time, once it has ended
 
     def stop_at_deadline(frame: FrameType, event: str, arg: object) -> None:
         if next(calls) % _GIVE_WAY_EVERY == 0:
@@ -589,7 +591,8 @@ def _take(
             time.sleep(0)
 
     def search() -> None:
-        work_ends[0] = time.thread_time() + _SEARCH_SECONDS
+        began = time.thread_time()
+        work_ends[0] = began + _SEARCH_SECONDS
         sys.settrace(stop_at_deadline)
         try:
             for item in items:
@@ -604,10 +607,12 @@ def _take(
             failure.append(exc)
         finally:
             sys.settrace(None)
+            walked[0] = time.thread_time() - began
 
     worker = threading.Thread(target=search, daemon=True, name="rrule-search")
     worker.start()
     worker.join(max(0.0, deadline - time.monotonic()))
+    count_walk(walked[0])  # a walk still running is counted at its whole budget
     if worker.is_alive():
         return list(found)
     if failure:

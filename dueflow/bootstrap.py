@@ -59,6 +59,7 @@ from domain.ports import (
 from domain.reminder_service import SOURCE as REMINDERS_SOURCE
 from domain.reminder_service import ReminderService
 from domain.service import TaskService
+from domain.work import WorkLedger
 from dueflow.heap import settle_heap
 from dueflow.settings import Settings, SettingsError
 from workers.audit import NAME as AUDIT
@@ -223,14 +224,18 @@ class Runtime:
 
 
 async def bootstrap(
-    settings: Settings, clock: Clock | None = None, publisher: EventPublisher | None = None
+    settings: Settings,
+    clock: Clock | None = None,
+    publisher: EventPublisher | None = None,
+    work: WorkLedger | None = None,
 ) -> Runtime:
-    """Wire the API process; `publisher` stands in for the configured bus (tests)."""
+    """Wire the API process; `publisher` stands in for the configured bus (tests); with
+    `work`, the relay charges each user for the events it handles for them (domain.work)."""
     clock = clock or SystemClock()
     stack = contextlib.AsyncExitStack()
     database = await stack.enter_async_context(open_database(settings))
     try:
-        runtime = await _wire(settings, clock, database, stack, publisher)
+        runtime = await _wire(settings, clock, database, stack, publisher, work)
     except BaseException:
         await stack.aclose()
         raise
@@ -243,6 +248,7 @@ async def _wire(
     database: Database,
     stack: contextlib.AsyncExitStack,
     publisher: EventPublisher | None,
+    work: WorkLedger | None = None,
 ) -> Runtime:
     from mcp_server.sessions import McpChannel, SessionRegistry
 
@@ -292,6 +298,7 @@ async def _wire(
         batch_size=RELAY_ROWS_SQLITE if sqlite else 200,
         batch_bytes=RELAY_BYTES_SQLITE if sqlite else BATCH_BYTES,
         gather_seconds=RELAY_GATHER_SQLITE if sqlite else GATHER_SECONDS,
+        work=work,
     )
     wakes.insert(0, relay.notify)
     units = partial(SqlUnitOfWork, database.sessions, relay.notify)

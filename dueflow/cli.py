@@ -170,13 +170,16 @@ async def serve(
 ) -> None:
     users = settings.token_users() if transport != "stdio" else {}
     oauth = oauth_config(settings) if transport != "stdio" else None
+    from domain.work import WorkLedger
     from dueflow.resource_feed import feed_resource_updates
     from mcp_server.fairness import CallLimits
     from mcp_server.resource_updates import ResourceWatchers
     from mcp_server.server import TokenUsers, build_server
     from mcp_server.sessions import sessions_refresher
 
-    runtime = await bootstrap(settings)
+    # over HTTP each user's calls are charged for the events the relay handles for them too
+    work = WorkLedger() if transport != "stdio" else None
+    runtime = await bootstrap(settings, work=work)
     signalled = False
     watchers = ResourceWatchers()
     try:
@@ -193,8 +196,12 @@ async def serve(
             limits=None
             if transport == "stdio"
             else CallLimits(
-                settings.calls_per_second, settings.calls_burst, settings.calls_in_flight
+                settings.calls_per_second,
+                settings.calls_burst,
+                settings.calls_in_flight,
+                characters_per_call=settings.call_characters,
             ),
+            work=work,
             # over stdio, tool calls are measured only where a scraper can read them
             metrics=transport != "stdio" or settings.metrics_port is not None,
             calendar=runtime.calendar,

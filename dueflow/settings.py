@@ -178,6 +178,13 @@ class Settings(BaseSettings):
         le=1_000,
         description="HTTP transports: one user's calls run at once; later ones wait their turn",
     )
+    call_characters: int = Field(
+        default=65_536,
+        ge=1_024,
+        le=100_000_000,
+        description="HTTP transports: a call counts against the rate as one more call per this"
+        " many characters it reads, or its changes' events carry",
+    )
     max_request_bytes: int = Field(
         default=1_048_576,
         ge=65_536,

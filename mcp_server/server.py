@@ -22,6 +22,7 @@ from domain.adapters.foreground import Foreground
 from domain.history import HistoryReader
 from domain.reminder_service import ReminderService
 from domain.service import TaskService
+from domain.work import WorkLedger
 from mcp_server.agenda_tool import register_agenda_tool
 from mcp_server.calendar_tools import register_calendar_tools
 from mcp_server.fairness import CallLimits, PerUserLimits
@@ -107,6 +108,7 @@ def build_server(
     sessions: SessionRegistry | None = None,
     foreground: Foreground | None = None,
     limits: CallLimits | None = None,
+    work: WorkLedger | None = None,
     metrics: bool = True,
     calendar: CalendarFiles | None = None,
     public_url: str | None = None,
@@ -115,7 +117,8 @@ def build_server(
     """The MCP server for `service`; without a token, calls act as `default_user` (stdio);
     with `history`, task_history reads the audit log through it; with `foreground`, every
     request is counted there (see OutboxRelay); with `limits`, each token user's calls are held
-    to them (the HTTP transports); with `metrics`, every tool call is counted and timed
+    to them (the HTTP transports), charged too for the work `work` says the relay did for them;
+    with `metrics`, every tool call is counted and timed
     (mcp_server.metered); with `calendar`, the iCalendar tools (feed URLs under `public_url`);
     `watchers` (one per process, shared by its servers) hear of the tasks each tool call changes
     (mcp_server.resource_updates)."""
@@ -142,7 +145,7 @@ def build_server(
             *([ToolMetrics()] if metrics else []),
             Refusals(),
             ScopeGuard(),
-            *([PerUserLimits(limits)] if limits is not None else []),
+            *([PerUserLimits(limits, work=work)] if limits is not None else []),
             *([ServingRequests(foreground)] if foreground is not None else []),
             SentArguments(),
             TodayInInstructions(instructions),

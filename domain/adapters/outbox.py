@@ -30,6 +30,7 @@ from domain.adapters.tracing import publishing
 from domain.backoff import Backoff
 from domain.events import EventType
 from domain.ports import Clock, EventPublisher, OutboundMessage
+from domain.work import WorkLedger
 
 log = logging.getLogger("dueflow.relay")
 OUTBOX = SQLModel.metadata.tables[OutboxRow.__tablename__]
@@ -105,6 +106,10 @@ class OutboxRelay:
     effects and inbox rows, and the mark commit together or not at all; a batch a consumer does
     not take goes the general way (publish, retries, dead letters) instead.
 
+    Given `work`, the payload characters of each row claimed are charged to the row's user,
+    for the transport to charge that user's next call (the events a change causes cost more
+    than the call that made it).
+
     Given the process's `foreground`, each pass first waits for a pause of `settle` seconds
     between requests (at most `patience`): the relay then competes with no request for the event
     loop or the database, and the events of a burst of requests go out as one batch.
@@ -125,6 +130,7 @@ class OutboxRelay:
         same_database: SameDatabaseBus | None = None,
         batch_bytes: int = BATCH_BYTES,
         gather_seconds: float = GATHER_SECONDS,
+        work: WorkLedger | None = None,
     ) -> None:
         self._engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
@@ -141,6 +147,7 @@ class OutboxRelay:
         self._same_database = same_database
         self._batch_bytes = batch_bytes
         self._gather = gather_seconds
+        self._work = work
         self._pass_lock = asyncio.Lock()
         self._last_pass = float("-inf")
         self._full = False  # the last pass took a full batch: more is waiting
@@ -273,7 +280,11 @@ class OutboxRelay:
             if claimed and taken + len(text) > self._batch_bytes:
                 break
             taken += len(text)
-            claimed.append(_Claimed(id_, event_type, task_id, event_id, json.loads(text), attempts))
+            payload = json.loads(text)
+            if self._work is not None:
+                # the user whose change recorded the event pays for its handling (domain.work)
+                self._work.charge(str(payload.get("user_id")), len(text))
+            claimed.append(_Claimed(id_, event_type, task_id, event_id, payload, attempts))
         self._full = len(claimed) < len(rows) or len(rows) == self._batch
         if claimed and hold and not self._locking:
             await session.execute(

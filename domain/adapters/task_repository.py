@@ -27,6 +27,7 @@ from domain.errors import ConcurrentChange, IdempotencyRace
 from domain.model import Task
 from domain.ports import IdempotencyRecord
 from domain.query import SortKey, TaskFilter
+from domain.work import count_characters
 
 TASKS = SQLModel.metadata.tables[TaskRow.__tablename__]
 KEYS = SQLModel.metadata.tables[IdempotencyKeyRow.__tablename__]
@@ -124,13 +125,15 @@ DECODE_SLICE = 200_000
 
 async def _decoded_in_slices(rows: Sequence[Any]) -> list[Task]:
     tasks: list[Task] = []
-    size = 0
+    size = total = 0
     for row in rows:
         tasks.append(task_from_row(row))
         size += stored_size(row)
         if size >= DECODE_SLICE:
+            total += size
             size = 0
             await asyncio.sleep(0)  # one turn of the event loop for whatever waits
+    count_characters(total + size)  # what the call is charged for (domain.work)
     return tasks
 
 

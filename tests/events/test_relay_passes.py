@@ -1,5 +1,6 @@
 """The embedded relay's passes: one transaction with the consumers, the general way when a
-consumer does not take a batch, and batches bounded by payload bytes. SQLite and PostgreSQL."""
+consumer does not take a batch, batches bounded by payload bytes, and each event's payload
+charged to its user. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from domain.adapters.outbox import OutboxRelay
 from domain.backoff import Backoff
 from domain.clock import FixedClock
 from domain.service import NewTask
+from domain.work import WorkLedger
 from dueflow.bootstrap import Runtime
 from tests.support.database import rows, scalar
 from workers.audit import AUDIT_CONSUMER
@@ -97,3 +99,27 @@ async def test_a_pass_takes_rows_up_to_its_byte_budget_and_always_one(
     assert await relay_for(runtime, clock, bus, batch_bytes=1).drain_once() == 1
     assert await relay_for(runtime, clock, bus).drain_once() == 2
     assert await scalar(runtime, "SELECT count(*) FROM audit_log") == 5
+
+
+async def test_a_pass_charges_each_event_s_user_for_its_payload(
+    runtime: Runtime, clock: FixedClock
+) -> None:
+    work = WorkLedger()
+    bus = bus_of(runtime, clock, AUDIT_CONSUMER)
+    relay = OutboxRelay(runtime.engine, bus, clock, same_database=bus, work=work)
+    for n in range(2):
+        await runtime.service.add("alice", NewTask(title=f"big {n}", description=LONG))
+    await runtime.service.add("bob", NewTask(title="small"))
+    payloads = dict(
+        await rows(
+            runtime,
+            "SELECT user_id, sum(length(CAST(payload AS TEXT))) FROM outbox GROUP BY user_id",
+        )
+    )
+
+    assert await relay.drain() == 3
+
+    assert work.owed("alice") == payloads["alice"] > 2 * len(LONG)
+    assert work.owed("bob") == payloads["bob"] < len(LONG)
+    assert work.settle("alice") == payloads["alice"]
+    assert work.owed("alice") == 0  # settled once
