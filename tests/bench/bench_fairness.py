@@ -12,7 +12,8 @@ matches (walked until the search gives up), adds of the largest task allowed (ev
 limit, 50 tags, 20 reminders, 500 EXDATEs), full pages of those tasks from list_tasks, unsorted
 and by urgency, and task_history. Bob calls 15 times a second, under the default rate limit. The
 target (issue #14): Bob's p99 under load at most 3x his idle p99, on both databases. Alice's
-refusals (the per-user rate limit) are counted, not errors.
+calls count against the per-user rate by their cost (docs/security.md#limits); her refusals by
+that limit are counted, not errors, and she retries them after 50 ms.
 """
 
 from __future__ import annotations
