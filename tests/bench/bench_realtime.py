@@ -17,6 +17,8 @@ its own process on each database. In the bench process:
   idle    --idle connections of one user on a fresh server: the server's resident memory before
           and after, and for 20 changes the arrival of each message on every connection (the
           fan-out of one change to every connection of that user): p50/p99.
+DUEFLOW_BENCH_SERVER=<another checkout's .venv/bin/dueflow> serves that checkout's code instead
+(the same producer and readers measure it: a before/after comparison).
 Targets (issue #17): p99 <= 50 ms at 50 changes/s and <= 250 ms at 500 changes/s. Writes
 tests/bench/results/realtime.md. Not part of the test suite (tests/realtime runs a tiny sample).
 """
@@ -54,7 +56,9 @@ from domain.adapters.sql import make_engine
 RESULTS = Path(__file__).with_name("results")
 PG_ADMIN = os.environ.get("DUEFLOW_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 PG_BENCH = "dueflow_bench_realtime"
-DUEFLOW = Path(sys.executable).with_name("dueflow")
+# DUEFLOW_BENCH_SERVER=<another checkout's .venv/bin/dueflow>: serve that code (same schema), the
+# same producer and readers measuring it (a before/after comparison)
+DUEFLOW = Path(os.environ.get("DUEFLOW_BENCH_SERVER") or Path(sys.executable).with_name("dueflow"))
 LANES = 4  # MCP sessions per user, one call in flight each
 TASKS_PER_USER = 40  # the producer's changes go round robin over these
 
@@ -75,6 +79,9 @@ class RateFigures:
     relay_p99_ms: float
     gateway_p50_ms: float
     gateway_p99_ms: float
+    server_cpu_share: float  # the server's CPU seconds per second of the phase
+    server_cpu_ms_per_change: float
+    load: float  # the machine's 1-minute load average at the phase's end
 
 
 @dataclass
@@ -392,6 +399,7 @@ async def rate_run(
         await asyncio.sleep(settle)
         await readers.clear()
         total = int(rate * seconds)
+        cpu_before, wall_before = cpu_seconds(served.pid), time.perf_counter()
         producer = Producer(users, tasks, rate)
         achieved = await producer.run(mcps, total)
         failed = producer.failed
@@ -400,6 +408,8 @@ async def rate_run(
         deadline = time.perf_counter() + 30
         while await readers.count() < expected and time.perf_counter() < deadline:
             await asyncio.sleep(0.2)
+        cpu = cpu_seconds(served.pid) - cpu_before
+        wall = time.perf_counter() - wall_before
     arrivals = await readers.stop()
     feed = await feed_times(served.url)
     latencies, relay, gateway = [], [], []
@@ -427,7 +437,16 @@ async def rate_run(
         round(pct(relay, 0.99), 1),
         round(pct(gateway, 0.5), 1),
         round(pct(gateway, 0.99), 1),
+        round(cpu / wall, 2),
+        round(cpu * 1000 / max(1, total), 2),
+        round(os.getloadavg()[0], 1),
     )
+
+
+def cpu_seconds(pid: int) -> float:
+    """The process's user + system CPU time so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
@@ -497,13 +516,17 @@ def report(rates: list[RateFigures], idle: list[IdleFigures], seconds: float) ->
         " Latency = arrival at the client - the change's commit-time stamp. `relay` = commit ->"
         " the realtime feed row's stamp (the relay's wake-up and the pass up to the realtime"
         " consumer); `gateway` = feed row -> client (the rest of the pass and its commit, the"
-        " fan-out, the socket, the reading process).",
+        " fan-out, the socket, the reading process). `server CPU share` = the server process's"
+        " CPU seconds per second of the phase (1.0 = one core; on an idle 2-core machine it"
+        " could take ~1.0); `server CPU ms/change` = its CPU time per change, everything"
+        " included (HTTP, MCP, the use case, the relay pass, the consumers, the fan-out).",
         "",
         "| db | target /s | achieved /s | changes | calls | messages | missing | failed changes |"
         " p50 ms |"
         " p99 ms |"
-        " relay p50 | relay p99 | gateway p50 | gateway p99 | target p99 | met |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        " relay p50 | relay p99 | gateway p50 | gateway p99 | target p99 | met |"
+        " server CPU share | server CPU ms/change | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rates:
         target = 50 if r.target_rate <= 50 else 250
@@ -514,6 +537,7 @@ def report(rates: list[RateFigures], idle: list[IdleFigures], seconds: float) ->
             f" {r.missing} | {r.failed_calls} | {r.p50_ms} | {r.p99_ms} | {r.relay_p50_ms} |"
             f" {r.relay_p99_ms} |"
             f" {r.gateway_p50_ms} | {r.gateway_p99_ms} | {target} | {met} |"
+            f" {r.server_cpu_share} | {r.server_cpu_ms_per_change} | {r.load} |"
         )
     lines += [
         "",
@@ -536,7 +560,9 @@ def report(rates: list[RateFigures], idle: list[IdleFigures], seconds: float) ->
     return "\n".join(lines) + "\n"
 
 
-async def main(dbs: list[str], seconds: float, idle_connections: int, rates: list[float]) -> None:
+async def main(
+    dbs: list[str], seconds: float, idle_connections: int, rates: list[float], out: str
+) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 20_000)), hard))
     rate_figures, idle_figures = [], []
@@ -556,7 +582,7 @@ async def main(dbs: list[str], seconds: float, idle_connections: int, rates: lis
                     idle_figures.append(idle)
     text = report(rate_figures, idle_figures, seconds)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "realtime.md").write_text(text)
+    (RESULTS / out).write_text(text)
     print(text)
 
 
@@ -569,6 +595,8 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--idle", type=int, default=5000)
     parser.add_argument("--rates", default="50,500")
+    parser.add_argument("--out", default="realtime.md", help="the results file's name")
     args = parser.parse_args()
     chosen = ["sqlite", "postgres"] if args.db == "both" else [args.db]
-    asyncio.run(main(chosen, args.seconds, args.idle, [float(r) for r in args.rates.split(",")]))
+    rates = [float(r) for r in args.rates.split(",")]
+    asyncio.run(main(chosen, args.seconds, args.idle, rates, args.out))
