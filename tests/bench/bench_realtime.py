@@ -148,6 +148,8 @@ async def serving(db: str, home: Path, users: Sequence[str]) -> AsyncIterator[Se
         "DUEFLOW_CALLS_IN_FLIGHT": "64",
         "DUEFLOW_REALTIME_QUEUE_SIZE": "4096",
         "DUEFLOW_LOG_LEVEL": "WARNING",
+        # every ticket is fetched before the reader processes connect (5,000 take minutes)
+        "DUEFLOW_REALTIME_TICKET_SECONDS": "3600",
     }
     proc = subprocess.Popen(
         [str(DUEFLOW), "serve", "--transport", "http", "--port", str(port)],
