@@ -546,8 +546,8 @@ def report(rates: list[RateFigures], idle: list[IdleFigures], seconds: float) ->
         "## Idle connections on one gateway process",
         "",
         "All connections belong to one user; 20 changes; fan-out = feed row -> arrival on each"
-        " connection (the client is one Python process reading every socket, so its own time is"
-        " in the figure).",
+        " connection (two reader processes read every socket, so their own time is in the"
+        " figure).",
         "",
         "| db | connections | RSS before MB | RSS after MB | KB per connection |"
         " fan-out p50 ms | fan-out p99 ms | last connection p99 ms |",
