@@ -464,7 +464,9 @@ async def idle_run(
     user = next(iter(served.tokens))
     await asyncio.sleep(settle)
     before = rss_mb(served.pid)
-    readers = Readers(await tickets(served, {user: connections}), processes=2)
+    readers = Readers(
+        await tickets(served, {user: connections}), processes=2 if connections >= 1000 else 1
+    )
     await readers.ready()
     await asyncio.sleep(2 * settle)
     after = rss_mb(served.pid)
