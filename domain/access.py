@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -52,6 +52,15 @@ class PersonalToken:
         if self.expires_at is not None and self.expires_at <= now:
             return "expired"
         return "active"
+
+
+@dataclass(frozen=True, slots=True)
+class Bearer:
+    """Who a bearer token stands for: the user, the scopes, and the personal token's id if any."""
+
+    user_id: str
+    scopes: tuple[str, ...]
+    token_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,3 +219,26 @@ class PersonalTokens:
         if last is None or now - last >= LAST_USED_EVERY:
             self._last_written[key] = now
             await self._store.record(AccessEvent(now, "refused", token.id, token.user_id, why))
+
+
+class OwnTokens:
+    """The bearer tokens Dueflow itself knows: those of DUEFLOW_TOKENS (each one user, every
+    scope) and personal access tokens. Any other token is for an outside issuer to judge."""
+
+    def __init__(self, configured: Mapping[str, str], personal: PersonalTokens | None) -> None:
+        self._configured = configured
+        self._personal = personal
+
+    def knows(self, token: str) -> bool:
+        """Whether `token` is Dueflow's to accept or refuse (no outside issuer is asked)."""
+        return token in self._configured or token.startswith(PREFIX)
+
+    async def bearer(self, token: str) -> Bearer | None:
+        """Who `token` stands for, or None when it is not an active token of Dueflow's."""
+        user = self._configured.get(token)
+        if user is not None:
+            return Bearer(user, SCOPES)
+        if self._personal is None or not token.startswith(PREFIX):
+            return None
+        found = await self._personal.verify(token)
+        return None if found is None else Bearer(found.user_id, found.scopes, found.id)

@@ -16,10 +16,10 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol, TypeVar
 
 from domain.arguments import ArgumentReader, NewTask, read_anchor
-from domain.calendar_links import CalendarLink, CalendarState
+from domain.calendar_links import CalendarLink, CalendarState, FeedRow
 from domain.errors import ConcurrentChange, DueflowError, ValidationFailed, echo
 from domain.events import EventType, TaskEvent, created_event, task_event
 from domain.model import Status, Task
@@ -33,6 +33,7 @@ MAX_ICS_CHARS = 1_000_000  # the text of one import
 MAX_OCCURRENCE = 1_000_000
 EXPORT_STATUSES = ("open", "completed", "all")
 _ATTEMPTS = 5
+_ONE_BY_ONE = 20  # more tasks than this are read in one query of the user's open tasks
 _FILTERS: dict[str, StatusFilter] = {"open": "open", "completed": "completed", "all": "all"}
 
 Outcome = Literal["created", "updated", "unchanged", "skipped"]
@@ -48,7 +49,26 @@ class Stamp:
     next_uid: str | None  # RELATED-TO;RELTYPE=NEXT: the occurrence created when it was completed
 
 
-def stamp(task: Task, link: CalendarLink | None) -> tuple[str, int, dt.datetime | None]:
+class Stampable(Protocol):
+    """What a stamp is made of: a Task, or a feed's FeedRow of it."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def version(self) -> int: ...
+
+    @property
+    def created_at(self) -> dt.datetime: ...
+
+    @property
+    def updated_at(self) -> dt.datetime: ...
+
+    @property
+    def recurred_to(self) -> str | None: ...
+
+
+def stamp(task: Stampable, link: CalendarLink | None) -> tuple[str, int, dt.datetime | None]:
     """The UID, SEQUENCE and LAST-MODIFIED of `task`: its own (id, version - 1, updated) or,
     when imported, the item's until the task changes here."""
     if link is None:
@@ -57,6 +77,12 @@ def stamp(task: Task, link: CalendarLink | None) -> tuple[str, int, dt.datetime 
     if changed <= 0:
         return link.uid, link.sequence, link.last_modified
     return link.uid, link.sequence + changed, task.updated_at
+
+
+def feed_stamp(task: Stampable, link: CalendarLink | None, next_uid: str | None) -> Stamp:
+    """The stamp of `task` given its link and the UID of the occurrence made after it."""
+    uid, sequence, modified = stamp(task, link)
+    return Stamp(uid, sequence, modified, next_uid)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -148,6 +174,26 @@ class CalendarExchange:
             tasks = await uow.tasks.all_matching(user_id, where, now, now.date())
             links = {link.task_id: link for link in await uow.calendar.links(user_id)}
         return _stamped([t for t in tasks if t.due is not None], links)
+
+    async def feed_index(self, user_id: str) -> list[tuple[FeedRow, Stamp]]:
+        """What feed_tasks answers, without reading a task whole: each open task with a due as
+        a FeedRow with its stamp, in the same order."""
+        async with self._uow(read_only=True) as uow:
+            rows = await uow.calendar.feed_rows(user_id)
+            links = {link.task_id: link for link in await uow.calendar.links(user_id)}
+        return _stamped(rows, links)
+
+    async def tasks(self, user_id: str, task_ids: Sequence[str]) -> list[Task]:
+        """The user's tasks of `task_ids` that exist (a feed's components to render again)."""
+        wanted = set(task_ids)
+        async with self._uow(read_only=True) as uow:
+            if len(wanted) <= _ONE_BY_ONE:
+                found = [await uow.tasks.get(user_id, task_id) for task_id in task_ids]
+                return [task for task in found if task is not None]
+            now = self._clock.now()
+            where = TaskFilter(status="open")
+            every = await uow.tasks.all_matching(user_id, where, now, now.date())
+        return [task for task in every if task.id in wanted]
 
     async def state(self, user_id: str) -> CalendarState:
         """What moves with any change to the user's tasks or their UIDs (a feed's validator)."""
@@ -349,29 +395,45 @@ async def _put_link(uow: UnitOfWork, task: Task, item: CalendarItem) -> None:
     await uow.calendar.put(task.user_id, link)
 
 
-def _stamped(tasks: list[Task], links: dict[str, CalendarLink]) -> list[tuple[Task, Stamp]]:
+_S = TypeVar("_S", bound=Stampable)
+
+
+def _stamped(tasks: Sequence[_S], links: dict[str, CalendarLink]) -> list[tuple[_S, Stamp]]:
     """Each task with its stamp, in a stable order: creation second, then UID."""
-    uids = {task.id: stamp(task, links.get(task.id))[0] for task in tasks}
-    stamped = []
+    stamps = {task.id: stamp(task, links.get(task.id)) for task in tasks}
+    ordered = []
     for task in tasks:
-        uid, sequence, modified = stamp(task, links.get(task.id))
+        uid, sequence, modified = stamps[task.id]
         next_uid = None
         if task.recurred_to is not None:
             # an occurrence not among `tasks` is still named, by its own id
-            next_uid = uids.get(task.recurred_to, task.recurred_to)
-        stamped.append((task, Stamp(uid, sequence, modified, next_uid)))
-    stamped.sort(key=lambda pair: (pair[0].created_at.replace(microsecond=0), pair[1].uid))
-    return stamped
+            found = stamps.get(task.recurred_to)
+            next_uid = found[0] if found is not None else task.recurred_to
+        second = task.created_at.replace(microsecond=0)
+        ordered.append((second, uid, task, Stamp(uid, sequence, modified, next_uid)))
+    ordered.sort(key=lambda entry: (entry[0], entry[1]))
+    return [(task, stamped) for _second, _uid, task, stamped in ordered]
 
 
 def _unique(items: Sequence[CalendarItem]) -> list[CalendarItem]:
-    """One item per UID: the newest, where a file carries a UID twice."""
+    """One item per UID: the newest, where a file carries a UID twice (an iTIP exchange, a
+    journal of changes); the kept item's notes say how many older copies were not imported."""
     newest: dict[str, CalendarItem] = {}
+    copies: dict[str, int] = {}
     for item in items:
         seen = newest.get(item.uid)
+        copies[item.uid] = copies.get(item.uid, 0) + 1
         if seen is None or _key(item) > _key(seen):
             newest[item.uid] = item
-    return list(newest.values())
+    kept = []
+    for uid, item in newest.items():
+        older = copies[uid] - 1
+        if older:
+            note = f"{older} older cop{'y' if older == 1 else 'ies'} of this UID in the file:"
+            note += " not imported (the newest SEQUENCE and LAST-MODIFIED is kept)"
+            item = dataclasses.replace(item, notes=(*item.notes, note))
+        kept.append(item)
+    return kept
 
 
 def _key(item: CalendarItem) -> tuple[int, dt.datetime]:

@@ -29,6 +29,18 @@ class CalendarState:
     links: tuple[int, int, int, dt.datetime | None]  # count, SEQUENCEs, versions, LAST-MODIFIED
 
 
+@dataclass(frozen=True, slots=True)
+class FeedRow:
+    """What a calendar feed needs of one open task with a due before its text: enough to stamp
+    it and to tell whether its kept component still shows it."""
+
+    id: str  # the task's
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    recurred_to: str | None
+
+
 class CalendarLinks(Protocol):
     """The UIDs imported per user (a repository of the unit of work)."""
 
@@ -37,6 +49,10 @@ class CalendarLinks(Protocol):
     async def find(self, user_id: str, uid: str) -> CalendarLink | None: ...
 
     async def state(self, user_id: str) -> CalendarState: ...
+
+    async def feed_rows(self, user_id: str) -> list[FeedRow]:
+        """The user's open tasks with a due, as FeedRows (no task is read whole)."""
+        ...
 
     async def put(self, user_id: str, link: CalendarLink) -> None:
         """Insert or replace the link of `link.uid`; ConcurrentChange if another transaction

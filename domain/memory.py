@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import Self
 from zoneinfo import ZoneInfo
 
-from domain.calendar_links import CalendarLink, CalendarState
+from domain.calendar_links import CalendarLink, CalendarState, FeedRow
 from domain.errors import ConcurrentChange, IdempotencyRace
 from domain.events import TaskEvent
 from domain.model import Status, Task
@@ -321,6 +321,14 @@ class MemoryCalendarLinks:
                 max(moments, default=None),
             ),
         )
+
+    async def feed_rows(self, user_id: str) -> list[FeedRow]:
+        self._unit.check_readable()
+        return [
+            FeedRow(t.id, t.version, t.created_at, t.updated_at, t.recurred_to)
+            for t in self._unit.store.tasks.values()
+            if t.user_id == user_id and t.status is Status.OPEN and t.due is not None
+        ]
 
     async def put(self, user_id: str, link: CalendarLink) -> None:
         self._unit.check_writable()

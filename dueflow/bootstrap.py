@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from domain.access import PersonalTokens
 from domain.adapters.access_sql import SqlTokenStore
 from domain.adapters.calendar_files import CalendarFiles
+from domain.adapters.calendar_renders import FeedRenderCache
 from domain.adapters.calendar_sql import SqlFeedStore
 from domain.adapters.foreground import Foreground
 from domain.adapters.history_sql import SqlHistory
@@ -61,6 +62,7 @@ from domain.service import TaskService
 from dueflow.heap import settle_heap
 from dueflow.settings import Settings, SettingsError
 from workers.audit import NAME as AUDIT
+from workers.calendar import calendar_consumer
 from workers.consumer import ConsumerRunner
 from workers.dead_letters import DeadLetters
 from workers.embedded import EmbeddedBus
@@ -68,7 +70,7 @@ from workers.live_hub import Hub
 from workers.notification_dispatch import NotificationDispatcher, build_dispatcher
 from workers.notifications import CONSUMER_NAME as NOTIFICATIONS
 from workers.realtime import NAME as REALTIME
-from workers.realtime import FeedRunner
+from workers.realtime import FeedRunner, FeedTaps
 from workers.recurrence import NAME as RECURRENCE
 from workers.recurrence import InvokingRunner, RecurrenceInvoker
 from workers.registry import WORKER_NAMES, build_consumers
@@ -147,6 +149,7 @@ class InProcessWorkers:
     dispatcher: NotificationDispatcher
     retention: AuditRetention | None
     hub: Hub  # the realtime gateway's connections, fed as the realtime consumer commits
+    feed_taps: FeedTaps  # the hub first; then whatever else hears of committed feed rows
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -300,6 +303,8 @@ async def _wire(
         default_timezone=settings.timezone,
         source=SOURCE,
     )
+    calendar = calendar_files(units, service, database.engine, clock)
+    stack.push_async_callback(calendar.aclose)  # before the database closes
     return Runtime(
         settings,
         database.engine,
@@ -313,7 +318,7 @@ async def _wire(
         PersonalTokens(SqlTokenStore(database.engine), clock),
         workers=workers,
         scrape=api_scrape(database.engine, clock),
-        calendar=calendar_files(units, service, database.engine, clock),
+        calendar=calendar,
         _stack=stack,
     )
 
@@ -324,7 +329,8 @@ def calendar_files(
     """The iCalendar use cases on the units of work `service` writes through."""
     exchange = CalendarExchange(units, clock, service.arguments, SOURCE)
     feeds = CalendarFeeds(SqlFeedStore(engine), SqlTokenStore(engine), clock)
-    return CalendarFiles(exchange, feeds, clock, service.default_timezone)
+    renders = FeedRenderCache(engine)
+    return CalendarFiles(exchange, feeds, clock, service.default_timezone, renders)
 
 
 def api_scrape(engine: AsyncEngine, clock: Clock) -> Scrape:
@@ -384,18 +390,21 @@ def _in_process_workers(
 ) -> InProcessWorkers:
     timer = ReminderTimer(reminders, clock, foreground=foreground)
     hub = Hub(settings.realtime_queue_size)
+    taps = FeedTaps(hub.deliver)
     config = settings.notification_config(mcp=True)
     dispatcher = build_dispatcher(database.engine, config, clock, channels, foreground)
     stack.push_async_callback(dispatcher.aclose)
-    consumers = build_consumers(
+    workers = build_consumers(
         clock,
         settings.timezone,
         reminders_changed=timer.wake,
         notifications=config,
         wake_dispatcher=dispatcher.notify,
-        realtime=hub.deliver,
+        realtime=taps.deliver,
         realtime_keep=settings.realtime_keep,
     ).values()
+    # the feed render cache follows task changes in this process (workers/calendar.py)
+    consumers = [*workers, calendar_consumer()]
     letters = DeadLetters(database.sessions, list(consumers), clock)
     # on SQLite a consumer transaction holds the one write lock: short batches let a reminder
     # that comes due meanwhile take it
@@ -406,7 +415,7 @@ def _in_process_workers(
         from workers.retention import AuditRetention  # its leases load the PostgreSQL dialect
 
         retention = AuditRetention(database.sessions, clock, settings.audit_retention_days)
-    return InProcessWorkers(bus, letters, timer, dispatcher, retention, hub)
+    return InProcessWorkers(bus, letters, timer, dispatcher, retention, hub, taps)
 
 
 def dead_letters(database: Database, settings: Settings) -> DeadLetters:
@@ -415,7 +424,7 @@ def dead_letters(database: Database, settings: Settings) -> DeadLetters:
     consumers = build_consumers(
         clock, settings.timezone, notifications=settings.notification_config(mcp=False)
     )
-    return DeadLetters(database.sessions, list(consumers.values()), clock)
+    return DeadLetters(database.sessions, [*consumers.values(), calendar_consumer()], clock)
 
 
 def _dapr_state(settings: Settings, stack: contextlib.AsyncExitStack) -> ReminderRepositoryFactory:
@@ -537,9 +546,11 @@ async def worker_app(
         elif name == NOTIFICATIONS:
             lifespan = running_beside(dispatcher.run, "notification-dispatch")
         elif hub is not None:
-            from dueflow.gateway import gateway_routes
+            from dueflow.gateway import gateway_routes, realtime_app
 
             routes = gateway_routes(settings, database.engine, database.sessions, clock, hub)
+            yield realtime_app(settings, database.sessions, consumer, runner, hub, routes)
+            return
         yield build_app(
             [consumer],
             runner,

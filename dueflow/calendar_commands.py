@@ -17,7 +17,7 @@ from domain.clock import SystemClock
 from domain.due import iso_utc
 from domain.errors import DueflowError
 from domain.service import TaskService
-from dueflow.bootstrap import SOURCE, calendar_files, open_database
+from dueflow.bootstrap import SOURCE, bootstrap, calendar_files, open_database
 from dueflow.settings import Settings
 
 
@@ -60,9 +60,10 @@ async def run_calendar(settings: Settings, args: argparse.Namespace) -> int:
     text = _read(args.file) if args.command == "import" else ""
     if text is None:
         return 1
+    if args.command == "import":
+        return await _import_and_publish(settings, args, text)
     async with open_database(settings) as database:
-        # the use cases alone: the events an import records wait in the outbox for the relay
-        # of `dueflow serve` or `dueflow relay`, as any change made by another process does
+        # the use cases alone: export and feeds record no event
         clock = SystemClock()
         units = partial(SqlUnitOfWork, database.sessions)
         service = TaskService(units, clock, settings.timezone, source=SOURCE)
@@ -71,8 +72,6 @@ async def run_calendar(settings: Settings, args: argparse.Namespace) -> int:
             if args.command == "export":
                 user = args.user or settings.user
                 return await _export(calendar, user, args.status, args.output)
-            if args.command == "import":
-                return await _import(calendar, args.user or settings.user, text, args)
             return await _feeds(calendar, settings, args)
         except DueflowError as exc:
             _refused(exc.message)
@@ -87,6 +86,31 @@ async def _export(calendar: CalendarFiles, user: str, status: str, output: str) 
         Path(output).write_text(text, encoding="utf-8", newline="")
     print(f"exported {count} task(s) of {user}", file=sys.stderr)  # noqa: T201
     return 0
+
+
+async def _import_and_publish(settings: Settings, args: argparse.Namespace, text: str) -> int:
+    """Import as the API process would, then publish the events the import recorded: embedded,
+    the in-process workers (audit, reminders, recurrence, the feed render cache) apply them
+    before the command ends; with Dapr, a lone command has no sidecar to publish through, so
+    they wait in the outbox for the relay of `dueflow serve` or `dueflow relay`."""
+    runtime = await bootstrap(settings)
+    try:
+        try:
+            answer = await _import(runtime.calendar, args.user or settings.user, text, args)
+        except DueflowError as exc:
+            _refused(exc.message)
+            return 1
+        if settings.event_bus == "embedded":
+            published = await runtime.relay.drain()
+            print(f"published {published} event(s)", file=sys.stderr)  # noqa: T201
+        else:
+            print(  # noqa: T201
+                "events wait in the outbox for the relay of `dueflow serve` or `dueflow relay`",
+                file=sys.stderr,
+            )
+        return answer
+    finally:
+        await runtime.close()
 
 
 async def _import(calendar: CalendarFiles, user: str, text: str, args: argparse.Namespace) -> int:
@@ -125,7 +149,7 @@ def _read(name: str) -> str | None:
 async def _feeds(calendar: CalendarFiles, settings: Settings, args: argparse.Namespace) -> int:
     feeds = calendar.feeds
     if args.feeds_command == "create":
-        feed, secret = await feeds.create(args.user, args.name, args.events)
+        feed, secret = await calendar.create_feed(args.user, args.name, args.events)
         print(feed_url(settings.public_url, secret))  # noqa: T201 - stdout holds the URL alone
         print(  # noqa: T201
             f"created feed {feed.id} for {feed.user_id}; the URL is shown only now"

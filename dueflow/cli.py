@@ -170,12 +170,15 @@ async def serve(
 ) -> None:
     users = settings.token_users() if transport != "stdio" else {}
     oauth = oauth_config(settings) if transport != "stdio" else None
+    from dueflow.resource_feed import feed_resource_updates
     from mcp_server.fairness import CallLimits
+    from mcp_server.resource_updates import ResourceWatchers
     from mcp_server.server import TokenUsers, build_server
     from mcp_server.sessions import sessions_refresher
 
     runtime = await bootstrap(settings)
     signalled = False
+    watchers = ResourceWatchers()
     try:
         server = build_server(
             runtime.service,
@@ -196,6 +199,7 @@ async def serve(
             metrics=transport != "stdio" or settings.metrics_port is not None,
             calendar=runtime.calendar,
             public_url=settings.public_url,
+            watchers=watchers,
         )
         runtime.scrape.refreshers.append(sessions_refresher(runtime.mcp_sessions, transport))
         if transport != "stdio":
@@ -221,7 +225,7 @@ async def serve(
                 log.info("internal API not served (DUEFLOW_INTERNAL_TOKEN is unset)")
         log.info("serving over %s (database: %s)", transport, runtime.engine.url.render_as_string())
         settle_heap()
-        async with runtime.running():
+        async with runtime.running(), feed_resource_updates(runtime, watchers):
             if transport == "stdio":
                 from mcp_server.stdio import serve_stdio
 

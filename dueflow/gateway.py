@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from domain.access import PersonalTokens
@@ -16,10 +17,13 @@ from dueflow.bootstrap import Runtime
 from dueflow.identity import bearer_identity
 from dueflow.settings import Settings
 from workers.board import Board
+from workers.consumer import Consumer, ConsumerRunner
 from workers.gateway import Gateway, GatewayConfig
 from workers.grants import Grants, Lifetimes
 from workers.live_hub import Hub
-from workers.realtime import Feed
+from workers.realtime import Feed, push_consumer
+
+FEED_ROUTES = "/events/feed"  # where the feed's shared group is delivered (docs/realtime.md)
 
 
 def hub_for(settings: Settings) -> Hub:
@@ -62,4 +66,29 @@ def embedded_gateway_routes(runtime: Runtime, clock: Clock | None = None) -> lis
     sessions = async_sessionmaker(runtime.engine, expire_on_commit=False)
     return gateway_routes(
         runtime.settings, runtime.engine, sessions, clock or SystemClock(), runtime.workers.hub
+    )
+
+
+def realtime_app(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    feed_writer: Consumer,
+    runner: ConsumerRunner,
+    hub: Hub,
+    routes: list[BaseRoute],
+) -> Starlette:
+    """`dueflow worker realtime` as a Dapr app: every replica pushes each change it receives on
+    DUEFLOW_DAPR_PUBSUB (its own consumer) from the feed, and the feed is written once by
+    whichever replica DUEFLOW_REALTIME_FEED_PUBSUB's shared group hands the change to."""
+    from workers.dapr_app import Subscribed, build_app  # the Dapr app's only: not `serve`'s
+
+    writer = Subscribed([feed_writer], runner, settings.realtime_feed_pubsub, FEED_ROUTES)
+    return build_app(
+        [push_consumer(Feed(sessions), hub.deliver)],
+        runner,
+        settings.dapr_pubsub,
+        sessions=sessions,
+        routes=routes,
+        also=[writer],
+        dead_letters=False,  # a push that gives up loses nothing: the change is in the feed
     )

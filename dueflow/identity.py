@@ -1,13 +1,13 @@
-"""Who a bearer token stands for, for the realtime gateway: the same sources, in the same order,
-as the MCP HTTP transport's TokenUsers (mcp_server.server): DUEFLOW_TOKENS, personal access
-tokens (domain.access) and, when configured, OAuth access tokens (mcp_server.oauth, loaded only
-then, so a gateway without OAuth never loads fastmcp)."""
+"""Who a bearer token stands for, for the realtime gateway: Dueflow's own tokens first
+(domain.access.OwnTokens, shared with the MCP HTTP transport's TokenUsers), then, when
+configured, OAuth access tokens (mcp_server.oauth, loaded only then, so a gateway without OAuth
+never loads fastmcp)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from domain.access import PREFIX, PersonalTokens
+from domain.access import OwnTokens, PersonalTokens
 from dueflow.settings import Settings
 from workers.grants import Identify, Identity
 
@@ -17,18 +17,15 @@ if TYPE_CHECKING:
 
 def bearer_identity(settings: Settings, personal: PersonalTokens) -> Identify:
     """Resolves a bearer token to its user (and personal token id), or None."""
-    users = settings.token_users()
+    own = OwnTokens(settings.token_users(), personal)
     oauth = None
     if settings.oauth_issuer is not None:
         oauth = oauth_verifier(oauth_config(settings))
 
     async def identify(token: str) -> Identity | None:
-        user = users.get(token)
-        if user is not None:
-            return Identity(user)
-        if token.startswith(PREFIX):
-            found = await personal.verify(token)
-            return Identity(found.user_id, found.id) if found is not None else None
+        if own.knows(token):
+            found = await own.bearer(token)
+            return None if found is None else Identity(found.user_id, found.token_id)
         if oauth is None:
             return None
         access = await oauth.verify_token(token)

@@ -203,6 +203,19 @@ class Settings(BaseSettings):
         le=1_000_000,
         description="Realtime gateway: changes kept per user for clients that resume",
     )
+    resource_poll_seconds: float = Field(
+        default=1.0,
+        ge=0.05,
+        le=3600,
+        description="MCP resource updates: how often the realtime feed is read for changes other"
+        " processes made to the tasks of users whose sessions here subscribed",
+    )
+    realtime_feed_pubsub: str = Field(
+        default="pubsub-realtime-feed",
+        description="Realtime gateway (dapr): the pub/sub component of the shared, durable"
+        " consumer group that writes the feed (DUEFLOW_DAPR_PUBSUB is the per-replica one that"
+        " pushes to sockets)",
+    )
     realtime_ticket_seconds: int = Field(
         default=30, ge=1, le=3600, description="Realtime gateway: how long a ticket may wait"
     )

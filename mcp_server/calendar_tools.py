@@ -109,7 +109,7 @@ def register_calendar_tools(
         if action == "create":
             token = get_access_token()
             token_id = token.claims.get("token_id") if token is not None else None
-            feed, secret = await calendar.feeds.create(
+            feed, secret = await calendar.create_feed(
                 who, name or "", events, token_id if isinstance(token_id, str) else None
             )
             url = feed_url(public_url, secret)

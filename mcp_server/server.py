@@ -16,7 +16,7 @@ from fastmcp.server.auth import AccessToken, TokenVerifier
 from fastmcp.server.dependencies import get_access_token
 from fastmcp.server.middleware import Middleware
 
-from domain.access import PREFIX, SCOPES, PersonalTokens
+from domain.access import OwnTokens, PersonalTokens
 from domain.adapters.calendar_files import CalendarFiles
 from domain.adapters.foreground import Foreground
 from domain.history import HistoryReader
@@ -50,24 +50,18 @@ class TokenUsers(TokenVerifier):
         oauth: TokenVerifier | None = None,
     ) -> None:
         super().__init__()
-        self._users = users
-        self._personal = personal
+        self._own = OwnTokens(users, personal)
         self._oauth = oauth
 
     async def verify_token(self, token: str) -> AccessToken | None:
-        user = self._users.get(token)
-        if user is not None:
-            return AccessToken(
-                token=token, client_id=user, scopes=list(SCOPES), claims={"sub": user}
-            )
-        if not token.startswith(PREFIX):
+        if not self._own.knows(token):
             return None if self._oauth is None else await self._oauth.verify_token(token)
-        if self._personal is None:
-            return None
-        found = await self._personal.verify(token)
+        found = await self._own.bearer(token)
         if found is None:
             return None
-        claims = {"sub": found.user_id, "token_id": found.id}
+        claims = {"sub": found.user_id}
+        if found.token_id is not None:
+            claims["token_id"] = found.token_id
         return AccessToken(
             token=token, client_id=found.user_id, scopes=list(found.scopes), claims=claims
         )

@@ -56,12 +56,27 @@ def running_beside(
     return lifespan
 
 
+EVENTS = "/events"
+
+
 def dead_letter_topic(topic: str) -> str:
     return f"{topic}-dead-letter"
 
 
-def event_route(topic: str) -> str:
-    return f"/events/{topic}"
+def event_route(topic: str, prefix: str = EVENTS) -> str:
+    return f"{prefix}/{topic}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Subscribed:
+    """More consumers of one app, on their own pub/sub component and under their own routes
+    (`<prefix>/<topic>`): the realtime app's feed group beside its per-replica push."""
+
+    consumers: Sequence[Consumer]
+    runner: ConsumerRunner
+    pubsub_name: str
+    prefix: str
+    dead_letters: bool = True
 
 
 def build_app(
@@ -72,27 +87,36 @@ def build_app(
     sessions: async_sessionmaker[AsyncSession],
     routes: Sequence[BaseRoute] = (),
     lifespan: Lifespan[Starlette] | None = None,
+    also: Sequence[Subscribed] = (),
+    dead_letters: bool = True,
 ) -> Starlette:
     """The Starlette app Dapr delivers `consumers`' topics to; `sessions` answers /readyz;
     `routes` are the worker's own (jobs and bindings callbacks, the audit app's history API);
-    `lifespan` runs what the worker does besides answering deliveries."""
-    by_topic: dict[str, list[Consumer]] = {}
-    for consumer in consumers:
-        declare_consumer(consumer.name, consumer.topics)
-        for topic in consumer.topics:
-            by_topic.setdefault(topic, []).append(consumer)
-
-    subscriptions = [
-        {
-            "pubsubname": pubsub_name,
-            "topic": topic,
-            "route": event_route(topic),
-            "deadLetterTopic": dead_letter_topic(topic),
-            # we read CloudEvents: the envelope is their `data`
-            "metadata": {"rawPayload": "false"},
-        }
-        for topic in by_topic
-    ]
+    `lifespan` runs what the worker does besides answering deliveries; `also` adds consumers on
+    other components; without `dead_letters` the subscriptions name no dead-letter topic."""
+    groups = [Subscribed(consumers, runner, pubsub_name, EVENTS, dead_letters), *also]
+    subscriptions: list[dict[str, Any]] = []
+    delivery_routes: list[BaseRoute] = []
+    for group in groups:
+        by_topic: dict[str, list[Consumer]] = {}
+        for consumer in group.consumers:
+            declare_consumer(consumer.name, consumer.topics)
+            for topic in consumer.topics:
+                by_topic.setdefault(topic, []).append(consumer)
+        for topic in by_topic:
+            subscription: dict[str, Any] = {
+                "pubsubname": group.pubsub_name,
+                "topic": topic,
+                "route": event_route(topic, group.prefix),
+                # we read CloudEvents: the envelope is their `data`
+                "metadata": {"rawPayload": "false"},
+            }
+            if group.dead_letters:
+                subscription["deadLetterTopic"] = dead_letter_topic(topic)
+            subscriptions.append(subscription)
+        delivery_routes.append(
+            Route(group.prefix + "/{topic}", _delivery(by_topic, group.runner), methods=["POST"])
+        )
 
     async def subscribe(request: Request) -> Response:
         return JSONResponse(subscriptions)
@@ -103,7 +127,7 @@ def build_app(
     return Starlette(
         routes=[
             Route("/dapr/subscribe", subscribe, methods=["GET"]),
-            Route("/events/{topic}", _delivery(by_topic, runner), methods=["POST"]),
+            *delivery_routes,
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", _readiness(sessions), methods=["GET"]),
             Scrape(_pool_of(sessions)).route(),  # GET /metrics

@@ -2,7 +2,11 @@
 
     POST /realtime/tickets   (Authorization: Bearer <token>, or the board's session cookie)
         -> {"ticket": "dft_...", "expires_in": 30, "url": "/realtime/ws"}
-    GET  /realtime/ws?ticket=<ticket>[&after=<position>]   (WebSocket)
+    GET  /realtime/ws[?after=<position>]   (WebSocket)
+        Sec-WebSocket-Protocol: dueflow.v1, dueflow.ticket.<ticket>   (the answer: dueflow.v1)
+
+The ticket travels in the subprotocol header, never in the URL, so no request line (access logs,
+proxies, browser history) carries it.
 
 The socket says hello (the user's head position), replays the user's changes after `after` from
 the database, then sends live ones, each once and in position order: positions of one user have
@@ -35,6 +39,8 @@ log = logging.getLogger("dueflow.gateway")
 TICKETS_PATH = "/realtime/tickets"
 SOCKET_PATH = "/realtime/ws"
 COOKIE = "dueflow_board"
+PROTOCOL = "dueflow.v1"  # the subprotocol the gateway speaks, and the only one it answers
+TICKET_PROTOCOL = "dueflow.ticket."  # + the ticket: how a client hands its ticket over
 MAX_POSITION = 2**62
 
 # close codes (docs/realtime.md)
@@ -110,10 +116,16 @@ class Gateway:
             log.info("refused a WebSocket from Origin %r", socket.headers.get("origin", "")[:100])
             await socket.close(code=1008)  # before accept: the handshake is answered 403
             return
-        await socket.accept()
-        identity = await self.grants.redeem(
-            TICKET, socket.query_params.get("ticket", ""), once=True
-        )
+        offered = offered_protocols(socket)
+        if PROTOCOL not in offered:
+            await socket.accept()  # answering no subprotocol: none it offered is spoken here
+            await socket.close(BAD_REQUEST, NO_PROTOCOL)
+            return
+        await socket.accept(subprotocol=PROTOCOL)
+        if "ticket" in socket.query_params:
+            await socket.close(TICKET_REFUSED, TICKET_IN_QUERY)
+            return
+        identity = await self.grants.redeem(TICKET, ticket_offered(offered), once=True)
         if identity is None:
             await socket.close(TICKET_REFUSED, TICKET_REFUSED_REASON)
             return
@@ -255,6 +267,17 @@ class _Revoked(Exception):
     """The personal token behind the connection was revoked or expired."""
 
 
+def offered_protocols(socket: WebSocket) -> list[str]:
+    """The subprotocols the client offered, in its order."""
+    return [str(name).strip() for name in socket.scope.get("subprotocols", ())]
+
+
+def ticket_offered(offered: Sequence[str]) -> str:
+    """The ticket the client offered as `dueflow.ticket.<ticket>` ("" when none or several)."""
+    tickets = [name[len(TICKET_PROTOCOL) :] for name in offered if name.startswith(TICKET_PROTOCOL)]
+    return tickets[0] if len(tickets) == 1 else ""
+
+
 def _position(text: str | None) -> int | bool | None:
     """The `after` parameter: None when absent, False when it is no position."""
     if text is None:
@@ -288,6 +311,10 @@ NO_CALLER = (
     " (`dueflow tokens create`) or one of DUEFLOW_TOKENS, or sign in on /board"
 )
 TICKET_REFUSED_REASON = "ticket refused (missing, unknown, used or expired): POST /realtime/tickets"
+TICKET_IN_QUERY = (
+    "ticket: not accepted in the URL. Fix: offer it as subprotocol dueflow.ticket.<ticket>"
+)
+NO_PROTOCOL = "subprotocol: dueflow.v1 not offered. Fix: offer dueflow.v1, dueflow.ticket.<ticket>"
 BAD_AFTER = "after must be a position (a whole number >= 0) from a message"
 TOO_SLOW_REASON = "too slow: the queue is full; reconnect with your last position"
 REVOKED_REASON = "the token behind this connection was revoked or expired: sign in again"

@@ -11,12 +11,18 @@ event, not per user, and pruned as it likes) and the audit log is another worker
 that worker gets to it, without the task summary a view needs.
 
 The handler is idempotent by itself (an event already in the feed is only sent again) and never
-puts an older version of a task after a newer one, so several gateway replicas can each receive
-every message and share one feed.
+puts an older version of a task after a newer one.
+
+In Dapr mode the app has two subscriptions (docs/realtime.md): the feed is written by one shared,
+durable consumer group (`realtime_consumer`, each change once, whichever replica it reaches,
+including changes published while no replica ran), and every replica also receives every change
+through its own consumer to push the feed's row to its connections (`push_consumer`, which
+writes nothing).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -50,9 +56,12 @@ from workers.consumer import (
 log = logging.getLogger("dueflow.realtime")
 
 NAME = "realtime"
+PUSH = "realtime-push"  # the per-replica subscription that only pushes (Dapr mode)
 CHANGES = SQLModel.metadata.tables[RealtimeChangeRow.__tablename__]
 HEADS = SQLModel.metadata.tables[RealtimeHeadRow.__tablename__]
 DEFAULT_KEEP = 1000  # changes kept per user for resuming
+PUSH_PATIENCE = 2.0  # seconds a push waits for the feed to hold its change before RETRY
+_PUSH_POLL = 0.05
 _PRUNE_EVERY = 100  # positions between two prunings of a user's feed
 
 Deliver = Callable[[str, int, str], None]  # user, position, message text
@@ -164,6 +173,34 @@ def _shown(event: Received) -> bool:
 def _deliver_all(deliver: Deliver, appended: Sequence[tuple[str, int, str]]) -> None:
     for user_id, position, text in appended:
         deliver(user_id, position, text)
+
+
+def push_consumer(
+    feed: Feed, deliver: Deliver, patience: float = PUSH_PATIENCE, poll: float = _PUSH_POLL
+) -> Consumer:
+    """The per-replica push (Dapr mode): hands the feed's row of a delivered change to this
+    replica's connections, and writes nothing. A change the feed does not hold yet (the feed's
+    group has not written it) is waited for up to `patience` seconds, then answered RETRY so
+    Dapr delivers it again; one the feed will never hold (stale, or a reminder event a view does
+    not show) answers SUCCESS."""
+
+    async def push(event: Received, session: AsyncSession) -> Outcome:
+        if event.topic == TOPIC_REMINDERS and event.event_type != EventType.REMINDER_TRIGGERED:
+            return Outcome.SUCCESS
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + patience
+        while True:
+            found = await feed.find(event.event_id)
+            if found is not None:
+                deliver(event.user_id, *found)
+                return Outcome.SUCCESS
+            if event.topic == TOPIC_TASK_UPDATES and await feed.superseded(event):
+                return Outcome.SUCCESS  # the feed skips an older version: nothing to push
+            if loop.time() >= deadline:
+                return Outcome.RETRY
+            await asyncio.sleep(poll)
+
+    return Consumer(name=PUSH, handlers={TOPIC_TASK_UPDATES: push, TOPIC_REMINDERS: push})
 
 
 async def append(
@@ -319,12 +356,11 @@ async def _next_position(session: AsyncSession, user_id: str, count: int = 1) ->
 
 
 class FeedRunner(ConsumerRunner):
-    """Runs the realtime consumer without the inbox (other consumers as usual): its feed is its
-    own record, and an event the feed holds already (written by another gateway replica, each
-    of which receives every message) must still reach this replica's connections."""
+    """Runs the realtime consumers without the inbox (other consumers as usual): the feed is its
+    own record (an event it holds already is only sent again), and a push writes nothing."""
 
     async def _apply(self, consumer: Consumer, event: Received) -> tuple[Outcome, str]:
-        if consumer.name != NAME:
+        if consumer.name not in (NAME, PUSH):
             return await super()._apply(consumer, event)
         handler = consumer.handlers.get(event.topic)
         if handler is None:
@@ -333,9 +369,25 @@ class FeedRunner(ConsumerRunner):
             async with self._sessions() as session, session.begin():
                 outcome = await handler(event, session)
         except IntegrityError:
-            # another replica put the event in the feed meanwhile: the redelivery sends it
+            # another replica put the event in the feed meanwhile (during a rebalance of the
+            # feed's group): the redelivery finds it there and sends it
             return Outcome.RETRY, Outcome.RETRY.lower()
         return outcome, SUCCESS if outcome is Outcome.SUCCESS else outcome.lower()
+
+
+class FeedTaps:
+    """Whoever this process tells of each feed row its realtime consumer commits: the gateway's
+    hub, and what taps in later (the MCP server's resource updates)."""
+
+    def __init__(self, *taps: Deliver) -> None:
+        self._taps = list(taps)
+
+    def add(self, tap: Deliver) -> None:
+        self._taps.append(tap)
+
+    def deliver(self, user_id: str, position: int, text: str) -> None:
+        for tap in self._taps:
+            tap(user_id, position, text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,6 +419,30 @@ class Feed:
         async with reading(self.sessions) as session:
             rows = (await session.execute(query)).all()
         return [(int(found), str(text)) for found, text in rows]
+
+    async def find(self, event_id: str) -> tuple[int, str] | None:
+        """The feed's (position, message text) of an event; None when it holds none."""
+        async with reading(self.sessions) as session:
+            found = (
+                await session.execute(
+                    sa.select(CHANGES.c.position, CHANGES.c.message).where(
+                        CHANGES.c.event_id == event_id
+                    )
+                )
+            ).first()
+        return (int(found[0]), str(found[1])) if found is not None else None
+
+    async def superseded(self, event: Received) -> bool:
+        """True when the feed holds the event's task at its version or a later one."""
+        async with reading(self.sessions) as session:
+            latest = (
+                await session.execute(
+                    sa.select(sa.func.max(CHANGES.c.sequence)).where(
+                        CHANGES.c.task_id == event.task_id, CHANGES.c.topic == TOPIC_TASK_UPDATES
+                    )
+                )
+            ).scalar()
+        return latest is not None and event.sequence <= int(latest)
 
     async def oldest(self, user_id: str) -> int | None:
         """The user's oldest position still kept; None when none is."""

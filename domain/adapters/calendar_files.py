@@ -6,13 +6,17 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+import logging
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING
 
+from domain.adapters.calendar_renders import FeedRenderCache
 from domain.calendar import CalendarExchange, ImportReport, check_export_status
 from domain.calendar_feeds import CalendarFeed, CalendarFeeds
+from domain.model import Task
 from domain.ports import Clock
 
 if TYPE_CHECKING:
@@ -29,6 +33,7 @@ class FeedVersion:
     last_modified: dt.datetime
 
 
+log = logging.getLogger(__name__)
 FEEDS_KEPT = 64  # feed texts a process keeps, newest used last
 
 
@@ -41,14 +46,16 @@ class CalendarFiles:
         feeds: CalendarFeeds,
         clock: Clock,
         default_timezone: str,
+        renders: FeedRenderCache,
     ) -> None:
         self.exchange = exchange
+        self.renders = renders
         self.feeds = feeds
         self._clock = clock
         self._default_timezone = default_timezone
         self._texts: OrderedDict[str, str] = OrderedDict()  # feed texts by entity tag
-        self._rendered: Rendered | None = None  # made at the first feed (loads the codec)
-        self._rendering = asyncio.Lock()  # one render at a time shares the cache
+        self._rendered: Rendered | None = None  # VTIMEZONEs, made at the first feed
+        self._warming: set[asyncio.Task[None]] = set()
 
     async def export(self, user_id: str, status: str = "all") -> tuple[str, int]:
         """The user's tasks of `status` as a VCALENDAR, and how many tasks it holds."""
@@ -70,6 +77,33 @@ class CalendarFiles:
         items = await self.exchange.import_items(user_id, parsed.items, correlation_id)
         return ImportReport([*items, *parsed.refused], tuple(parsed.notes))
 
+    async def create_feed(
+        self, user_id: str, name: str, events: bool, token_id: str | None = None
+    ) -> tuple[CalendarFeed, str]:
+        """A new feed and its secret. Its components are rendered and kept in the background,
+        so the first request a calendar app makes reads them instead of rendering every task."""
+        feed, secret = await self.feeds.create(user_id, name, events, token_id)
+        warming = asyncio.create_task(self._warm(user_id, events))
+        self._warming.add(warming)
+        warming.add_done_callback(self._warming.discard)
+        return feed, secret
+
+    async def _warm(self, user_id: str, events: bool) -> None:
+        async def read(task_ids: Sequence[str]) -> list[Task]:
+            return await self.exchange.tasks(user_id, task_ids)
+
+        try:
+            index = await self.exchange.feed_index(user_id)
+            await self.renders.items(user_id, events, index, read)
+        except Exception as exc:  # a cache fill: the first request renders what is missing
+            log.warning("a new feed's components not rendered ahead (%s)", type(exc).__name__)
+
+    async def aclose(self) -> None:
+        """Wait for the feeds being rendered ahead and the components being written."""
+        if self._warming:
+            await asyncio.gather(*self._warming, return_exceptions=True)
+        await self.renders.aclose()
+
     async def feed(self, secret: str) -> FeedVersion | None:
         """The version of the live feed whose secret `secret` is; None for any other text."""
         feed = await self.feeds.verify(secret)
@@ -83,20 +117,22 @@ class CalendarFiles:
 
     async def feed_text(self, version: FeedVersion) -> str:
         """The text of `version`: kept from an earlier request while nothing changed, else
-        written again, re-rendering only the tasks that changed."""
+        assembled from the feed render cache, which renders only the tasks that changed."""
         kept = self._texts.get(version.etag)
         if kept is not None:
             self._texts.move_to_end(version.etag)
             return kept
         feed = version.feed
-        tasks = await self.exchange.feed_tasks(feed.user_id)
+        index = await self.exchange.feed_index(feed.user_id)
+
+        async def read(task_ids: Sequence[str]) -> list[Task]:
+            return await self.exchange.tasks(feed.user_id, task_ids)
+
+        items = await self.renders.items(feed.user_id, feed.events, index, read)
         name = f"Dueflow: {feed.name}" if feed.name else "Dueflow"
         codec = _codec()
-        async with self._rendering:
-            self._rendered = self._rendered or codec.Rendered()
-            text: str = await asyncio.to_thread(
-                codec.render, tasks, None, events=feed.events, name=name, rendered=self._rendered
-            )
+        self._rendered = self._rendered or codec.Rendered()
+        text: str = codec.assemble(items, name=name, rendered=self._rendered)
         self._texts[version.etag] = text
         if len(self._texts) > FEEDS_KEPT:
             self._texts.popitem(last=False)

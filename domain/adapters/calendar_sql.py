@@ -15,8 +15,9 @@ from domain.adapters.statements import Statements
 from domain.adapters.tables import CalendarFeedRow, CalendarLinkRow, TaskRow
 from domain.adapters.writes import Write
 from domain.calendar_feeds import CalendarFeed, StoredFeed
-from domain.calendar_links import CalendarLink, CalendarState
+from domain.calendar_links import CalendarLink, CalendarState, FeedRow
 from domain.errors import ConcurrentChange
+from domain.model import Status
 
 LINKS = CalendarLinkRow.__table__  # type: ignore[attr-defined]
 FEEDS = CalendarFeedRow.__table__  # type: ignore[attr-defined]
@@ -65,6 +66,22 @@ class SqlCalendarLinks:
             (linked, int(sequences or 0), int(linked_versions or 0), _aware(modified)),
         )
 
+    async def feed_rows(self, user_id: str) -> list[FeedRow]:
+        found = await self._statements.execute(
+            _FEED_ROWS, {"user_id": user_id, "open": Status.OPEN.value}
+        )
+        rows: list[Any] = list(found.all())
+        return [
+            FeedRow(
+                row.id,
+                row.version,
+                _moment(row.created_at),
+                _moment(row.updated_at),
+                row.recurred_to,
+            )
+            for row in rows
+        ]
+
     async def put(self, user_id: str, link: CalendarLink) -> None:
         values = {
             "task_id": link.task_id,
@@ -85,6 +102,12 @@ class SqlCalendarLinks:
             raise ConcurrentChange() from None
 
 
+# five columns of the open tasks with a due: a feed's index, read instead of the tasks whole
+_FEED_ROWS = sa.select(T.id, T.version, T.created_at, T.updated_at, T.recurred_to).where(
+    T.user_id == sa.bindparam("user_id", type_=T.user_id.type),
+    T.status == sa.bindparam("open", type_=T.status.type),
+    sa.or_(T.due_at.is_not(None), T.due_date.is_not(None)),
+)
 _INSERT_LINK = Write(sa.insert(LINKS))
 _UPDATE_LINK = Write(
     sa.update(LINKS).where(
@@ -102,6 +125,12 @@ def _aware(value: Any) -> dt.datetime | None:
         value = dt.datetime.fromisoformat(value)
     assert isinstance(value, dt.datetime)
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def _moment(value: Any) -> dt.datetime:
+    moment = _aware(value)
+    assert moment is not None
+    return moment
 
 
 def _link(row: Any) -> CalendarLink:

@@ -21,6 +21,7 @@ import icalendar
 from icalendar.timezone.tzid import tzid_from_dt
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
+from domain.adapters.calendar_renders import RenderedItem
 from domain.arguments import NewTask
 from domain.calendar import MAX_ICS_CHARS, MAX_UID, CalendarItem, ItemReport, Stamp
 from domain.due import EARLIEST_YEAR, LATEST_YEAR, Due, iso_utc, localize, zone
@@ -71,24 +72,37 @@ _ICAL_PRIORITY = {0: Priority.NONE, 1: Priority.URGENT, 5: Priority.MEDIUM}
 # --- writing ---------------------------------------------------------------------------------
 
 
+def render_item(
+    task: Task, stamp: Stamp, stamped_at: dt.datetime | None, events: bool
+) -> RenderedItem:
+    """The VTODO (or, with `events`, VEVENT) of `task`, written by the library."""
+    item = _event(task, stamp, stamped_at) if events else _todo(task, stamp, stamped_at)
+    text = item.to_ical()
+    moments = list(_moments(task))
+    return RenderedItem(
+        text,
+        frozenset(m.decode() for m in _TZID.findall(text)),
+        min(moments) if moments else None,
+        max(moments) if moments else None,
+    )
+
+
 class Rendered:
     """Components and VTIMEZONEs already written, by what they depend on (a task's version and
     stamp; a zone and its years): a feed re-renders only what changed. Bounded, oldest out."""
 
     def __init__(self, components: int = 20_000, zones: int = 256) -> None:
-        self._components: OrderedDict[tuple[Any, ...], tuple[bytes, frozenset[str]]] = OrderedDict()
+        self._components: OrderedDict[tuple[Any, ...], RenderedItem] = OrderedDict()
         self._zones: OrderedDict[tuple[str, dt.date, dt.date], bytes] = OrderedDict()
         self._sizes = (components, zones)
 
     def component(
         self, task: Task, stamp: Stamp, stamped_at: dt.datetime | None, events: bool
-    ) -> tuple[bytes, frozenset[str]]:
+    ) -> RenderedItem:
         key = (task.id, task.version, stamp, stamped_at, events)
         found = self._components.get(key)
         if found is None:
-            item = _event(task, stamp, stamped_at) if events else _todo(task, stamp, stamped_at)
-            text = item.to_ical()
-            found = text, frozenset(m.decode() for m in _TZID.findall(text))
+            found = render_item(task, stamp, stamped_at, events)
             _remember(self._components, key, found, self._sizes[0])
         return found
 
@@ -96,9 +110,22 @@ class Rendered:
         key = (tzid, first, last)
         found = self._zones.get(key)
         if found is None:
-            found = icalendar.Timezone.from_tzid(tzid, first_date=first, last_date=last).to_ical()
+            found = _timezone(tzid, first, last).to_ical()
             _remember(self._zones, key, found, self._sizes[1])
         return found
+
+
+def _timezone(tzid: str, first: dt.date, last: dt.date) -> icalendar.Timezone:
+    """The VTIMEZONE of `tzid` from `first` to `last`, as the library writes it, with each
+    sub-component's DTSTART repeated among its RDATEs: ical.js (Thunderbird's parser) takes the
+    onsets of a sub-component with RDATE from its RDATEs alone, and so read a time in the first
+    summer of the span an hour off. RFC 5545 ignores the duplicate onset."""
+    timezone = icalendar.Timezone.from_tzid(tzid, first_date=first, last_date=last)
+    for onset in timezone.subcomponents:
+        start: Any = onset.get("DTSTART")
+        if "RDATE" in onset and start is not None:
+            onset.add("rdate", start.dt)
+    return timezone
 
 
 def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any, size: int) -> None:
@@ -123,31 +150,38 @@ def render(
     Each component and VTIMEZONE is written by the library; `rendered` keeps them for the next
     call."""
     rendered = rendered or Rendered()
+    items = [
+        rendered.component(task, stamp, stamped_at, events)
+        for task, stamp in tasks
+        if not (events and (task.due is None or task.status is not Status.OPEN))
+    ]
+    return assemble(items, name=name, rendered=rendered)
+
+
+def assemble(
+    items: Sequence[RenderedItem], *, name: str | None = None, rendered: Rendered | None = None
+) -> str:
+    """A VCALENDAR around components already written, with the VTIMEZONEs they need."""
+    rendered = rendered or Rendered()
     calendar = icalendar.Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
     if name:
         calendar.add("x-wr-calname", name)
-    components: list[bytes] = []
     zones: set[str] = set()
-    moments: list[dt.date] = []
-    for task, stamp in tasks:
-        if events and (task.due is None or task.status is not Status.OPEN):
-            continue
-        text, used = rendered.component(task, stamp, stamped_at, events)
-        components.append(text)
-        zones |= used
-        moments.extend(_moments(task))
+    firsts = [item.first for item in items if item.first is not None]
+    lasts = [item.last for item in items if item.last is not None]
+    for item in items:
+        zones |= item.tzids
     # the VTIMEZONEs every TZID needs, first (as RFC 5545 readers expect), covering the times
     # written and the years a series runs on after them
-    timezones = [
-        rendered.zone(tzid, min(moments), max(moments)) for tzid in sorted(zones) if moments
-    ]
+    timezones = [rendered.zone(tzid, min(firsts), max(lasts)) for tzid in sorted(zones) if firsts]
     head = calendar.to_ical()
     end = b"END:VCALENDAR\r\n"
     assert head.endswith(end)
-    return str((head[: -len(end)] + b"".join(timezones) + b"".join(components) + end).decode())
+    body = b"".join(item.text for item in items)
+    return str((head[: -len(end)] + b"".join(timezones) + body + end).decode())
 
 
 def _moments(task: Task) -> Iterable[dt.date]:

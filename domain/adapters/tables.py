@@ -347,6 +347,23 @@ class CalendarFeedRow(SQLModel, table=True):
     revoked_at: dt.datetime | None = _utc(nullable=True)
 
 
+class CalendarRenderRow(SQLModel, table=True):
+    """A task's component as a calendar feed shows it, written by the icalendar library and
+    kept so a feed renders only what changed (domain.adapters.calendar_renders): valid while
+    its fingerprint (the task's version, its calendar stamp and the form) still matches."""
+
+    __tablename__ = "calendar_renders"
+
+    user_id: str = Field(primary_key=True, max_length=200)
+    task_id: str = Field(primary_key=True, max_length=36)
+    form: str = Field(primary_key=True, max_length=8)  # vtodo, or vevent for events feeds
+    fingerprint: str = Field(max_length=64)
+    text: str = Field(sa_type=sa.Text)
+    tzids: str = Field(default="", sa_type=sa.Text)  # the TZIDs it names, comma-separated
+    first_day: dt.date | None = Field(default=None)  # what its zones' VTIMEZONEs must cover
+    last_day: dt.date | None = Field(default=None)
+
+
 class RealtimeChangeRow(SQLModel, table=True):
     """One change as the realtime gateway sends it, at its place in its user's feed: a client
     that reconnects with the last position it saw is sent every row after it (workers.realtime)."""

@@ -49,6 +49,7 @@ import sqlalchemy as sa
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 from domain.adapters.schema import downgrade, upgrade
 from domain.adapters.sql import make_engine
@@ -175,8 +176,9 @@ async def serving(db: str, home: Path, users: Sequence[str]) -> AsyncIterator[Se
 
 
 async def tickets(served: Served, per_user: dict[str, int]) -> list[tuple[str, str]]:
-    """(user, socket URL with a fresh ticket): `per_user[user]` for each user."""
+    """(user, "<socket URL> <fresh ticket>"): `per_user[user]` for each user."""
     urls = []
+    socket_url = served.base.replace("http", "ws") + "/realtime/ws"
     async with httpx.AsyncClient(timeout=30) as http:
         for user, count in per_user.items():
             headers = {"Authorization": f"Bearer {served.tokens[user]}"}
@@ -184,8 +186,7 @@ async def tickets(served: Served, per_user: dict[str, int]) -> list[tuple[str, s
                 ticket = (
                     await http.post(f"{served.base}/realtime/tickets", headers=headers)
                 ).json()
-                url = served.base.replace("http", "ws") + f"/realtime/ws?ticket={ticket['ticket']}"
-                urls.append((user, url))
+                urls.append((user, f"{socket_url} {ticket['ticket']}"))
     return urls
 
 
@@ -210,8 +211,12 @@ async def _read_sockets(urls: Sequence[str]) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 20_000)), hard))
     sockets = []
-    for url in urls:
-        socket_ = await connect(url, max_queue=None, ping_interval=None, open_timeout=60)
+    for target in urls:
+        url, ticket = target.split(" ")
+        offered = [Subprotocol("dueflow.v1"), Subprotocol(f"dueflow.ticket.{ticket}")]
+        socket_ = await connect(
+            url, subprotocols=offered, max_queue=None, ping_interval=None, open_timeout=60
+        )
         assert json.loads(await socket_.recv())["type"] == "hello"
         sockets.append(socket_)
     arrivals: list[list[Arrival]] = [[] for _ in sockets]

@@ -15,9 +15,11 @@ from pathlib import Path
 import httpx
 import icalendar
 import pytest
+import sqlalchemy as sa
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 
+from domain.adapters.sql import make_engine
 from domain.clock import FixedClock
 from dueflow.bootstrap import Runtime
 from mcp_server.http_app import Reachable, http_app
@@ -155,6 +157,7 @@ async def test_unknown_forged_revoked_and_orphaned_feeds_answer_404_logged_witho
     assert not [r.getMessage() for r in server_side if secret in r.getMessage()]
 
 
+@pytest.mark.timeout(180)  # several processes: generous on a shared, loaded machine
 async def test_the_cli_and_a_served_process_import_export_and_feed_on_one_database(
     tmp_path: Path, postgres_url: str
 ) -> None:
@@ -211,3 +214,34 @@ async def _served(port: int, path: str, feed_id: str, home: Path, env: dict[str,
         revoked = run_dueflow(home, "feeds", "revoke", "--user", "ann", feed_id, **env)
         assert revoked.returncode == 0
         assert (await http.get(path)).status_code == 404
+
+
+@pytest.mark.timeout(180)  # several processes: generous on a shared, loaded machine
+async def test_a_lone_cli_import_publishes_its_own_events_before_it_ends(
+    tmp_path: Path, database_url: str
+) -> None:
+    """`dueflow import` as its own process with no server running: the events it recorded are
+    applied by the workers (audit, reminders, the feed render cache) before it exits."""
+    env = {"DUEFLOW_DATABASE_URL": database_url, "DUEFLOW_TIMEZONE": "Europe/Berlin"}
+    if database_url.startswith("sqlite"):
+        assert run_dueflow(tmp_path, "db", "upgrade", **env).returncode == 0
+    assert run_dueflow(tmp_path, "feeds", "create", "--user", "ann", **env).returncode == 0
+    thunderbird = str(FIXTURES / "thunderbird.ics")
+    imported = run_dueflow(tmp_path, "import", thunderbird, "--user", "ann", **env)
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.count("created\t") == 3 and "published 3 event(s)" in imported.stderr
+
+    engine = make_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            waiting = await conn.scalar(
+                sa.text("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            )
+            audited = await conn.scalar(sa.text("SELECT count(*) FROM audit_log"))
+            scheduled = await conn.scalar(sa.text("SELECT count(*) FROM reminder_schedule"))
+            kept = await conn.scalar(sa.text("SELECT count(*) FROM calendar_renders"))
+    finally:
+        await engine.dispose()
+    assert (waiting, audited) == (0, 3)
+    assert scheduled and scheduled > 0  # the open tasks' reminders
+    assert kept == 2  # the two open tasks with a due, for the feed

@@ -107,7 +107,8 @@ async def probe(
                 return False
             return True
 
-        await eventually(listening, timeout=STARTUP_SECONDS * 2, what=f"{role} to listen")
+        # five processes import and migrate at once: a minute at a load of 8 on two cores
+        await eventually(listening, timeout=STARTUP_SECONDS * 4, what=f"{role} to listen")
         statuses = []
         for path, headers in probe_requests(deployment):
             statuses.append((await client.get(path, headers=headers)).status_code)

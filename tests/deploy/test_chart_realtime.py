@@ -21,17 +21,46 @@ def test_each_gateway_replica_consumes_every_message_on_its_own_bus(values_file:
     settings = settings_of(gateway)
     buses = {c["metadata"]["name"]: c for c in rendered.components("pubsub.")}
     own = buses[settings.dapr_pubsub]
+    feed = buses[settings.realtime_feed_pubsub]
 
     assert metadata(own)["consumerID"] == "{podName}" and "consumerGroup" not in metadata(own)
+    assert metadata(own)["initialOffset"] == "newest"
     assert own["scopes"] == [app_id(gateway)]
+    # the feed: one fixed group every replica joins, durable from the oldest message, so a
+    # change published while no replica ran is written when one starts
+    group = metadata(feed)["consumerID"]
+    assert (
+        "{" not in group and group.startswith("dueflow") and "consumerGroup" not in metadata(feed)
+    )
+    assert metadata(feed)["initialOffset"] == "oldest"
+    assert feed["scopes"] == [app_id(gateway)]
     for name, bus in buses.items():
-        if name != settings.dapr_pubsub:
+        if name not in (settings.dapr_pubsub, settings.realtime_feed_pubsub):
             assert app_id(gateway) not in bus["scopes"]
             assert "consumerGroup" in metadata(bus)
+    [resiliency] = rendered.of("Resiliency")
+    targets = resiliency["spec"]["targets"]["components"]
+    assert (
+        targets[feed["metadata"]["name"]]["inbound"]["retry"]
+        in resiliency["spec"]["policies"]["retries"]
+    )
     # the other apps keep the shared bus, so their replicas still share the events
     for role, deployment in deployments.items():
         if role != "realtime":
             assert settings_of(deployment).dapr_pubsub != settings.dapr_pubsub, role
+
+
+def test_the_feed_group_is_the_releases_unless_one_is_given() -> None:
+    def group(*settings: str) -> str:
+        rendered = render("values.yaml", *settings)
+        gateway = dueflow_deployments(rendered)["realtime"]
+        name = settings_of(gateway).realtime_feed_pubsub
+        [feed] = [c for c in rendered.components("pubsub.") if c["metadata"]["name"] == name]
+        found: str = metadata(feed)["consumerID"]
+        return found
+
+    assert group() == "dueflow-realtime-feed"
+    assert group("workers.realtime.feedConsumerGroup=tasks-eu-feed") == "tasks-eu-feed"
 
 
 def test_the_gateway_resolves_tokens_and_has_a_service_and_an_optional_sticky_ingress() -> None:

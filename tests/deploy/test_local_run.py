@@ -87,6 +87,29 @@ def test_the_local_components_are_the_ones_the_apps_name_and_scope_apps_that_run
     assert run_file()["common"]["env"]["DUEFLOW_EVENT_BUS"] == "dapr"
 
 
+def test_the_realtime_app_pushes_on_its_own_consumer_and_writes_the_feed_in_one_shared_group() -> (
+    None
+):
+    app = apps()["dueflow-realtime"]
+    settings = Settings.from_env({**run_file()["common"]["env"], **app["env"]})
+    components = {r["metadata"]["name"]: r for r in local_resources() if r["kind"] == "Component"}
+    push = components[settings.dapr_pubsub]
+    feed = components[settings.realtime_feed_pubsub]
+
+    def fields(component: dict[str, Any]) -> dict[str, Any]:
+        return {entry["name"]: entry["value"] for entry in component["spec"]["metadata"]}
+
+    # each replica its own consumer, from the newest message: it only pushes
+    assert fields(push)["consumerID"] == "{podName}" and fields(push)["initialOffset"] == "newest"
+    # one fixed, durable group for every replica, from the oldest message: it writes the feed
+    assert "{" not in fields(feed)["consumerID"] and fields(feed)["initialOffset"] == "oldest"
+    assert "consumerGroup" not in fields(push) and "consumerGroup" not in fields(feed)
+    assert push["scopes"] == feed["scopes"] == ["dueflow-realtime"]
+    resiliency = next(r for r in local_resources() if r["kind"] == "Resiliency")
+    inbound = resiliency["spec"]["targets"]["components"]
+    assert inbound[settings.realtime_feed_pubsub]["inbound"]["retry"] == "pubsubRetry"
+
+
 def test_no_secret_is_written_in_the_run_file() -> None:
     text = Path(RUN_FILE).read_text()
 

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastmcp import Client
 
 from domain.clock import FixedClock
 from dueflow.bootstrap import Runtime
 from tests.support.fuzzing import Call, Fuzzer, plan
+
+# a hang is caught per call (Fuzzer.timeout); the whole sample takes minutes on a loaded machine
+pytestmark = pytest.mark.timeout(300)
 
 SEED = 14
 CALLS = 300

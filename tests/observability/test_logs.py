@@ -10,9 +10,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastmcp import Client
 from fastmcp.client.transports import StdioTransport
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 from tests.support.realtime import socket_url, ticket
 from tests.support.servers import (
@@ -103,9 +106,13 @@ async def test_a_realtime_ticket_in_a_request_line_is_masked_in_the_log(tmp_path
         DUEFLOW_TOKENS=f"{ALICE_TOKEN}=alice",
     ):
         base = f"http://127.0.0.1:{port}"
+        # a client that still puts its ticket in the URL is refused (docs/realtime.md); the
+        # request line it sent must not carry the ticket into the log either
         spent = await ticket(base, ALICE_TOKEN)
-        async with connect(socket_url(base, spent)) as socket:
-            await socket.recv()  # hello: the request line is logged by now
+        url = socket_url(base) + f"?ticket={spent}"
+        async with connect(url, subprotocols=[Subprotocol("dueflow.v1")]) as socket:
+            with pytest.raises(ConnectionClosed):
+                await socket.recv()  # closed: the request line is logged by now
     text = log.read_text()
     assert spent not in text and spent[4:20] not in text
     assert "ticket=dft_(masked)" in text, text[-2000:]

@@ -14,8 +14,17 @@ from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Subprotocol
 
-from tests.support.realtime import changes, next_message, open_socket, quiet, socket_url, ticket
+from tests.support.realtime import (
+    changes,
+    next_message,
+    offering,
+    open_socket,
+    quiet,
+    socket_url,
+    ticket,
+)
 from tests.support.servers import (
     ALICE_TOKEN,
     BOB_TOKEN,
@@ -70,33 +79,44 @@ async def test_a_socket_needs_a_fresh_ticket_and_an_allowed_origin(served: str) 
     assert (anonymous.status_code, forged.status_code) == (401, 401)
     assert "Authorization: Bearer" in anonymous.json()["error_description"]
 
-    for url in (
-        socket_url(served, ""),
-        socket_url(served, "dft_forged"),
-        served.replace("http", "ws") + "/realtime/ws",
-    ):
-        async with connect(url) as socket:
+    ws = socket_url(served)
+    v1 = Subprotocol("dueflow.v1")
+    for offered in ([v1], [v1, Subprotocol("dueflow.ticket.dft_forged")]):
+        async with connect(ws, subprotocols=offered) as socket:
+            assert socket.subprotocol == "dueflow.v1"
             assert (await closed_with(socket))[0] == 4401
 
     good = await ticket(served, ALICE_TOKEN)
     with pytest.raises(InvalidStatus) as foreign:
-        await connect(socket_url(served, good), origin="https://evil.example.net")  # type: ignore[arg-type]
+        await connect(ws, subprotocols=offering(good), origin="https://evil.example.net")  # type: ignore[arg-type]
     assert foreign.value.response.status_code == 403
-    async with connect(socket_url(served, good), origin="https://board.example.com") as socket:  # type: ignore[arg-type]
+    # the ticket in the URL, where request lines reach logs, is refused and not spent
+    async with connect(f"{ws}?ticket={good}", subprotocols=[v1]) as socket:
+        code, reason = await closed_with(socket)
+    assert code == 4401 and "dueflow.ticket.<ticket>" in reason
+    # without dueflow.v1 no subprotocol is answered and the socket is closed, ticket unspent
+    async with connect(ws, subprotocols=[Subprotocol(f"dueflow.ticket.{good}")]) as socket:
+        assert socket.subprotocol is None
+        code, reason = await closed_with(socket)
+    assert code == 4400 and "dueflow.v1" in reason
+    async with connect(
+        ws,
+        subprotocols=offering(good),
+        origin="https://board.example.com",  # type: ignore[arg-type]
+    ) as socket:
+        assert socket.subprotocol == "dueflow.v1"  # only dueflow.v1 is echoed, never the ticket
         assert (await next_message(socket))["type"] == "hello"
-    async with connect(socket_url(served, good)) as socket:  # the same ticket again
+    async with connect(ws, subprotocols=offering(good)) as socket:  # the same ticket again
         code, reason = await closed_with(socket)
     assert code == 4401 and "POST /realtime/tickets" in reason
 
     stale = await ticket(served, ALICE_TOKEN)
     await asyncio.sleep(1.2)  # DUEFLOW_REALTIME_TICKET_SECONDS=1 in the server's process
-    async with connect(socket_url(served, stale)) as socket:
+    async with connect(ws, subprotocols=offering(stale)) as socket:
         assert (await closed_with(socket))[0] == 4401
 
-    async with connect(
-        socket_url(served, await ticket(served, ALICE_TOKEN), after=-1 if False else None)
-        + "&after=x"
-    ) as socket:
+    fresh = await ticket(served, ALICE_TOKEN)
+    async with connect(f"{ws}?after=x", subprotocols=offering(fresh)) as socket:
         assert (await closed_with(socket))[0] == 4400
 
 

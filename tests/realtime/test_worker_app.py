@@ -19,9 +19,17 @@ from domain.clock import FixedClock
 from domain.service import NewTask
 from dueflow.bootstrap import Runtime, worker_app
 from dueflow.gateway import gateway_routes
+from dueflow.settings import Settings
 from tests.support.dapr_apps import CLOUDEVENTS, client_for, cloudevent, deliver
 from tests.support.database import envelopes
-from tests.support.realtime import changes, next_message, open_socket, quiet
+from tests.support.realtime import (
+    changes,
+    next_message,
+    offering,
+    open_socket,
+    quiet,
+    socket_url,
+)
 from tests.support.runtimes import settings_for
 from tests.support.servers import ALICE_TOKEN, BOB_TOKEN, serving
 from workers.consumer import ConsumerRunner, Received
@@ -29,13 +37,24 @@ from workers.live_hub import Hub
 from workers.realtime import realtime_consumer
 
 TOKENS = f"{ALICE_TOKEN}=alice,{BOB_TOKEN}=bob"
+FEED = "/events/feed"  # the feed group's routes
 
 
 @pytest.fixture
 async def app(runtime: Runtime, database_url: str, clock: FixedClock) -> AsyncIterator[Starlette]:
-    settings = settings_for(database_url, TOKENS=TOKENS, REALTIME_HEARTBEAT_SECONDS="0.2")
-    async with worker_app("realtime", settings, clock) as served:
+    async with worker_app("realtime", replica_settings(database_url), clock) as served:
         yield served
+
+
+def replica_settings(database_url: str) -> Settings:
+    """A gateway replica's settings, its components named otherwise than the defaults."""
+    return settings_for(
+        database_url,
+        TOKENS=TOKENS,
+        REALTIME_HEARTBEAT_SECONDS="0.2",
+        DAPR_PUBSUB="pubsub-realtime",
+        REALTIME_FEED_PUBSUB="realtime-feed",
+    )
 
 
 async def alice_changes(runtime: Runtime) -> list[dict[str, Any]]:
@@ -52,11 +71,19 @@ async def test_the_app_subscribes_task_updates_and_reminders_and_answers_probes(
         subscribed = (await client.get("/dapr/subscribe")).json()
         health = await client.get("/healthz")
         ready = await client.get("/readyz")
-    assert {s["topic"]: s["route"] for s in subscribed} == {
-        "task-updates": "/events/task-updates",
-        "reminders": "/events/reminders",
+    routes = {(s["pubsubname"], s["topic"]): s["route"] for s in subscribed}
+    assert routes == {
+        # every replica its own consumer: it pushes what the feed holds to its sockets
+        ("pubsub-realtime", "task-updates"): "/events/task-updates",
+        ("pubsub-realtime", "reminders"): "/events/reminders",
+        # one shared, durable group: it writes the feed
+        ("realtime-feed", "task-updates"): "/events/feed/task-updates",
+        ("realtime-feed", "reminders"): "/events/feed/reminders",
     }
-    assert all(s["deadLetterTopic"].endswith("-dead-letter") for s in subscribed)
+    letters = {s["route"]: s.get("deadLetterTopic") for s in subscribed}
+    assert letters["/events/feed/task-updates"] == "task-updates-dead-letter"
+    assert letters["/events/feed/reminders"] == "reminders-dead-letter"
+    assert letters["/events/task-updates"] is None and letters["/events/reminders"] is None
     assert (health.status_code, ready.status_code) == (200, 200)
 
 
@@ -67,10 +94,10 @@ async def test_a_delivered_change_reaches_its_users_socket_once_and_in_order(
     async with serving(app) as base, client_for(app) as client:
         alice = await open_socket(base, ALICE_TOKEN)
         bob = await open_socket(base, BOB_TOKEN)
-        assert await deliver(client, created, "task-updates") == "SUCCESS"
-        assert await deliver(client, updated, "task-updates") == "SUCCESS"
-        assert await deliver(client, updated, "task-updates") == "SUCCESS"  # redelivered
-        assert await deliver(client, created, "task-updates") == "SUCCESS"  # late and stale
+        assert await deliver(client, created, "task-updates", FEED) == "SUCCESS"
+        assert await deliver(client, updated, "task-updates", FEED) == "SUCCESS"
+        assert await deliver(client, updated, "task-updates", FEED) == "SUCCESS"  # redelivered
+        assert await deliver(client, created, "task-updates", FEED) == "SUCCESS"  # late, stale
         first, second = await changes(alice, 2)
         # a redelivered event goes out again with its own position (another replica may have
         # written it): the client drops what it has seen by position
@@ -81,7 +108,7 @@ async def test_a_delivered_change_reaches_its_users_socket_once_and_in_order(
         assert await quiet(alice) and await quiet(bob)
 
         malformed = await client.post(
-            "/events/task-updates",
+            "/events/feed/task-updates",
             content=cloudevent({"event_id": "x"}, "task-updates"),
             headers=CLOUDEVENTS,
         )
@@ -104,8 +131,9 @@ async def test_a_fired_reminder_is_sent_and_other_reminder_events_are_not(
     }
     async with serving(app) as base, client_for(app) as client:
         alice = await open_socket(base, ALICE_TOKEN)
-        assert await deliver(client, scheduled, "reminders") == "SUCCESS"
-        assert await deliver(client, fired, "reminders") == "SUCCESS"
+        assert await deliver(client, scheduled, "reminders", FEED) == "SUCCESS"
+        assert await deliver(client, scheduled, "reminders") == "SUCCESS"  # nothing to push
+        assert await deliver(client, fired, "reminders", FEED) == "SUCCESS"
         message = await next_message(alice)
         assert (message["event"], message["reminder"]) == ("REMINDER_TRIGGERED", {"spec": "PT0S"})
         assert await quiet(alice)
@@ -157,8 +185,8 @@ async def test_a_ticket_is_refused_once_its_personal_token_is_revoked(
                 f"{base}/realtime/tickets", headers={"Authorization": f"Bearer {text}"}
             )
         await runtime.tokens.revoke(token.id)
-        url = base.replace("http", "ws") + f"/realtime/ws?ticket={issued.json()['ticket']}"
-        async with connect(url) as socket:
+        offered = offering(issued.json()["ticket"])
+        async with connect(socket_url(base), subprotocols=offered) as socket:
             with pytest.raises(ConnectionClosed) as closed:
                 await asyncio.wait_for(socket.recv(), 5)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401

@@ -49,21 +49,28 @@ def client_for(app: Any) -> httpx.AsyncClient:
 
 
 async def deliver(
-    client: httpx.AsyncClient, envelope: dict[str, Any], topic: str = "task-events"
+    client: httpx.AsyncClient,
+    envelope: dict[str, Any],
+    topic: str = "task-events",
+    prefix: str = "/events",
 ) -> str:
-    """POST the envelope to a worker app as daprd delivers it; answer the app's status."""
+    """POST the envelope to a worker app as daprd delivers it (to the subscription's route
+    under `prefix`); answer the app's status."""
     response = await client.post(
-        f"/events/{topic}", content=cloudevent(envelope, topic), headers=CLOUDEVENTS
+        f"{prefix}/{topic}", content=cloudevent(envelope, topic), headers=CLOUDEVENTS
     )
     status: str = response.json()["status"]
     return status
 
 
-async def deliver_published(client: httpx.AsyncClient, request: Published) -> str:
+async def deliver_published(
+    client: httpx.AsyncClient, request: Published, prefix: str = "/events"
+) -> str:
     """POST a publish the fake sidecar recorded to a worker app, as daprd delivers it (the
-    CloudEvent attributes the publisher set); answer the app's status."""
+    CloudEvent attributes the publisher set, to the subscription's route under `prefix`);
+    answer the app's status."""
     response = await client.post(
-        f"/events/{request.topic}",
+        f"{prefix}/{request.topic}",
         content=cloudevent(
             request.json(),
             request.topic,

@@ -29,6 +29,7 @@ TABLES = (
     "access_log",
     "calendar_links",
     "calendar_feeds",
+    "calendar_renders",
     "realtime_changes",
     "realtime_heads",
     "realtime_grants",

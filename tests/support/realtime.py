@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 
 async def ticket(base: str, token: str) -> str:
@@ -20,16 +21,23 @@ async def ticket(base: str, token: str) -> str:
     return text
 
 
-def socket_url(base: str, ticket_text: str, after: int | None = None) -> str:
-    url = base.replace("http://", "ws://") + f"/realtime/ws?ticket={ticket_text}"
-    return url if after is None else f"{url}&after={after}"
+def socket_url(base: str, after: int | None = None) -> str:
+    url = base.replace("http://", "ws://") + "/realtime/ws"
+    return url if after is None else f"{url}?after={after}"
+
+
+def offering(ticket_text: str) -> list[Subprotocol]:
+    """The subprotocols a client offers to hand `ticket_text` over."""
+    return [Subprotocol("dueflow.v1"), Subprotocol(f"dueflow.ticket.{ticket_text}")]
 
 
 async def open_socket(
     base: str, token: str, after: int | None = None, **options: Any
 ) -> ClientConnection:
     """A connected socket of `token`'s user, its hello read."""
-    socket = await connect(socket_url(base, await ticket(base, token), after), **options)
+    offered = offering(await ticket(base, token))
+    socket = await connect(socket_url(base, after), subprotocols=offered, **options)
+    assert socket.subprotocol == "dueflow.v1"
     hello = await next_message(socket)
     assert hello["type"] == "hello", hello
     return socket

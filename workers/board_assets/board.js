@@ -137,9 +137,9 @@
       ticket = (await response.json()).ticket;
     } catch (error) { retry(); return; }
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const url = `${scheme}//${location.host}/realtime/ws?ticket=${encodeURIComponent(ticket)}` +
-      `&after=${board.position}`;
-    const socket = new WebSocket(url);
+    // the ticket goes in Sec-WebSocket-Protocol, never in the URL (request lines reach logs)
+    const url = `${scheme}//${location.host}/realtime/ws?after=${board.position}`;
+    const socket = new WebSocket(url, ["dueflow.v1", `dueflow.ticket.${ticket}`]);
     board.socket = socket;
     socket.onmessage = async (event) => {
       const message = JSON.parse(event.data);

@@ -51,6 +51,7 @@ app.kubernetes.io/component: {{ .role }}
 {{/* Names of the Dapr resources; the pub/sub and state store names reach the apps as env. */}}
 {{- define "dueflow.pubsub" -}}{{ include "dueflow.fullname" . }}-pubsub{{- end }}
 {{- define "dueflow.pubsubRealtime" -}}{{ include "dueflow.fullname" . }}-pubsub-realtime{{- end }}
+{{- define "dueflow.pubsubRealtimeFeed" -}}{{ include "dueflow.fullname" . }}-pubsub-realtime-feed{{- end }}
 {{- define "dueflow.statestore" -}}{{ include "dueflow.fullname" . }}-statestore{{- end }}
 {{- define "dueflow.secretstore" -}}{{ include "dueflow.fullname" . }}-secretstore{{- end }}
 {{- define "dueflow.daprConfig" -}}{{ include "dueflow.fullname" . }}-dapr{{- end }}
@@ -130,6 +131,10 @@ pub/sub app when Kafka needs a password or certificates. */}}
 {{- end }}
 - name: DUEFLOW_DAPR_PUBSUB
   value: {{ eq .role "realtime" | ternary (include "dueflow.pubsubRealtime" $root) (include "dueflow.pubsub" $root) }}
+{{- if eq .role "realtime" }}
+- name: DUEFLOW_REALTIME_FEED_PUBSUB
+  value: {{ include "dueflow.pubsubRealtimeFeed" $root }}
+{{- end }}
 - name: DUEFLOW_DAPR_STATESTORE
   value: {{ include "dueflow.statestore" $root }}
 - name: DUEFLOW_API_APP_ID
