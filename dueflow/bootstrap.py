@@ -299,6 +299,8 @@ async def _wire(
         batch_bytes=RELAY_BYTES_SQLITE if sqlite else BATCH_BYTES,
         gather_seconds=RELAY_GATHER_SQLITE if sqlite else GATHER_SECONDS,
         work=work,
+        # with a live view open, a change goes out as soon as it commits (the gateway's hub)
+        watched=workers.hub.watched if workers is not None else None,
     )
     wakes.insert(0, relay.notify)
     units = partial(SqlUnitOfWork, database.sessions, relay.notify)
@@ -616,5 +618,13 @@ async def serve_asgi(app: Starlette, host: str, port: int) -> None:
     """Serve `app` with uvicorn, logging through this process's handlers (stderr)."""
     import uvicorn
 
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+    # no permessage-deflate on the realtime worker's sockets: see `dueflow serve` (cli.py)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        ws_per_message_deflate=False,
+    )
     await uvicorn.Server(config).serve()

@@ -282,6 +282,9 @@ async def serve(
                     timeout_graceful_shutdown=2,
                     lifespan="on",
                     log_config=None,  # uvicorn's records (access log too) go to stderr, as ours do
+                    # the realtime messages are small JSON: compressing each, for every
+                    # connection, costs more CPU and memory per connection than it saves
+                    ws_per_message_deflate=False,
                 )
                 log.info("MCP over %s at http://%s:%d%s", transport, host, port, path)
                 await uvicorn.Server(config).serve()

@@ -21,7 +21,7 @@ from sqlmodel import SQLModel
 from domain.adapters.metrics import EVENT_LAG, EVENTS_HANDLED, HANDLER_SECONDS
 from domain.adapters.sql import reading
 from domain.adapters.tables import ProcessedEventRow
-from domain.adapters.tracing import correlated, span, traceparent_of
+from domain.adapters.tracing import correlated, recording, span, traceparent_of
 from domain.ports import Clock
 
 log = logging.getLogger("dueflow.consumer")
@@ -95,6 +95,8 @@ class Received:
         correlation_id = metadata.get("correlation_id") if isinstance(metadata, dict) else None
         stack = ExitStack()
         stack.enter_context(correlated(correlation_id, self.event_id))
+        if self.parent is None and not recording():
+            return stack  # no trace to join and none recorded: the log ids are all there is
         stack.enter_context(
             span(
                 f"process {self.topic}",

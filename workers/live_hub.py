@@ -50,6 +50,10 @@ class Hub:
         for subscription in self._by_user.get(user_id, ()):
             subscription.offer(position, text)
 
+    def watched(self) -> bool:
+        """Whether any connection is open: a live view waits for the next change."""
+        return bool(self._by_user)
+
     def connections(self) -> Iterator[Subscription]:
         for subscribers in self._by_user.values():
             yield from subscribers

@@ -140,7 +140,7 @@ def realtime_consumer(
     kept = keep or DEFAULT_KEEP
 
     async def record(event: Received, session: AsyncSession) -> Outcome:
-        if event.topic == TOPIC_REMINDERS and event.event_type != EventType.REMINDER_TRIGGERED:
+        if not _shown(event):
             return Outcome.SUCCESS  # scheduled, cancelled, delivered: nothing a view shows
         appended = await append(session, event, Outlook.at(clock.now(), user_zone), clock, kept)
         if appended is not None and deliver is not None:
@@ -148,7 +148,31 @@ def realtime_consumer(
             after_commit(session, lambda: deliver(event.user_id, position, text))
         return Outcome.SUCCESS
 
-    return Consumer(name=NAME, handlers={TOPIC_TASK_UPDATES: record, TOPIC_REMINDERS: record})
+    async def record_all(events: Sequence[Received], session: AsyncSession) -> Outcome:
+        """A batch in a few statements, with the effect of record() on each in turn."""
+        shown = [e for e in events if _shown(e)]
+        if not shown:
+            return Outcome.SUCCESS
+        appended = await append_all(session, shown, Outlook.at(clock.now(), user_zone), clock, kept)
+        if appended and deliver is not None:
+            after_commit(session, lambda: _deliver_all(deliver, appended))
+        return Outcome.SUCCESS
+
+    return Consumer(
+        name=NAME,
+        handlers={TOPIC_TASK_UPDATES: record, TOPIC_REMINDERS: record},
+        batch=record_all,
+    )
+
+
+def _shown(event: Received) -> bool:
+    """A task change, or a fired reminder: what a view shows."""
+    return event.topic != TOPIC_REMINDERS or event.event_type == EventType.REMINDER_TRIGGERED
+
+
+def _deliver_all(deliver: Deliver, appended: Sequence[tuple[str, int, str]]) -> None:
+    for user_id, position, text in appended:
+        deliver(user_id, position, text)
 
 
 def push_consumer(
@@ -226,12 +250,96 @@ async def append(
     return position, text
 
 
-async def _next_position(session: AsyncSession, user_id: str) -> int:
-    """The user's next position; the head row stays locked until the transaction ends."""
+async def append_all(
+    session: AsyncSession, events: Sequence[Received], outlook: Outlook, clock: Clock, keep: int
+) -> list[tuple[str, int, str]]:
+    """append() for a batch of shown events, in order, in a statement per kind of work rather
+    than per event (the relay hands the consumers whole batches): answers (user, position,
+    message text) for each event that is or was put in the feed, in the order given."""
+    ids = [e.event_id for e in events]
+    found = {
+        str(event_id): (int(position), str(text))
+        for event_id, position, text in await session.execute(
+            sa.select(CHANGES.c.event_id, CHANGES.c.position, CHANGES.c.message).where(
+                CHANGES.c.event_id.in_(ids)
+            )
+        )
+    }
+    task_ids = sorted({e.task_id for e in events if e.topic == TOPIC_TASK_UPDATES})
+    latest: dict[str, int] = {}
+    if task_ids:
+        latest = {
+            str(task_id): int(sequence)
+            for task_id, sequence in await session.execute(
+                sa.select(CHANGES.c.task_id, sa.func.max(CHANGES.c.sequence))
+                .where(CHANGES.c.task_id.in_(task_ids), CHANGES.c.topic == TOPIC_TASK_UPDATES)
+                .group_by(CHANGES.c.task_id)
+            )
+        }
+    new: list[Received] = []
+    new_ids: set[str] = set()
+    for event in events:
+        if event.event_id in found or event.event_id in new_ids:
+            continue
+        if event.topic == TOPIC_TASK_UPDATES:
+            if event.sequence <= latest.get(event.task_id, 0):
+                continue
+            latest[event.task_id] = event.sequence
+        new.append(event)
+        new_ids.add(event.event_id)
+    per_user: dict[str, int] = {}
+    for event in new:
+        per_user[event.user_id] = per_user.get(event.user_id, 0) + 1
+    # heads in a fixed order: two relays' passes lock them alike and cannot deadlock
+    next_of = {
+        user: await _next_position(session, user, count) - count + 1
+        for user, count in sorted(per_user.items())
+    }
+    placed: dict[str, tuple[int, str]] = {}
+    rows = []
+    now = clock.now()
+    for event in new:
+        position = next_of[event.user_id]
+        next_of[event.user_id] = position + 1
+        text = json.dumps(change_message(event, position, outlook), separators=(",", ":"))
+        placed[event.event_id] = (position, text)
+        rows.append(
+            {
+                "user_id": event.user_id,
+                "position": position,
+                "event_id": event.event_id,
+                "task_id": event.task_id,
+                "topic": event.topic,
+                "sequence": event.sequence,
+                "message": text,
+                "created_at": now,
+            }
+        )
+    if rows:
+        await session.execute(sa.insert(CHANGES), rows)
+    for user, count in per_user.items():
+        last = next_of[user] - 1
+        if last // _PRUNE_EVERY != (last - count) // _PRUNE_EVERY and last > keep:
+            await session.execute(
+                sa.delete(CHANGES).where(
+                    CHANGES.c.user_id == user, CHANGES.c.position <= last - keep
+                )
+            )
+    answered = []
+    for event in events:
+        row = placed.get(event.event_id) or found.get(event.event_id)
+        if row is not None:
+            answered.append((event.user_id, *row))
+    return answered
+
+
+async def _next_position(session: AsyncSession, user_id: str, count: int = 1) -> int:
+    """The user's head moved `count` positions on: its new last position; the head row stays
+    locked until the transaction ends."""
     # the dialect's own INSERT ... ON CONFLICT, imported when first used: a stdio start loads
     # neither dialect module
-    values = {"user_id": user_id, "position": 1}
-    bump = {"position": HEADS.c.position + 1}
+    values = {"user_id": user_id, "position": count}
+    bump = {"position": HEADS.c.position + count}
     statement: Any
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects import postgresql

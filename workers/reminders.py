@@ -61,6 +61,10 @@ def reminders_consumer(
             # a new task has no schedule yet, and one without reminders plans none: the read
             # of the schedule would find nothing to change (bench_events.py: a query per add)
             return Outcome.SUCCESS
+        if not _has_reminders(event) and not _reminders_changed(event):
+            # no reminder before the change nor after it: the task has no schedule to read or
+            # change (a relay batch of such edits would read the schedule once per event)
+            return Outcome.SUCCESS
         async with JoinedUnitOfWork(session, reminder_store=reminder_store) as uow:
             change = await reconcile(
                 uow,
@@ -156,6 +160,13 @@ async def _fire_job(service: ReminderService, clock: Clock, name: str) -> str:
 
 def _has_reminders(event: Received) -> bool:
     return bool(event.envelope["payload"]["task"].get("reminders"))
+
+
+def _reminders_changed(event: Received) -> bool:
+    """Whether the change may have touched the task's reminders (an event that does not say
+    what changed may have)."""
+    changes = event.envelope["payload"].get("changes")
+    return not isinstance(changes, dict) or "reminders" in changes
 
 
 def _moment(text: str) -> dt.datetime:

@@ -7,7 +7,7 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -24,7 +24,7 @@ from domain.adapters.metrics import (
     ROWS_RETRIED,
 )
 from domain.adapters.polling import poll
-from domain.adapters.sql import READ_ONLY
+from domain.adapters.sql import IN_TURN, READ_ONLY
 from domain.adapters.tables import OutboxRow
 from domain.adapters.tracing import publishing
 from domain.backoff import Backoff
@@ -114,6 +114,13 @@ class OutboxRelay:
     between requests (at most `patience`): the relay then competes with no request for the event
     loop or the database, and the events of a burst of requests go out as one batch.
     deliver_now() runs a pass at once, whatever the pause (a read that must see its own writes).
+
+    Given `watched` (true while a live view waits for events: the gateway's open connections),
+    a pass instead starts as soon as a commit wakes it: the wait for a pause would be the whole
+    of a live message's delay under a stream of requests. Batches then form by themselves: what
+    commits during a pass goes out in the next one. On SQLite such a pass also queues for the
+    write lock with the requests' writers (sqlite_driver.begin_in_turn) instead of waiting
+    until no request writes.
     """
 
     def __init__(
@@ -131,6 +138,7 @@ class OutboxRelay:
         batch_bytes: int = BATCH_BYTES,
         gather_seconds: float = GATHER_SECONDS,
         work: WorkLedger | None = None,
+        watched: Callable[[], bool] | None = None,
     ) -> None:
         self._engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
@@ -148,6 +156,7 @@ class OutboxRelay:
         self._batch_bytes = batch_bytes
         self._gather = gather_seconds
         self._work = work
+        self._watched = watched
         self._pass_lock = asyncio.Lock()
         self._last_pass = float("-inf")
         self._full = False  # the last pass took a full batch: more is waiting
@@ -172,14 +181,18 @@ class OutboxRelay:
     async def _give_way(self) -> None:
         """Wait for a pause between the requests being served (at most `patience`), and let a
         stream of commits gather for `gather` seconds since the last pass: what commits meanwhile
-        goes out in one batch. A backlog (the last pass was full) goes on at once."""
-        if self._full:
+        goes out in one batch. A backlog (the last pass was full), or a live view waiting
+        (`watched`), goes on at once."""
+        if self._full or self._is_watched():
             return
         if self._foreground is not None:
             await self._foreground.quiet(self._settle, self._patience)
         rest = self._last_pass + self._gather - time.monotonic()
         if rest > 0:
             await asyncio.sleep(rest)
+
+    def _is_watched(self) -> bool:
+        return self._watched is not None and self._watched()
 
     async def deliver_now(self) -> int:
         """One pass now, without giving way (after a pass already under way); rows delivered."""
@@ -212,6 +225,8 @@ class OutboxRelay:
         async with self._sessions() as session:
             try:
                 async with session.begin():
+                    if not self._locking and self._is_watched():
+                        await session.connection(execution_options={IN_TURN: True})
                     claimed = await self._claim(session, now, hold=False)
                     if not claimed:
                         return 0

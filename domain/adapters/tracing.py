@@ -33,6 +33,13 @@ _CORRELATION: contextvars.ContextVar[tuple[str | None, str | None]] = contextvar
 )
 
 
+def recording() -> bool:
+    """Whether spans are recorded at all: an SDK is configured (dueflow/telemetry.py). Without
+    one a span is still work (the API's no-op objects and context switches), per event and
+    consumer on the relay's path."""
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
 def current_traceparent() -> str | None:
     """The W3C traceparent of the span in hand; None when no span is being recorded."""
     carrier: dict[str, str] = {}

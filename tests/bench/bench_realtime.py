@@ -5,14 +5,20 @@
 
 `dueflow serve --transport http` (embedded: relay, consumers and gateway in one process) runs as
 its own process on each database. In the bench process:
-  rates   100 WebSocket clients of 10 users (10 each); one MCP client per user changes that user's
-          tasks (update_task), paced to 50 and then 500 changes/s in total for --seconds. Each
-          message's latency is its arrival minus the change's commit-time stamp (the event's
-          `at`); the feed row's created_at splits it into commit -> feed row (the relay and the
-          in-process bus: what branch `eventpath` redesigns) and feed row -> client (the gateway).
+  rates   100 WebSocket clients of 10 users (10 each), read by a process of their own; the
+          producer (class Producer) offers 50 and then 500 changes/s in total for --seconds: each
+          user has 40 tasks and 4 MCP sessions with one call in flight each, and a session takes
+          every change of its user that is due when it is free, as one update_task or one bulk
+          update_task(tasks=[...]) (one transaction, one event per task). Each message's latency
+          is its arrival minus the change's commit-time stamp (the event's `at`); the feed row's
+          created_at splits it into commit -> feed row (the relay pass: its wake-up and the
+          consumers before the realtime one) and feed row -> client (the rest of the pass, its
+          commit, the fan-out and the sockets).
   idle    --idle connections of one user on a fresh server: the server's resident memory before
           and after, and for 20 changes the arrival of each message on every connection (the
           fan-out of one change to every connection of that user): p50/p99.
+DUEFLOW_BENCH_SERVER=<another checkout's .venv/bin/dueflow> serves that checkout's code instead
+(the same producer and readers measure it: a before/after comparison).
 Targets (issue #17): p99 <= 50 ms at 50 changes/s and <= 250 ms at 500 changes/s. Writes
 tests/bench/results/realtime.md. Not part of the test suite (tests/realtime runs a tiny sample).
 """
@@ -35,6 +41,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -50,7 +57,11 @@ from domain.adapters.sql import make_engine
 RESULTS = Path(__file__).with_name("results")
 PG_ADMIN = os.environ.get("DUEFLOW_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 PG_BENCH = "dueflow_bench_realtime"
-DUEFLOW = Path(sys.executable).with_name("dueflow")
+# DUEFLOW_BENCH_SERVER=<another checkout's .venv/bin/dueflow>: serve that code (same schema), the
+# same producer and readers measuring it (a before/after comparison)
+DUEFLOW = Path(os.environ.get("DUEFLOW_BENCH_SERVER") or Path(sys.executable).with_name("dueflow"))
+LANES = 4  # MCP sessions per user, one call in flight each
+TASKS_PER_USER = 40  # the producer's changes go round robin over these
 
 
 @dataclass
@@ -59,6 +70,7 @@ class RateFigures:
     target_rate: float
     achieved_rate: float
     changes: int
+    calls: int
     messages: int
     missing: int
     failed_calls: int
@@ -68,6 +80,9 @@ class RateFigures:
     relay_p99_ms: float
     gateway_p50_ms: float
     gateway_p99_ms: float
+    server_cpu_share: float  # the server's CPU seconds per second of the phase
+    server_cpu_ms_per_change: float
+    load: float  # the machine's 1-minute load average at the phase's end
 
 
 @dataclass
@@ -134,6 +149,8 @@ async def serving(db: str, home: Path, users: Sequence[str]) -> AsyncIterator[Se
         "DUEFLOW_CALLS_IN_FLIGHT": "64",
         "DUEFLOW_REALTIME_QUEUE_SIZE": "4096",
         "DUEFLOW_LOG_LEVEL": "WARNING",
+        # every ticket is fetched before the reader processes connect (5,000 take minutes)
+        "DUEFLOW_REALTIME_TICKET_SECONDS": "3600",
     }
     proc = subprocess.Popen(
         [str(DUEFLOW), "serve", "--transport", "http", "--port", str(port)],
@@ -158,11 +175,10 @@ async def serving(db: str, home: Path, users: Sequence[str]) -> AsyncIterator[Se
         proc.wait(timeout=30)
 
 
-async def open_clients(
-    served: Served, per_user: dict[str, int]
-) -> list[tuple[str, ClientConnection]]:
-    """WebSocket clients: `per_user[user]` for each user, each past its hello."""
-    clients = []
+async def tickets(served: Served, per_user: dict[str, int]) -> list[tuple[str, str]]:
+    """(user, "<socket URL> <fresh ticket>"): `per_user[user]` for each user."""
+    urls = []
+    socket_url = served.base.replace("http", "ws") + "/realtime/ws"
     async with httpx.AsyncClient(timeout=30) as http:
         for user, count in per_user.items():
             headers = {"Authorization": f"Bearer {served.tokens[user]}"}
@@ -170,31 +186,121 @@ async def open_clients(
                 ticket = (
                     await http.post(f"{served.base}/realtime/tickets", headers=headers)
                 ).json()
-                url = served.base.replace("http", "ws") + "/realtime/ws"
-                offered = [
-                    Subprotocol("dueflow.v1"),
-                    Subprotocol(f"dueflow.ticket.{ticket['ticket']}"),
-                ]
-                socket_ = await connect(
-                    url, subprotocols=offered, max_queue=None, ping_interval=None
-                )
-                assert json.loads(await socket_.recv())["type"] == "hello"
-                clients.append((user, socket_))
-    return clients
+                urls.append((user, f"{socket_url} {ticket['ticket']}"))
+    return urls
 
 
-def stamp(text: str) -> float:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+Arrival = tuple[int, float, str]  # position, arrival (time.time()), the change's `at`
 
 
-async def receive(socket_: ClientConnection, arrivals: list[tuple[int, float, float]]) -> None:
-    """Record (position, arrival, commit stamp) for each change until the socket closes."""
+async def receive(socket_: ClientConnection, arrivals: list[Arrival]) -> None:
+    """Record each change's arrival until the socket closes."""
     with contextlib.suppress(Exception):
         async for raw in socket_:
             now = time.time()
             message = json.loads(raw)
             if message["type"] == "change":
-                arrivals.append((message["position"], now, stamp(message["at"])))
+                arrivals.append((message["position"], now, message["at"]))
+
+
+async def _read_sockets(urls: Sequence[str]) -> None:
+    """A reader process (`--reader`, socket URLs on stdin as one JSON line): open every socket
+    (past its hello), answer "ready"; then per command line, "count" (arrivals so far), "clear"
+    (forget them) or "stop" (every socket's arrivals, one list per socket). Answers are JSON
+    lines on stdout."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 20_000)), hard))
+    sockets = []
+    for target in urls:
+        url, ticket = target.split(" ")
+        offered = [Subprotocol("dueflow.v1"), Subprotocol(f"dueflow.ticket.{ticket}")]
+        socket_ = await connect(
+            url, subprotocols=offered, max_queue=None, ping_interval=None, open_timeout=60
+        )
+        assert json.loads(await socket_.recv())["type"] == "hello"
+        sockets.append(socket_)
+    arrivals: list[list[Arrival]] = [[] for _ in sockets]
+    readers = [asyncio.create_task(receive(s, a)) for s, a in zip(sockets, arrivals, strict=True)]
+    loop = asyncio.get_running_loop()
+
+    def answer(value: object) -> None:
+        sys.stdout.write(json.dumps(value) + "\n")
+        sys.stdout.flush()
+
+    answer("ready")
+    while True:
+        command = (await loop.run_in_executor(None, sys.stdin.readline)).strip()
+        if command == "count":
+            answer(sum(len(a) for a in arrivals))
+        elif command == "clear":
+            for arrived in arrivals:
+                arrived.clear()
+            answer("cleared")
+        else:
+            break
+    for socket_ in sockets:
+        await socket_.close()
+    for reader in readers:
+        reader.cancel()
+    answer(arrivals)
+
+
+class Readers:
+    """WebSocket clients read by `processes` processes of their own (this file with --reader):
+    the producer's calls and the readers share no event loop, so an arrival is stamped when it
+    arrives, not when the producer lets the loop go."""
+
+    def __init__(self, urls: Sequence[tuple[str, str]], processes: int = 1) -> None:
+        self.users = [user for user, _ in urls]
+        self._shares = [[u for _, u in urls[k::processes]] for k in range(processes)]
+        self._order = [i for k in range(processes) for i in range(len(urls))[k::processes]]
+        self._procs: list[asyncio.subprocess.Process] = []
+
+    async def ready(self) -> None:
+        for share in self._shares:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--reader",
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                limit=2**30,
+            )
+            assert proc.stdin is not None
+            proc.stdin.write((json.dumps(share) + "\n").encode())
+            self._procs.append(proc)
+        await self._ask("")
+
+    async def _ask(self, command: str) -> list[Any]:
+        answers = []
+        for proc in self._procs:
+            assert proc.stdin is not None and proc.stdout is not None
+            if command:
+                proc.stdin.write((command + "\n").encode())
+                await proc.stdin.drain()
+            answers.append(json.loads(await proc.stdout.readline()))
+        return answers
+
+    async def clear(self) -> None:
+        await self._ask("clear")
+
+    async def count(self) -> int:
+        return sum(int(n) for n in await self._ask("count"))
+
+    async def stop(self) -> dict[int, list[Arrival]]:
+        """Every socket's arrivals, by the socket's index in the urls given."""
+        lists = [
+            [(int(p), float(t), str(a)) for p, t, a in one]
+            for answer in await self._ask("stop")
+            for one in answer
+        ]
+        for proc in self._procs:
+            await proc.wait()
+        return {index: lists[k] for k, index in enumerate(self._order)}
+
+
+def stamp(text: str) -> float:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 def pct(values: list[float], q: float) -> float:
@@ -224,61 +330,99 @@ async def feed_times(url: str) -> dict[tuple[str, int], float]:
         await engine.dispose()
 
 
+class Producer:
+    """Offers `rate` changes/s: change i is due at start + i/rate, for user i mod users, on the
+    next of that user's tasks (round robin). Each user has LANES MCP clients (sessions) with one
+    call in flight each; a lane takes every change of its user that is due when it is free, as
+    one update_task (one change) or one bulk update_task(tasks=[...]) (several, one
+    transaction, one event per task): behind schedule the changes still go out at the rate
+    offered, in fewer, larger calls, as an agent's bulk edits would."""
+
+    def __init__(self, users: Sequence[str], tasks: dict[str, list[str]], rate: float) -> None:
+        self._users = list(users)
+        self._tasks = tasks
+        self._rate = rate
+        self.failed = 0
+        self.calls = 0
+
+    async def run(self, mcps: dict[str, list[Client]], total: int) -> float:
+        """Offer `total` changes; answer the rate achieved (changes committed per second)."""
+        started = time.perf_counter()
+        users = len(self._users)
+        queues = {user: list(range(u, total, users)) for u, user in enumerate(self._users)}
+
+        async def lane(user: str, mcp: Client) -> None:
+            pending = queues[user]
+            # no two lanes of a user hold the same task at once: a batch takes at most
+            # tasks / LANES of them
+            most = max(1, min(100, len(self._tasks[user]) // LANES))
+            while pending:
+                now = time.perf_counter() - started
+                if pending[0] / self._rate > now:
+                    await asyncio.sleep(pending[0] / self._rate - now)
+                    continue
+                count = 1
+                while count < min(most, len(pending)) and pending[count] / self._rate <= now:
+                    count += 1
+                batch, pending[:count] = pending[:count], []
+                own = self._tasks[user]
+                items = [
+                    {"task_id": own[(i // users) % len(own)], "title": f"{user} change {i}"}
+                    for i in batch
+                ]
+                arguments = items[0] if len(items) == 1 else {"tasks": items}
+                answer = await mcp.call_tool("update_task", arguments, raise_on_error=False)
+                self.calls += 1
+                if answer.is_error:
+                    self.failed += len(items)
+
+        await asyncio.gather(*(lane(user, mcp) for user in self._users for mcp in mcps[user]))
+        return total / (time.perf_counter() - started)
+
+
 async def rate_run(
     db: str, served: Served, rate: float, seconds: float, per_user: int = 10, settle: float = 1.0
 ) -> RateFigures:
     users = sorted(served.tokens)
-    clients = await open_clients(served, dict.fromkeys(users, per_user))
-    arrivals: dict[int, list[tuple[int, float, float]]] = {i: [] for i in range(len(clients))}
-    readers = [
-        asyncio.create_task(receive(socket_, arrivals[i])) for i, (_, socket_) in enumerate(clients)
-    ]
-    mcps = {}
-    tasks: dict[str, str] = {}
+    urls = await tickets(served, dict.fromkeys(users, per_user))
+    readers = Readers([(user, url) for user, url in urls])
+    await readers.ready()
+    mcps: dict[str, list[Client]] = {}
+    tasks: dict[str, list[str]] = {}
     async with contextlib.AsyncExitStack() as stack:
         for user in users:
-            transport = StreamableHttpTransport(
-                f"{served.base}/mcp", headers={"Authorization": f"Bearer {served.tokens[user]}"}
-            )
-            mcps[user] = await stack.enter_async_context(Client(transport))
-            added = await mcps[user].call_tool("add_task", {"title": f"{user} bench"})
-            tasks[user] = added.structured_content["task"]["id"]  # type: ignore[index]
-        await asyncio.sleep(settle)
-        for arrived in arrivals.values():
-            arrived.clear()
-        total = int(rate * seconds)
-        started = time.perf_counter()
-
-        failed = 0
-
-        async def producer(u: int) -> None:
-            # one call in flight per user: behind schedule, a user's changes go back to back
-            nonlocal failed
-            user = users[u]
-            for i in range(u, total, len(users)):
-                await asyncio.sleep(max(0.0, started + i / rate - time.perf_counter()))
-                answer = await mcps[user].call_tool(
-                    "update_task",
-                    {"task_id": tasks[user], "title": f"{user} change {i}"},
-                    raise_on_error=False,
+            headers = {"Authorization": f"Bearer {served.tokens[user]}"}
+            mcps[user] = [
+                await stack.enter_async_context(
+                    Client(StreamableHttpTransport(f"{served.base}/mcp", headers=headers))
                 )
-                failed += answer.is_error
-
-        await asyncio.gather(*(producer(u) for u in range(len(users))))
-        achieved = total / (time.perf_counter() - started)
+                for _ in range(LANES)
+            ]
+            added = await mcps[user][0].call_tool(
+                "add_task",
+                {"tasks": [{"title": f"{user} bench {k}"} for k in range(TASKS_PER_USER)]},
+            )
+            tasks[user] = [t["id"] for t in added.structured_content["tasks"]]  # type: ignore[index]
+        await asyncio.sleep(settle)
+        await readers.clear()
+        total = int(rate * seconds)
+        cpu_before, wall_before = cpu_seconds(served.pid), time.perf_counter()
+        producer = Producer(users, tasks, rate)
+        achieved = await producer.run(mcps, total)
+        failed = producer.failed
         total -= failed
         expected = total * per_user
         deadline = time.perf_counter() + 30
-        while sum(len(a) for a in arrivals.values()) < expected and time.perf_counter() < deadline:
-            await asyncio.sleep(0.1)
-    for _, socket_ in clients:
-        await socket_.close()
-    for reader in readers:
-        reader.cancel()
+        while await readers.count() < expected and time.perf_counter() < deadline:
+            await asyncio.sleep(0.2)
+        cpu = cpu_seconds(served.pid) - cpu_before
+        wall = time.perf_counter() - wall_before
+    arrivals = await readers.stop()
     feed = await feed_times(served.url)
     latencies, relay, gateway = [], [], []
-    for i, (user, _) in enumerate(clients):
-        for position, arrived, committed in arrivals[i]:
+    for i, user in enumerate(readers.users):
+        for position, arrived, at in arrivals[i]:
+            committed = stamp(at)
             latencies.append((arrived - committed) * 1000)
             written = feed.get((user, position))
             if written is not None:
@@ -290,6 +434,7 @@ async def rate_run(
         rate,
         round(achieved, 1),
         total,
+        producer.calls,
         received,
         expected - received,
         failed,
@@ -299,7 +444,16 @@ async def rate_run(
         round(pct(relay, 0.99), 1),
         round(pct(gateway, 0.5), 1),
         round(pct(gateway, 0.99), 1),
+        round(cpu / wall, 2),
+        round(cpu * 1000 / max(1, total), 2),
+        round(os.getloadavg()[0], 1),
     )
+
+
+def cpu_seconds(pid: int) -> float:
+    """The process's user + system CPU time so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
@@ -315,13 +469,12 @@ async def idle_run(
     user = next(iter(served.tokens))
     await asyncio.sleep(settle)
     before = rss_mb(served.pid)
-    clients = await open_clients(served, {user: connections})
+    readers = Readers(
+        await tickets(served, {user: connections}), processes=2 if connections >= 1000 else 1
+    )
+    await readers.ready()
     await asyncio.sleep(2 * settle)
     after = rss_mb(served.pid)
-    arrivals: dict[int, list[tuple[int, float, float]]] = {i: [] for i in range(len(clients))}
-    readers = [
-        asyncio.create_task(receive(socket_, arrivals[i])) for i, (_, socket_) in enumerate(clients)
-    ]
     transport = StreamableHttpTransport(
         f"{served.base}/mcp", headers={"Authorization": f"Bearer {served.tokens[user]}"}
     )
@@ -329,16 +482,13 @@ async def idle_run(
         task = (await mcp.call_tool("add_task", {"title": "fan-out"})).structured_content
         task_id = task["task"]["id"]  # type: ignore[index]
         await asyncio.sleep(3 * settle)
-        for arrived in arrivals.values():
-            arrived.clear()
+        await readers.clear()
         for i in range(changes):
             await mcp.call_tool("update_task", {"task_id": task_id, "title": f"fan-out {i}"})
             deadline = time.perf_counter() + 30
-            while (
-                sum(len(a) for a in arrivals.values()) < (i + 1) * connections
-                and time.perf_counter() < deadline
-            ):
-                await asyncio.sleep(0.02)
+            while await readers.count() < (i + 1) * connections and time.perf_counter() < deadline:
+                await asyncio.sleep(0.05)
+    arrivals = await readers.stop()
     feed = await feed_times(served.url)
     per_delivery, last_by_position = [], {}
     for arrived in arrivals.values():
@@ -346,10 +496,6 @@ async def idle_run(
             written = feed[(user, position)]
             per_delivery.append((when - written) * 1000)
             last_by_position[position] = max(last_by_position.get(position, 0.0), when - written)
-    for _, socket_ in clients:
-        await socket_.close()
-    for reader in readers:
-        reader.cancel()
     return IdleFigures(
         db,
         connections,
@@ -372,32 +518,43 @@ def report(rates: list[RateFigures], idle: list[IdleFigures], seconds: float) ->
         f" run {load[0]:.1f} (other sessions share the machine). `tests/bench/bench_realtime.py`,"
         f" {seconds:g} s per rate; embedded `dueflow serve --transport http` as its own process.",
         "",
-        "Latency = arrival at the client - the change's commit-time stamp. `relay` = commit ->"
-        " the realtime feed row (outbox relay and in-process bus: what branch `eventpath`"
-        " redesigns); `gateway` = feed row -> client (commit of the row, fan-out, the socket, and"
-        " this client process reading 100 sockets).",
+        "Producer: 10 users x 4 MCP sessions over HTTP, one call in flight each; a session sends"
+        " every change of its user due when it is free as one update_task or one bulk"
+        " update_task(tasks=[...]) (`calls` = tool calls made; a change = one committed task"
+        " change, one event). The 100 WebSocket clients are read by a process of their own."
+        " Latency = arrival at the client - the change's commit-time stamp. `relay` = commit ->"
+        " the realtime feed row's stamp (the relay's wake-up and the pass up to the realtime"
+        " consumer); `gateway` = feed row -> client (the rest of the pass and its commit, the"
+        " fan-out, the socket, the reading process). `server CPU share` = the server process's"
+        " CPU seconds per second of the phase (1.0 = one core; on an idle 2-core machine it"
+        " could take ~1.0); `server CPU ms/change` = its CPU time per change, everything"
+        " included (HTTP, MCP, the use case, the relay pass, the consumers, the fan-out).",
         "",
-        "| db | target /s | achieved /s | changes | messages | missing | failed calls | p50 ms |"
+        "| db | target /s | achieved /s | changes | calls | messages | missing | failed changes |"
+        " p50 ms |"
         " p99 ms |"
-        " relay p50 | relay p99 | gateway p50 | gateway p99 | target p99 | met |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        " relay p50 | relay p99 | gateway p50 | gateway p99 | target p99 | met |"
+        " server CPU share | server CPU ms/change | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rates:
         target = 50 if r.target_rate <= 50 else 250
         met = "yes" if r.p99_ms <= target and not r.missing else "no"
         lines.append(
-            f"| {r.db} | {r.target_rate:g} | {r.achieved_rate} | {r.changes} | {r.messages} |"
+            f"| {r.db} | {r.target_rate:g} | {r.achieved_rate} | {r.changes} | {r.calls} |"
+            f" {r.messages} |"
             f" {r.missing} | {r.failed_calls} | {r.p50_ms} | {r.p99_ms} | {r.relay_p50_ms} |"
             f" {r.relay_p99_ms} |"
             f" {r.gateway_p50_ms} | {r.gateway_p99_ms} | {target} | {met} |"
+            f" {r.server_cpu_share} | {r.server_cpu_ms_per_change} | {r.load} |"
         )
     lines += [
         "",
         "## Idle connections on one gateway process",
         "",
         "All connections belong to one user; 20 changes; fan-out = feed row -> arrival on each"
-        " connection (the client is one Python process reading every socket, so its own time is"
-        " in the figure).",
+        " connection (two reader processes read every socket, so their own time is in the"
+        " figure).",
         "",
         "| db | connections | RSS before MB | RSS after MB | KB per connection |"
         " fan-out p50 ms | fan-out p99 ms | last connection p99 ms |",
@@ -412,7 +569,9 @@ def report(rates: list[RateFigures], idle: list[IdleFigures], seconds: float) ->
     return "\n".join(lines) + "\n"
 
 
-async def main(dbs: list[str], seconds: float, idle_connections: int, rates: list[float]) -> None:
+async def main(
+    dbs: list[str], seconds: float, idle_connections: int, rates: list[float], out: str
+) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 20_000)), hard))
     rate_figures, idle_figures = [], []
@@ -432,16 +591,21 @@ async def main(dbs: list[str], seconds: float, idle_connections: int, rates: lis
                     idle_figures.append(idle)
     text = report(rate_figures, idle_figures, seconds)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "realtime.md").write_text(text)
+    (RESULTS / out).write_text(text)
     print(text)
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--reader"]:
+        asyncio.run(_read_sockets(json.loads(sys.stdin.readline())))
+        sys.exit(0)
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--idle", type=int, default=5000)
     parser.add_argument("--rates", default="50,500")
+    parser.add_argument("--out", default="realtime.md", help="the results file's name")
     args = parser.parse_args()
     chosen = ["sqlite", "postgres"] if args.db == "both" else [args.db]
-    asyncio.run(main(chosen, args.seconds, args.idle, [float(r) for r in args.rates.split(",")]))
+    rates = [float(r) for r in args.rates.split(",")]
+    asyncio.run(main(chosen, args.seconds, args.idle, rates, args.out))

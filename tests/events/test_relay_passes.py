@@ -1,11 +1,16 @@
 """The embedded relay's passes: one transaction with the consumers, the general way when a
-consumer does not take a batch, batches bounded by payload bytes, and each event's payload
-charged to its user. SQLite and PostgreSQL."""
+consumer does not take a batch, batches bounded by payload bytes, each event's payload
+charged to its user, and no giving way to requests while a live view watches. SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain.adapters.foreground import Foreground
 from domain.adapters.outbox import OutboxRelay
 from domain.backoff import Backoff
 from domain.clock import FixedClock
@@ -123,3 +128,36 @@ async def test_a_pass_charges_each_event_s_user_for_its_payload(
     assert work.owed("bob") == payloads["bob"] < len(LONG)
     assert work.settle("alice") == payloads["alice"]
     assert work.owed("alice") == 0  # settled once
+
+
+async def test_a_watched_relay_publishes_a_commit_without_waiting_for_a_pause_in_requests(
+    runtime: Runtime, clock: FixedClock
+) -> None:
+    foreground = Foreground()
+    relay = OutboxRelay(
+        runtime.engine,
+        bus := bus_of(runtime, clock, AUDIT_CONSUMER),
+        clock,
+        same_database=bus,
+        foreground=foreground,
+        patience_seconds=3600,  # unwatched, it would wait this long for a pause
+        poll_seconds=3600,
+        watched=lambda: True,  # a live view is open
+    )
+    stop = asyncio.Event()
+    with foreground.serving():  # a request that never ends: no pause comes
+        running = asyncio.create_task(relay.run(stop))
+        try:
+            await runtime.service.add("alice", NewTask(title="seen live"))
+            relay.notify()
+            async with asyncio.timeout(60):
+                while await scalar(runtime, "SELECT count(*) FROM audit_log") == 0:
+                    await asyncio.sleep(0.01)
+        finally:
+            stop.set()
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+
+    assert await rows(runtime, "SELECT task_title FROM audit_log") == [("seen live",)]
+    assert await scalar(runtime, "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "bench_realtime.py"
 
 
@@ -21,6 +23,7 @@ def bench() -> ModuleType:
     return module
 
 
+@pytest.mark.timeout(300)  # three server-side phases and reader processes of their own
 async def test_the_realtime_bench_measures_every_message_of_a_small_run(tmp_path: Path) -> None:
     realtime = bench()
     async with realtime.serving("sqlite", tmp_path, ["ann", "ben"]) as served:
