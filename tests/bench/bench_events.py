@@ -37,14 +37,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
+# `tests.support` from a checkout run as `python tests/bench/<bench>.py`
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
 import sqlalchemy as sa
 
-from domain.adapters.schema import downgrade, upgrade
-from domain.adapters.sql import make_engine
 from domain.service import NewTask
 from dueflow.bootstrap import Runtime, bootstrap
 from dueflow.settings import Settings
+from tests.support.database import emptied_bench_database
 
 RESULTS = Path(__file__).with_name("results")
 PG_ADMIN = os.environ.get("DUEFLOW_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -68,20 +69,7 @@ class DbFigures:
 
 
 async def reset_postgres() -> str:
-    admin = await asyncpg.connect(PG_ADMIN)
-    try:
-        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", PG_BENCH):
-            await admin.execute(f'CREATE DATABASE "{PG_BENCH}"')
-    finally:
-        await admin.close()
-    url = f"{PG_ADMIN.rpartition('/')[0]}/{PG_BENCH}"
-    engine = make_engine(url)
-    try:
-        await downgrade(engine)
-        await upgrade(engine)
-    finally:
-        await engine.dispose()
-    return url
+    return await emptied_bench_database(PG_ADMIN, PG_BENCH)
 
 
 async def raw_insert_rate(runtime: Runtime, n: int) -> float:

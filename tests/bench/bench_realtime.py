@@ -43,7 +43,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncpg
+# `tests.support` from a checkout run as `python tests/bench/<bench>.py`
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
 import httpx
 import sqlalchemy as sa
 from fastmcp import Client
@@ -51,8 +53,9 @@ from fastmcp.client.transports import StreamableHttpTransport
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
-from domain.adapters.schema import downgrade, upgrade
+from domain.adapters.schema import upgrade
 from domain.adapters.sql import make_engine
+from tests.support.database import emptied_bench_database
 
 RESULTS = Path(__file__).with_name("results")
 PG_ADMIN = os.environ.get("DUEFLOW_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -113,20 +116,7 @@ def free_port() -> int:
 
 
 async def reset_postgres() -> str:
-    admin = await asyncpg.connect(PG_ADMIN)
-    try:
-        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", PG_BENCH):
-            await admin.execute(f'CREATE DATABASE "{PG_BENCH}"')
-    finally:
-        await admin.close()
-    url = f"{PG_ADMIN.rpartition('/')[0]}/{PG_BENCH}"
-    engine = make_engine(url)
-    try:
-        await downgrade(engine)
-        await upgrade(engine)
-    finally:
-        await engine.dispose()
-    return url
+    return await emptied_bench_database(PG_ADMIN, PG_BENCH)
 
 
 @contextlib.asynccontextmanager

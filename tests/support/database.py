@@ -86,3 +86,24 @@ async def envelopes(runtime: Runtime, where: str = "1 = 1", **params: object) ->
 def messages(found: list[Any], topic: str = "task-events") -> list[OutboundMessage]:
     """Envelopes as the relay hands them to a bus on `topic`."""
     return [OutboundMessage(topic, e["event_id"], e["event_type"], e["task_id"], e) for e in found]
+
+
+async def emptied_bench_database(admin_url: str, name: str) -> str:
+    """The URL of PostgreSQL database `name` beside `admin_url`'s, created when missing and
+    migrated down and up again: a benchmark's run starts from an empty schema."""
+    from domain.adapters.schema import downgrade, upgrade
+
+    admin = await asyncpg.connect(admin_url)
+    try:
+        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = f"{admin_url.rpartition('/')[0]}/{name}"
+    engine = make_engine(url)
+    try:
+        await downgrade(engine)
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+    return url
