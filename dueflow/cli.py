@@ -173,6 +173,7 @@ async def serve(
     from domain.work import WorkLedger
     from dueflow.resource_feed import feed_resource_updates
     from mcp_server.fairness import CallLimits
+    from mcp_server.param_headers import serve_param_header_schemas
     from mcp_server.resource_updates import ResourceWatchers
     from mcp_server.server import TokenUsers, build_server
     from mcp_server.sessions import sessions_refresher
@@ -222,6 +223,7 @@ async def serve(
             from mcp_server.health import mount_health
 
             mount_health(server, runtime.engine)
+            await serve_param_header_schemas(server)
             if settings.internal_token:
                 from domain.adapters.internal_api import RECUR_PATH
                 from mcp_server.internal_api import mount_internal_api
