@@ -625,6 +625,7 @@ async def serve_asgi(app: Starlette, host: str, port: int) -> None:
         port=port,
         log_config=None,
         access_log=False,
+        http="httptools",  # the workers' Dapr deliveries are HTTP requests: see pyproject.toml
         ws_per_message_deflate=False,
     )
     await uvicorn.Server(config).serve()

@@ -281,6 +281,7 @@ async def serve(
                     host=host,
                     port=port,
                     log_level=settings.log_level.lower(),
+                    http="httptools",  # see pyproject.toml
                     timeout_graceful_shutdown=2,
                     lifespan="on",
                     log_config=None,  # uvicorn's records (access log too) go to stderr, as ours do

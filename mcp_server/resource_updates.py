@@ -32,6 +32,7 @@ from mcp.server.subscriptions import ListenHandler, ResourceUpdated, ServerEvent
 
 from mcp_server.resources import AGENDA_URI, task_uri
 from mcp_server.sessions import Outbound, channel_closed
+from mcp_server.tooling import ReadOnlyTools
 
 log = logging.getLogger("dueflow.mcp.resources")
 _REMEMBERED = 10_000  # task versions remembered per user to push a change once
@@ -144,7 +145,7 @@ class ChangedTasks(Middleware):
     def __init__(self, watchers: ResourceWatchers, caller: Callable[[], str | None]) -> None:
         self._watchers = watchers
         self._caller = caller
-        self._reads: dict[str, bool] = {}  # tool name -> read-only, looked up once
+        self._tools = ReadOnlyTools()
 
     async def on_call_tool(
         self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
@@ -152,7 +153,9 @@ class ChangedTasks(Middleware):
         result = await call_next(context)
         user = self._caller()
         content = getattr(result, "structured_content", None)
-        if user is None or not isinstance(content, dict) or await self._reads_only(context):
+        if user is None or not isinstance(content, dict):
+            return result
+        if await self._tools.reads_only(context) is not False:  # read-only, or no such tool
             return result
         tasks: dict[str, int | None] = {}
         for task_id, version in _tasks(content):
@@ -160,15 +163,6 @@ class ChangedTasks(Middleware):
         if tasks:
             await self._watchers.changed(user, tasks)
         return result
-
-    async def _reads_only(self, context: MiddlewareContext[Any]) -> bool:
-        name = context.message.name
-        if name not in self._reads:
-            server = context.fastmcp_context.fastmcp if context.fastmcp_context else None
-            tool = await server.get_tool(name) if server is not None else None
-            hints = tool.annotations if tool is not None else None
-            self._reads[name] = hints is not None and bool(hints.read_only_hint)
-        return self._reads[name]
 
 
 def serve_resource_updates(

@@ -15,10 +15,14 @@ from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools import ToolResult
 
 from domain.access import READ, WRITE
+from mcp_server.tooling import ReadOnlyTools
 
 
 class ScopeGuard(Middleware):
     """Refuses a call the caller's token has no scope for, in the one refusal style."""
+
+    def __init__(self) -> None:
+        self._tools = ReadOnlyTools()
 
     async def on_call_tool(
         self,
@@ -26,17 +30,16 @@ class ScopeGuard(Middleware):
         call_next: CallNext[mt.CallToolRequestParams, ToolResult],
     ) -> ToolResult:
         token = get_access_token()
-        server = context.fastmcp_context.fastmcp if context.fastmcp_context else None
-        if token is None or server is None:
+        if token is None:
             return await call_next(context)
-        tool = await server.get_tool(context.message.name)
-        if tool is None:  # the Refusals middleware answers an unknown tool
+        reads = await self._tools.reads_only(context)
+        if reads is None:  # the Refusals middleware answers an unknown tool
             return await call_next(context)
-        reads = tool.annotations is not None and bool(tool.annotations.read_only_hint)
         needed = READ if reads else WRITE
         if needed not in token.scopes:
             raise ToolError(
-                f"scope: this token may not call {tool.name}, which needs {needed} (the token has"
+                f"scope: this token may not call {context.message.name}, which needs {needed} (the"
+                " token has"
                 f" {' '.join(token.scopes) or 'no scope'}). Fix: use a token with {needed}, e.g."
                 f" from `dueflow tokens create --user {token.client_id} --scope {needed}`.",
                 log_level=logging.INFO,

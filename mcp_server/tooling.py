@@ -158,6 +158,26 @@ class SentArguments(Middleware):
             _SENT.reset(token)
 
 
+class ReadOnlyTools:
+    """Whether a called tool is read-only (its readOnlyHint), looked up once per tool: the tools
+    are fixed once the server is built, and a lookup runs fastmcp's whole provider chain."""
+
+    def __init__(self) -> None:
+        self._reads: dict[str, bool] = {}  # only tools that exist: a forged name is not kept
+
+    async def reads_only(self, context: MiddlewareContext[Any]) -> bool | None:
+        """True or False for the tool `context` calls; None if the server has no such tool."""
+        name = context.message.name
+        if name not in self._reads:
+            server = context.fastmcp_context.fastmcp if context.fastmcp_context else None
+            tool = await server.get_tool(name) if server is not None else None
+            if tool is None:
+                return None
+            hints = tool.annotations
+            self._reads[name] = hints is not None and bool(hints.read_only_hint)
+        return self._reads[name]
+
+
 def sent_arguments() -> frozenset[str]:
     """The names of the arguments the current tool call carried."""
     return _SENT.get()
