@@ -85,6 +85,8 @@ class RateFigures:
     gateway_p99_ms: float
     server_cpu_share: float  # the server's CPU seconds per second of the phase
     server_cpu_ms_per_change: float
+    db_cpu_share: float | None  # the bench database's backends' CPU s per second (None: SQLite)
+    producer_cpu_share: float  # this process's (the producer's MCP clients)
     load: float  # the machine's 1-minute load average at the phase's end
 
 
@@ -397,6 +399,7 @@ async def rate_run(
         await readers.clear()
         total = int(rate * seconds)
         cpu_before, wall_before = cpu_seconds(served.pid), time.perf_counter()
+        db_before, own_before = bench_backends(), time.process_time()
         producer = Producer(users, tasks, rate)
         achieved = await producer.run(mcps, total)
         failed = producer.failed
@@ -407,6 +410,7 @@ async def rate_run(
             await asyncio.sleep(0.2)
         cpu = cpu_seconds(served.pid) - cpu_before
         wall = time.perf_counter() - wall_before
+        db_cpu, own_cpu = backends_cpu_since(db_before), time.process_time() - own_before
     arrivals = await readers.stop()
     feed = await feed_times(served.url)
     latencies, relay, gateway = [], [], []
@@ -436,6 +440,8 @@ async def rate_run(
         round(pct(gateway, 0.99), 1),
         round(cpu / wall, 2),
         round(cpu * 1000 / max(1, total), 2),
+        round(db_cpu / wall, 2) if db == "postgres" else None,
+        round(own_cpu / wall, 2),
         round(os.getloadavg()[0], 1),
     )
 
@@ -444,6 +450,27 @@ def cpu_seconds(pid: int) -> float:
     """The process's user + system CPU time so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_backends() -> dict[int, float]:
+    """The CPU time so far of each PostgreSQL backend serving the bench database, by pid."""
+    found = {}
+    for proc in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError, ValueError):
+            if PG_BENCH.encode() not in (proc / "cmdline").read_bytes():
+                continue
+            text = (proc / "stat").read_text()
+            if text[text.index("(") + 1 : text.rindex(")")] == "postgres":
+                fields = text.rpartition(")")[2].split()
+                found[int(proc.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf(
+                    "SC_CLK_TCK"
+                )
+    return found
+
+
+def backends_cpu_since(before: dict[int, float]) -> float:
+    """CPU seconds the bench database's backends used since `before` (one that ended is lost)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in bench_backends().items())
 
 
 def rss_mb(pid: int) -> float:
@@ -518,14 +545,17 @@ def report(rates: list[RateFigures], idle: list[IdleFigures], seconds: float) ->
         " fan-out, the socket, the reading process). `server CPU share` = the server process's"
         " CPU seconds per second of the phase (1.0 = one core; on an idle 2-core machine it"
         " could take ~1.0); `server CPU ms/change` = its CPU time per change, everything"
-        " included (HTTP, MCP, the use case, the relay pass, the consumers, the fan-out).",
+        " included (HTTP, MCP, the use case, the relay pass, the consumers, the fan-out);"
+        " `db CPU share` = the same for the PostgreSQL backends serving the bench database"
+        " (SQLite works inside the server); `producer CPU share` = the bench process's (its"
+        " MCP clients).",
         "",
         "| db | target /s | achieved /s | changes | calls | messages | missing | failed changes |"
         " p50 ms |"
         " p99 ms |"
         " relay p50 | relay p99 | gateway p50 | gateway p99 | target p99 | met |"
-        " server CPU share | server CPU ms/change | load |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        " server CPU share | server CPU ms/change | db CPU share | producer CPU share | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rates:
         target = 50 if r.target_rate <= 50 else 250
@@ -536,7 +566,9 @@ def report(rates: list[RateFigures], idle: list[IdleFigures], seconds: float) ->
             f" {r.missing} | {r.failed_calls} | {r.p50_ms} | {r.p99_ms} | {r.relay_p50_ms} |"
             f" {r.relay_p99_ms} |"
             f" {r.gateway_p50_ms} | {r.gateway_p99_ms} | {target} | {met} |"
-            f" {r.server_cpu_share} | {r.server_cpu_ms_per_change} | {r.load} |"
+            f" {r.server_cpu_share} | {r.server_cpu_ms_per_change} |"
+            f" {'-' if r.db_cpu_share is None else r.db_cpu_share} | {r.producer_cpu_share} |"
+            f" {r.load} |"
         )
     lines += [
         "",
