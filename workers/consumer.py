@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import logging
@@ -205,19 +206,38 @@ class ConsumerRunner:
         self._observe_batch(consumer, events, applied, time.perf_counter() - started)
         return Outcome.SUCCESS
 
-    async def apply_in(
-        self, session: AsyncSession, consumer: Consumer, events: Sequence[Received]
+    async def apply_all_in(
+        self, session: AsyncSession, batches: Sequence[tuple[Consumer, Sequence[Received]]]
     ) -> Outcome:
-        """Apply several events in `session`'s open transaction, which the caller commits (the
-        embedded relay's, which marks them delivered in it too). Anything but SUCCESS leaves
-        the transaction to be rolled back; the events are counted once it commits."""
+        """Apply each consumer's events in `session`'s open transaction, which the caller commits
+        (the embedded relay's, which marks them delivered in it too): one read of the inbox
+        for all the consumers, one insert of their inbox rows. Anything but SUCCESS leaves the
+        transaction to be rolled back; the events are counted once it commits."""
         started = time.perf_counter()
+        inbox = await InboxState.read(session, batches)
+        done: list[tuple[Consumer, Sequence[Received], list[Received]]] = []
+        rows: list[dict[str, Any]] = []
         try:
-            applied = await self._apply_batch(session, consumer, events)
+            for index, (consumer, events) in enumerate(batches):
+                if index:
+                    # on SQLite a transaction holding the write lock runs its statements on the
+                    # event loop without a pause: a turn between consumers serves waiting
+                    # requests (bench_fairness.py)
+                    await asyncio.sleep(0)
+                applied = await self._apply_events(session, consumer, events, inbox)
+                rows.extend(self._inbox_row(consumer, e) for e in applied)
+                done.append((consumer, events, applied))
         except _Abandon as abandon:
             return abandon.outcome
-        seconds = time.perf_counter() - started
-        after_commit(session, lambda: self._observe_batch(consumer, events, applied, seconds))
+        if rows:
+            await session.execute(sa.insert(INBOX), rows)
+        share = (time.perf_counter() - started) / max(len(batches), 1)
+
+        def observe() -> None:
+            for consumer, events, applied in done:
+                self._observe_batch(consumer, events, applied, share)
+
+        after_commit(session, observe)
         return Outcome.SUCCESS
 
     async def _apply_batch(
@@ -225,10 +245,23 @@ class ConsumerRunner:
     ) -> list[Received]:
         """The batch's effects and inbox rows in `session`; answers the events applied (the
         others were seen already). _Abandon carries a handler's answer other than SUCCESS."""
-        seen = await _seen_many(session, consumer.name, [e.event_id for e in events])
-        latest = await _latest_sequences(
-            session, consumer.name, sorted({e.task_id for e in events})
-        )
+        inbox = await InboxState.read(session, [(consumer, events)])
+        applied = await self._apply_events(session, consumer, events, inbox)
+        if applied:
+            await session.execute(sa.insert(INBOX), [self._inbox_row(consumer, e) for e in applied])
+        return applied
+
+    async def _apply_events(
+        self,
+        session: AsyncSession,
+        consumer: Consumer,
+        events: Sequence[Received],
+        inbox: InboxState,
+    ) -> list[Received]:
+        """The effects of the events `inbox` has not seen, in `session`, without their inbox
+        rows; `inbox` then counts them as seen. Answers the events applied."""
+        seen = inbox.seen.setdefault(consumer.name, set())
+        latest = inbox.latest.setdefault(consumer.name, {})
         applied: list[Received] = []
         for event in events:
             if event.event_id in seen:
@@ -252,8 +285,6 @@ class ConsumerRunner:
                 outcome = await consumer.batch(applied, session)
             if outcome is not Outcome.SUCCESS:
                 raise _Abandon(outcome)
-        if applied:
-            await session.execute(sa.insert(INBOX), [self._inbox_row(consumer, e) for e in applied])
         return applied
 
     def _observe_batch(
@@ -321,11 +352,39 @@ async def _seen(session: AsyncSession, consumer: str, event_id: str) -> bool:
     return (await session.execute(query)).first() is not None
 
 
-async def _seen_many(session: AsyncSession, consumer: str, event_ids: list[str]) -> set[str]:
-    query = sa.select(INBOX.c.event_id).where(
-        INBOX.c.consumer == consumer, INBOX.c.event_id.in_(event_ids)
-    )
-    return {row[0] for row in (await session.execute(query)).all()}
+@dataclass(slots=True)
+class InboxState:
+    """What the inbox holds of a batch for its consumers: by consumer name, the event ids
+    already applied and each task's latest sequence applied."""
+
+    seen: dict[str, set[str]]
+    latest: dict[str, dict[str, int]]
+
+    @classmethod
+    async def read(
+        cls, session: AsyncSession, batches: Sequence[tuple[Consumer, Sequence[Received]]]
+    ) -> InboxState:
+        """Two queries whatever the number of consumers: the batch's events seen, and the
+        latest sequence of its tasks, each consumer's."""
+        names = sorted({consumer.name for consumer, events in batches if events})
+        state = cls(seen={name: set() for name in names}, latest={name: {} for name in names})
+        if not names:
+            return state
+        event_ids = sorted({e.event_id for _, events in batches for e in events})
+        task_ids = sorted({e.task_id for _, events in batches for e in events})
+        seen = sa.select(INBOX.c.consumer, INBOX.c.event_id).where(
+            INBOX.c.consumer.in_(names), INBOX.c.event_id.in_(event_ids)
+        )
+        for consumer, event_id in (await session.execute(seen)).all():
+            state.seen[consumer].add(event_id)
+        latest = (
+            sa.select(INBOX.c.consumer, INBOX.c.task_id, sa.func.max(INBOX.c.sequence))
+            .where(INBOX.c.consumer.in_(names), INBOX.c.task_id.in_(task_ids))
+            .group_by(INBOX.c.consumer, INBOX.c.task_id)
+        )
+        for consumer, task_id, top in (await session.execute(latest)).all():
+            state.latest[consumer][task_id] = int(top)
+        return state
 
 
 async def _latest_sequence(session: AsyncSession, consumer: str, task_id: str) -> int | None:
@@ -334,14 +393,3 @@ async def _latest_sequence(session: AsyncSession, consumer: str, task_id: str) -
     )
     value = (await session.execute(query)).scalar()
     return int(value) if value is not None else None
-
-
-async def _latest_sequences(
-    session: AsyncSession, consumer: str, task_ids: list[str]
-) -> dict[str, int]:
-    query = (
-        sa.select(INBOX.c.task_id, sa.func.max(INBOX.c.sequence))
-        .where(INBOX.c.consumer == consumer, INBOX.c.task_id.in_(task_ids))
-        .group_by(INBOX.c.task_id)
-    )
-    return {task_id: int(top) for task_id, top in (await session.execute(query)).all()}

@@ -66,19 +66,14 @@ class EmbeddedBus:
         which the relay marks them delivered (OutboxRelay's same-database path). False when a
         consumer did not take them all: the caller rolls back and publishes them through
         publish(), which retries and parks one by one."""
+        batches = []
         for consumer in self._consumers:
             events = [
                 Received.parse(m.topic, m.data) for m in messages if m.topic in consumer.handlers
             ]
-            if not events:
-                continue
-            if await self._runner.apply_in(session, consumer, events) is not Outcome.SUCCESS:
-                return False
-            # on SQLite a transaction holding the write lock runs its statements on the event
-            # loop without a pause: a turn between consumers serves waiting requests
-            # (bench_fairness.py)
-            await asyncio.sleep(0)
-        return True
+            if events:
+                batches.append((consumer, events))
+        return await self._runner.apply_all_in(session, batches) is Outcome.SUCCESS
 
     async def _apply(self, consumer: Consumer, events: Sequence[Received]) -> None:
         """Apply events in one transaction, or else one by one."""

@@ -193,14 +193,18 @@ def _render_forms(task: Task, stamp: Stamp, forms: set[str]) -> dict[str, Render
     return {form: render_item(task, stamp, None, form == "vevent") for form in sorted(forms)}
 
 
-async def live_forms(conn: AsyncConnection, user_id: str) -> set[str]:
-    """The forms (vtodo, vevent) the user's live feeds show; none for a user without a feed."""
+async def live_forms(conn: AsyncConnection, user_ids: Sequence[str]) -> dict[str, set[str]]:
+    """The forms (vtodo, vevent) each user's live feeds show, in one query; a user without a
+    live feed is absent."""
     found = await conn.execute(
-        sa.select(FEEDS.events)
-        .where(FEEDS.user_id == user_id, FEEDS.revoked_at.is_(None))
+        sa.select(FEEDS.user_id, FEEDS.events)
+        .where(FEEDS.user_id.in_(sorted(set(user_ids))), FEEDS.revoked_at.is_(None))
         .distinct()
     )
-    return {form_of(bool(events)) for (events,) in found.all()}
+    forms: dict[str, set[str]] = {}
+    for user_id, events in found.all():
+        forms.setdefault(user_id, set()).add(form_of(bool(events)))
+    return forms
 
 
 async def _links_of(conn: AsyncConnection, task: Task) -> tuple[CalendarLink | None, str | None]:
