@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import itertools
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
@@ -294,12 +296,26 @@ class ConsumerRunner:
         applied: Sequence[Received],
         seconds: float,
     ) -> None:
-        # the batch's time, shared among its events
+        # the batch's time, shared among its events; each labelled series looked up once
         share = seconds / len(events) if events else 0.0
         applied_ids = {e.event_id for e in applied}
-        for event in events:
-            label = SUCCESS if event.event_id in applied_ids else DUPLICATE
-            self._observe(consumer, event, label, share)
+        now = self._clock.now()
+        counts: Counter[tuple[str, str]] = Counter()
+        for topic, group in itertools.groupby(events, key=lambda e: e.topic):
+            topic = topic if topic in consumer.handlers else "unknown"
+            timing = HANDLER_SECONDS.labels(consumer.name, topic)
+            lags = EVENT_LAG.labels(consumer.name, topic)
+            for event in group:
+                timing.observe(share)
+                if event.event_id not in applied_ids:
+                    counts[topic, DUPLICATE] += 1
+                    continue
+                counts[topic, SUCCESS] += 1
+                lag = _lag_seconds(event, now)
+                if lag is not None:
+                    lags.observe(lag)
+        for (topic, label), count in counts.items():
+            EVENTS_HANDLED.labels(consumer.name, topic, label).inc(count)
 
     def _observe(self, consumer: Consumer, event: Received, label: str, seconds: float) -> None:
         topic = event.topic if event.topic in consumer.handlers else "unknown"

@@ -66,11 +66,11 @@ class EmbeddedBus:
         which the relay marks them delivered (OutboxRelay's same-database path). False when a
         consumer did not take them all: the caller rolls back and publishes them through
         publish(), which retries and parks one by one."""
+        # parsed once, shared by the consumers: a handler never changes what it receives
+        received = [Received.parse(m.topic, m.data) for m in messages]
         batches = []
         for consumer in self._consumers:
-            events = [
-                Received.parse(m.topic, m.data) for m in messages if m.topic in consumer.handlers
-            ]
+            events = [event for event in received if event.topic in consumer.handlers]
             if events:
                 batches.append((consumer, events))
         return await self._runner.apply_all_in(session, batches) is Outcome.SUCCESS
