@@ -120,6 +120,32 @@ async def test_the_consumer_keeps_a_changed_task_only_for_users_with_a_live_feed
     assert await scalar(runtime, "SELECT count(*) FROM calendar_renders") == 0
 
 
+async def test_one_pass_keeps_each_task_as_it_last_stands_in_the_forms_its_user_s_feeds_show(
+    runtime: Runtime,
+) -> None:
+    await _feed(runtime, "alice")
+    await _feed(runtime, "carol", events=True)
+    revoked, _secret = await runtime.calendar.feeds.create("dave", "old")
+    await runtime.calendar.feeds.revoke("dave", revoked.id)
+    await runtime.relay.drain()
+    made = {}
+    for user in ("alice", "bob", "carol", "dave"):
+        made[user] = (
+            await runtime.service.add(user, NewTask(title="Dated", due="2026-12-10"))
+        ).task
+    await runtime.service.update("alice", made["alice"].id, {"title": "Renamed"})
+
+    assert await runtime.relay.drain_once() == 4  # each user's first change, in one pass
+    assert await runtime.relay.drain_once() == 1  # then the task's next change
+
+    kept = await rows(runtime, "SELECT user_id, task_id, form, text FROM calendar_renders")
+    assert sorted((user, task, form) for user, task, form, _text in kept) == sorted(
+        [("alice", made["alice"].id, "vtodo"), ("carol", made["carol"].id, "vevent")]
+    )
+    alices = next(text for user, _task, _form, text in kept if user == "alice")
+    assert "SUMMARY:Renamed" in alices
+
+
 async def test_a_kept_component_is_served_until_its_task_changes(runtime: Runtime) -> None:
     secret = await _feed(runtime, "alice")
     task = (await runtime.service.add("alice", SHAPES[1])).task

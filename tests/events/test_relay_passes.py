@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.adapters.foreground import Foreground
@@ -18,8 +19,9 @@ from domain.service import NewTask
 from domain.work import WorkLedger
 from dueflow.bootstrap import Runtime
 from tests.support.database import rows, scalar
+from tests.support.runtimes import NOW
 from workers.audit import AUDIT_CONSUMER
-from workers.consumer import Consumer, Outcome, Received
+from workers.consumer import INBOX, Consumer, Outcome, Received
 from workers.dead_letters import DeadLetters
 from workers.embedded import EmbeddedBus
 
@@ -67,6 +69,67 @@ async def test_a_pass_delivers_to_every_consumer_and_marks_its_rows_together(
     assert await scalar(runtime, "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
     inbox = await rows(runtime, "SELECT consumer, count(*) FROM processed_events GROUP BY consumer")
     assert sorted(inbox) == [("audit", 3), ("picky", 3)]
+
+
+class Noting:
+    """A consumer that notes each event it applies: its title and whether it came stale."""
+
+    def __init__(self, name: str) -> None:
+        self.applied: list[tuple[str, bool]] = []
+        self.consumer = Consumer(name=name, handlers={"task-events": self.handle})
+
+    async def handle(self, event: Received, session: AsyncSession) -> Outcome:
+        self.applied.append((event.envelope["payload"]["task"]["title"], event.stale))
+        return Outcome.SUCCESS
+
+
+async def _in_inbox(
+    runtime: Runtime, consumer: str, event_id: str, task_id: str, sequence: int
+) -> None:
+    """Record in the inbox that `consumer` applied an event of the task, as of `sequence`."""
+    async with runtime.engine.begin() as conn:
+        await conn.execute(
+            sa.insert(INBOX).values(
+                consumer=consumer,
+                event_id=event_id,
+                task_id=task_id,
+                sequence=sequence,
+                processed_at=NOW,
+            )
+        )
+
+
+async def test_a_pass_applies_an_event_only_to_the_consumers_whose_inbox_lacks_it(
+    runtime: Runtime, clock: FixedClock
+) -> None:
+    early, late = Noting("early"), Noting("late")
+    relay = relay_for(runtime, clock, bus_of(runtime, clock, early.consumer, late.consumer))
+    task = (await runtime.service.add("alice", NewTask(title="once"))).task
+    (event_id,) = (await rows(runtime, "SELECT event_id FROM outbox"))[0]
+    await _in_inbox(runtime, "early", str(event_id), task.id, task.version)
+
+    assert await relay.drain_once() == 1
+
+    assert early.applied == []
+    assert late.applied == [("once", False)]
+    inbox = await rows(runtime, "SELECT consumer, count(*) FROM processed_events GROUP BY consumer")
+    assert sorted(inbox) == [("early", 1), ("late", 1)]
+
+
+async def test_a_pass_judges_staleness_by_each_consumer_s_own_latest_sequence(
+    runtime: Runtime, clock: FixedClock
+) -> None:
+    ahead, behind = Noting("ahead"), Noting("behind")
+    relay = relay_for(runtime, clock, bus_of(runtime, clock, ahead.consumer, behind.consumer))
+    task = (await runtime.service.add("alice", NewTask(title="v1"))).task
+    await runtime.service.update("alice", task.id, {"title": "v2"})
+    # `ahead` already applied a later version of the task (under another event id)
+    await _in_inbox(runtime, "ahead", "a-later-event", task.id, 9)
+
+    assert await relay.drain() == 2  # a pass per event: a task's events go out in order
+
+    assert ahead.applied == [("v1", True), ("v2", True)]
+    assert behind.applied == [("v1", False), ("v2", False)]
 
 
 async def test_a_batch_a_consumer_refuses_is_rolled_back_and_parked_event_by_event(
