@@ -1,19 +1,28 @@
 """End-to-end event throughput on the embedded bus, beside the database's raw insert rate.
 
     .venv/bin/python tests/bench/bench_events.py [--db sqlite|postgres|both] [--events 3000]
+        [--bulk 20]
 
 For each database, in one run:
   raw      single-row INSERT + COMMIT into a scratch table, one after another, through the same
            SQLAlchemy async engine: the rate the database itself commits small rows at.
-  backlog  --events changes committed while no relay runs (the outbox holds them), then the
-           relay starts: events/s from its start until the audit consumer has applied every one
-           (publish to the embedded bus, inbox, audit row, outbox marked).
-  live     producers commit changes (add_task through the domain service, 4 at a time) while the
-           relay runs: events/s from the first commit to the last consumer effect, and the
-           commit -> effect latency of each event (audit recorded_at - event timestamp).
+Then for each producer shape (a row of the table each):
+  single   4 producers, each committing one change at a time (add_task through the domain
+           service): one event per transaction.
+  bulk N   4 producers, each committing N changes in one transaction (add_task of N tasks,
+           TaskService.batch.add_many): N events per transaction. --bulk 0 leaves it out.
+and for each shape:
+  alone    --events changes committed by the producers while no relay runs (the outbox holds
+           them): the producers' own rate, the most the live figure can be.
+  backlog  then the relay starts: events/s from its start until the audit consumer has applied
+           every one (publish to the embedded bus, inbox, audit row, outbox marked).
+  live     the producers commit --events more changes while the relay runs: events/s from the
+           first commit to the last consumer effect, and the commit -> effect latency of each
+           event (audit recorded_at - event timestamp).
 Targets (issues #3, #17): live >= 1,000 events/s on PostgreSQL and >= 25% of the raw insert
-rate on both databases. Writes tests/bench/results/events_throughput.{json,md}. Not part of the
-test suite.
+rate on both databases. A live figure can only reach 1,000/s with producers that commit that
+many: the single shape's producers alone stay below it on a small machine, hence the bulk row.
+Writes tests/bench/results/events_throughput.{json,md}. Not part of the test suite.
 
     --before DIR   also measure the code of another checkout (e.g. `git worktree add --detach
                    /tmp/base main`), each database alternating before/after --repeat times, every
@@ -66,6 +75,7 @@ class DbFigures:
     live_ratio_to_raw: float
     backlog_ratio_to_raw: float
     producers_alone_per_s: float = 0.0  # the same producers with no relay running
+    shape: str = "single"  # the producers' shape: one change per commit, or "bulk N"
 
 
 async def reset_postgres() -> str:
@@ -103,12 +113,22 @@ async def wait_for_audit(runtime: Runtime, total: int, limit_s: float = 600) -> 
     return time.perf_counter()
 
 
-async def produce(runtime: Runtime, n: int, tag: str) -> None:
+async def produce(runtime: Runtime, n: int, tag: str, bulk: int) -> None:
+    """Commit `n` changes from PRODUCERS producers, one per transaction (`bulk` 0) or `bulk`
+    per transaction."""
+
+    def new(i: int) -> NewTask:
+        return NewTask(title=f"{tag} {i}", tags=[tag], priority="low", due="2026-12-01")
+
     async def one_producer(k: int) -> None:
-        for i in range(k, n, PRODUCERS):
-            await runtime.service.add(
-                "bench", NewTask(title=f"{tag} {i}", tags=[tag], priority="low", due="2026-12-01")
-            )
+        if not bulk:
+            for i in range(k, n, PRODUCERS):
+                await runtime.service.add("bench", new(i))
+            return
+        mine = list(range(k, n, PRODUCERS))
+        for start in range(0, len(mine), bulk):
+            items = [(new(i), None) for i in mine[start : start + bulk]]
+            await runtime.service.batch.add_many("bench", items)
 
     await asyncio.gather(*(one_producer(k) for k in range(PRODUCERS)))
 
@@ -131,7 +151,11 @@ def _ms(value: Any) -> float:
     return float(value.timestamp() * 1000)
 
 
-async def run_db(db: str, events: int, workdir: Path) -> DbFigures:
+def shape_label(bulk: int) -> str:
+    return f"bulk {bulk}" if bulk else "single"
+
+
+async def run_db(db: str, events: int, workdir: Path, bulk: int) -> list[DbFigures]:
     env = {"DUEFLOW_LOG_LEVEL": "WARNING", "DUEFLOW_RELAY_POLL_SECONDS": "0.5"}
     if db == "sqlite":
         env["DUEFLOW_DATA_DIR"] = str(workdir / "sqlite")
@@ -141,50 +165,73 @@ async def run_db(db: str, events: int, workdir: Path) -> DbFigures:
     try:
         raw = await raw_insert_rate(runtime, events)
         print(f"[{db}] raw single-row insert+commit: {raw:.0f}/s", flush=True)
-
-        started = time.perf_counter()
-        await produce(runtime, events, "backlog")
-        alone = events / (time.perf_counter() - started)
-        print(f"[{db}] producers alone (no relay): {alone:.0f} events/s", flush=True)
-        started = time.perf_counter()
-        async with runtime.running():
-            finished = await wait_for_audit(runtime, events)
-        backlog = events / (finished - started)
-        print(f"[{db}] backlog drained to the consumer: {backlog:.0f} events/s", flush=True)
-
-        async with runtime.running():
-            started = time.perf_counter()
-            await produce(runtime, events, "live")
-            finished = await wait_for_audit(runtime, 2 * events)
-        live = events / (finished - started)
-        lat = sorted(await latencies(runtime, "live"))
-        p50 = statistics.median(lat)
-        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
-        print(
-            f"[{db}] live: {live:.0f} events/s, commit->effect p50 {p50:.1f} ms p99 {p99:.1f} ms",
-            flush=True,
-        )
-        code = "this tree"
-        return DbFigures(
-            db, code, events, raw, backlog, live, p50, p99, live / raw, backlog / raw, alone
-        )
+        found = []
+        for size in [0, bulk] if bulk else [0]:
+            shape = shape_label(size)
+            found.append(await run_shape(runtime, db, events, raw, size))
+            print(f"[{db}] {shape} done", flush=True)
+        return found
     finally:
         await runtime.close()
 
 
-def measure_in_process(db: str, events: int, tree: Path | None, label: str) -> DbFigures:
+async def run_shape(runtime: Runtime, db: str, events: int, raw: float, bulk: int) -> DbFigures:
+    """The producers alone, the backlog drained and the live figures of one producer shape."""
+    shape = shape_label(bulk)
+    tag = "bulk" if bulk else "single"
+    before = await audited(runtime)
+    started = time.perf_counter()
+    await produce(runtime, events, f"{tag}-backlog", bulk)
+    alone = events / (time.perf_counter() - started)
+    print(f"[{db}] {shape}: producers alone (no relay): {alone:.0f} events/s", flush=True)
+    started = time.perf_counter()
+    async with runtime.running():
+        finished = await wait_for_audit(runtime, before + events)
+    backlog = events / (finished - started)
+    print(f"[{db}] {shape}: backlog drained to the consumer: {backlog:.0f} events/s", flush=True)
+
+    async with runtime.running():
+        started = time.perf_counter()
+        await produce(runtime, events, f"{tag}-live", bulk)
+        finished = await wait_for_audit(runtime, before + 2 * events)
+    live = events / (finished - started)
+    lat = sorted(await latencies(runtime, f"{tag}-live"))
+    p50 = statistics.median(lat)
+    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+    print(
+        f"[{db}] {shape}: live {live:.0f} events/s,"
+        f" commit->effect p50 {p50:.1f} ms p99 {p99:.1f} ms",
+        flush=True,
+    )
+    return DbFigures(
+        db,
+        "this tree",
+        events,
+        raw,
+        backlog,
+        live,
+        p50,
+        p99,
+        live / raw,
+        backlog / raw,
+        alone,
+        shape,
+    )
+
+
+def measure_in_process(
+    db: str, events: int, bulk: int, tree: Path | None, label: str
+) -> list[DbFigures]:
     """One run of `db` in a fresh process, on the code of `tree` (None: this checkout)."""
     env = dict(os.environ)
     if tree is not None:
         env["PYTHONPATH"] = str(tree)  # ahead of this checkout's editable install
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
-        subprocess.run(
-            [sys.executable, __file__, "--db", db, "--events", str(events), "--one", out.name],
-            env=env,
-            check=True,
-        )
+        command = [sys.executable, __file__, "--db", db, "--events", str(events)]
+        command += ["--bulk", str(bulk), "--one", out.name]
+        subprocess.run(command, env=env, check=True)
         found = json.loads(Path(out.name).read_text())
-    return DbFigures(**{**found, "code": label})
+    return [DbFigures(**{**one, "code": label}) for one in found]
 
 
 def write(figures: list[DbFigures]) -> None:
@@ -202,18 +249,19 @@ def write(figures: list[DbFigures]) -> None:
         "# Dueflow event throughput (embedded bus, audit consumer)",
         "",
         f"- {meta['date']}, nproc={meta['nproc']}, Python {meta['python']}",
-        f"- {PRODUCERS} concurrent producers (TaskService.add) for the live figure",
+        f"- {PRODUCERS} concurrent producers; shape single: one change per commit"
+        " (TaskService.add); bulk N: N changes per commit (TaskService.batch.add_many)",
         "- target: live >= 1,000 events/s on PostgreSQL and >= 25% of the raw insert rate",
         "- producers alone: the same 4 producers with no relay running (the backlog phase's"
         " commits): the most the live figure can be",
         "",
-        "| db | code | events | raw inserts/s | producers alone/s | backlog events/s |"
+        "| db | code | shape | events | raw inserts/s | producers alone/s | backlog events/s |"
         " live events/s | live/raw | backlog/raw | commit->effect p50 ms | p99 ms |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for f in figures:
         lines.append(
-            f"| {f.db} | {f.code} | {f.events} | {f.raw_inserts_per_s:.0f} |"
+            f"| {f.db} | {f.code} | {f.shape} | {f.events} | {f.raw_inserts_per_s:.0f} |"
             f" {f.producers_alone_per_s:.0f} | {f.backlog_events_per_s:.0f} |"
             f" {f.live_events_per_s:.0f} | {f.live_ratio_to_raw:.0%} |"
             f" {f.backlog_ratio_to_raw:.0%} | {f.live_latency_p50_ms:.1f} |"
@@ -227,18 +275,18 @@ async def amain(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="dueflow-bench-events-"))
     try:
         if args.one:
-            found = await run_db(args.db, args.events, workdir)
-            Path(args.one).write_text(json.dumps(asdict(found)))
+            found = await run_db(args.db, args.events, workdir, args.bulk)
+            Path(args.one).write_text(json.dumps([asdict(one) for one in found]))
             return
         dbs = ["sqlite", "postgres"] if args.db == "both" else [args.db]
         if args.before is None:
-            write([await run_db(db, args.events, workdir) for db in dbs])
+            write([one for db in dbs for one in await run_db(db, args.events, workdir, args.bulk)])
             return
         figures = []
         for _ in range(args.repeat):
             for db in dbs:
                 for tree, label in ((args.before, "before"), (None, "after")):
-                    figures.append(measure_in_process(db, args.events, tree, label))
+                    figures += measure_in_process(db, args.events, args.bulk, tree, label)
         write(figures)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -250,6 +298,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=3000)
     parser.add_argument("--before", type=Path, help="another checkout to measure alternately")
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--bulk", type=int, default=20, help="changes per commit, bulk shape")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # a single run's figures, as JSON
     asyncio.run(amain(parser.parse_args()))
 
