@@ -76,6 +76,9 @@ class DbFigures:
     backlog_ratio_to_raw: float
     producers_alone_per_s: float = 0.0  # the same producers with no relay running
     shape: str = "single"  # the producers' shape: one change per commit, or "bulk N"
+    # the process's CPU time per event (producers and relay share it): alone, and live
+    alone_cpu_ms_per_event: float = 0.0
+    live_cpu_ms_per_event: float = 0.0
 
 
 async def reset_postgres() -> str:
@@ -180,9 +183,10 @@ async def run_shape(runtime: Runtime, db: str, events: int, raw: float, bulk: in
     shape = shape_label(bulk)
     tag = "bulk" if bulk else "single"
     before = await audited(runtime)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     await produce(runtime, events, f"{tag}-backlog", bulk)
     alone = events / (time.perf_counter() - started)
+    alone_cpu = (time.process_time() - cpu) / events * 1000
     print(f"[{db}] {shape}: producers alone (no relay): {alone:.0f} events/s", flush=True)
     started = time.perf_counter()
     async with runtime.running():
@@ -191,16 +195,18 @@ async def run_shape(runtime: Runtime, db: str, events: int, raw: float, bulk: in
     print(f"[{db}] {shape}: backlog drained to the consumer: {backlog:.0f} events/s", flush=True)
 
     async with runtime.running():
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await produce(runtime, events, f"{tag}-live", bulk)
         finished = await wait_for_audit(runtime, before + 2 * events)
+        live_cpu = (time.process_time() - cpu) / events * 1000
     live = events / (finished - started)
     lat = sorted(await latencies(runtime, f"{tag}-live"))
     p50 = statistics.median(lat)
     p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
     print(
         f"[{db}] {shape}: live {live:.0f} events/s,"
-        f" commit->effect p50 {p50:.1f} ms p99 {p99:.1f} ms",
+        f" commit->effect p50 {p50:.1f} ms p99 {p99:.1f} ms; CPU ms/event alone"
+        f" {alone_cpu:.2f}, live {live_cpu:.2f}",
         flush=True,
     )
     return DbFigures(
@@ -216,6 +222,8 @@ async def run_shape(runtime: Runtime, db: str, events: int, raw: float, bulk: in
         backlog / raw,
         alone,
         shape,
+        alone_cpu,
+        live_cpu,
     )
 
 
@@ -254,10 +262,14 @@ def write(figures: list[DbFigures]) -> None:
         "- target: live >= 1,000 events/s on PostgreSQL and >= 25% of the raw insert rate",
         "- producers alone: the same 4 producers with no relay running (the backlog phase's"
         " commits): the most the live figure can be",
+        "- CPU ms/event: the bench process's CPU time per event while the producers run alone,"
+        " and while they run with the relay (live): one process, so 1,000 / live CPU ms is the"
+        " most its one core allows",
         "",
         "| db | code | shape | events | raw inserts/s | producers alone/s | backlog events/s |"
-        " live events/s | live/raw | backlog/raw | commit->effect p50 ms | p99 ms |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        " live events/s | live/raw | backlog/raw | commit->effect p50 ms | p99 ms |"
+        " CPU ms/event alone | live |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for f in figures:
         lines.append(
@@ -265,7 +277,8 @@ def write(figures: list[DbFigures]) -> None:
             f" {f.producers_alone_per_s:.0f} | {f.backlog_events_per_s:.0f} |"
             f" {f.live_events_per_s:.0f} | {f.live_ratio_to_raw:.0%} |"
             f" {f.backlog_ratio_to_raw:.0%} | {f.live_latency_p50_ms:.1f} |"
-            f" {f.live_latency_p99_ms:.1f} |"
+            f" {f.live_latency_p99_ms:.1f} | {f.alone_cpu_ms_per_event:.2f} |"
+            f" {f.live_cpu_ms_per_event:.2f} |"
         )
     (RESULTS / "events_throughput.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -86,7 +86,9 @@ async def measure(db: str, sizes: list[int], passes: int, profile: int, workdir:
             )
             if profile:
                 out = io.StringIO()
-                pstats.Stats(profiler, stream=out).sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(profile)
+                pstats.Stats(profiler, stream=out).sort_stats(
+                    os.environ.get("BENCH_SORT", "cumulative")
+                ).print_stats(profile)
                 print(out.getvalue(), flush=True)
     finally:
         await runtime.close()
