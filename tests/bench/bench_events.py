@@ -46,8 +46,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-# `tests.support` from a checkout run as `python tests/bench/<bench>.py`
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+# `tests.support` from a checkout run as `python tests/bench/<bench>.py`; appended, so that a
+# PYTHONPATH naming another checkout (--before) still supplies every module
+sys.path.append(str(Path(__file__).resolve().parents[2]))
 
 import sqlalchemy as sa
 
