@@ -217,7 +217,7 @@ class ConsumerRunner:
         transaction to be rolled back; the events are counted once it commits."""
         started = time.perf_counter()
         inbox = await InboxState.read(session, batches)
-        done: list[tuple[Consumer, Sequence[Received], list[Received]]] = []
+        done: list[tuple[Consumer, Sequence[Received], list[Received], float]] = []
         rows: list[dict[str, Any]] = []
         try:
             for index, (consumer, events) in enumerate(batches):
@@ -226,18 +226,21 @@ class ConsumerRunner:
                     # event loop without a pause: a turn between consumers serves waiting
                     # requests (bench_fairness.py)
                     await asyncio.sleep(0)
+                began = time.perf_counter()
                 applied = await self._apply_events(session, consumer, events, inbox)
                 rows.extend(self._inbox_row(consumer, e) for e in applied)
-                done.append((consumer, events, applied))
+                done.append((consumer, events, applied, time.perf_counter() - began))
         except _Abandon as abandon:
             return abandon.outcome
         if rows:
             await session.execute(sa.insert(INBOX), rows)
-        share = (time.perf_counter() - started) / max(len(batches), 1)
+        # each consumer's own time, and a share of the inbox's read and insert
+        common = time.perf_counter() - started - sum(own for *_, own in done)
+        common_share = common / max(len(done), 1)
 
         def observe() -> None:
-            for consumer, events, applied in done:
-                self._observe_batch(consumer, events, applied, share)
+            for consumer, events, applied, own in done:
+                self._observe_batch(consumer, events, applied, own + common_share)
 
         after_commit(session, observe)
         return Outcome.SUCCESS

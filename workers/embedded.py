@@ -43,6 +43,7 @@ class EmbeddedBus:
         self._consumers = tuple(consumers)
         for consumer in self._consumers:
             declare_consumer(consumer.name, consumer.topics)
+        self._topics = {topic for consumer in self._consumers for topic in consumer.topics}
         self._clock = clock
         self._runner = ConsumerRunner(sessions, clock)
         self._backoff = backoff
@@ -67,7 +68,7 @@ class EmbeddedBus:
         consumer did not take them all: the caller rolls back and publishes them through
         publish(), which retries and parks one by one."""
         # parsed once, shared by the consumers: a handler never changes what it receives
-        received = [Received.parse(m.topic, m.data) for m in messages]
+        received = [Received.parse(m.topic, m.data) for m in messages if m.topic in self._topics]
         batches = []
         for consumer in self._consumers:
             events = [event for event in received if event.topic in consumer.handlers]
