@@ -99,6 +99,7 @@ DEFAULT_WORKER_PORT = 3000  # Dapr's default app port (dapr.conf.global_settings
 # the lock from the writers less often (bench_events.py: live 180-270 events/s gathering 50 ms
 # against 105-120 gathering 5 ms, and a lower commit -> consumer p50)
 RELAY_ROWS_SQLITE, RELAY_BYTES_SQLITE, RELAY_GATHER_SQLITE = 50, 64 * 1024, 0.05
+RELAY_CONNECTIONS = 3  # PostgreSQL: the relay's own pool (_relay_engine)
 
 
 class WorkerSetupError(ValueError):
@@ -242,6 +243,15 @@ async def bootstrap(
     return runtime
 
 
+async def _relay_engine(settings: Settings, stack: contextlib.AsyncExitStack) -> AsyncEngine:
+    """PostgreSQL connections of the relay's own. Drawing from the requests' pool, a pass queued
+    behind a burst of requests for a connection, while a live view waited on it
+    (bench_realtime.py). A pass holds one; deliver_now() and the backlog gauge may add one."""
+    engine = make_engine(settings.resolved_database_url(), pool_size=RELAY_CONNECTIONS)
+    stack.push_async_callback(engine.dispose)
+    return engine
+
+
 async def _wire(
     settings: Settings,
     clock: Clock,
@@ -288,7 +298,7 @@ async def _wire(
         publisher = await _dapr_publisher(settings, stack)
     sqlite = database.engine.dialect.name == "sqlite"
     relay = OutboxRelay(
-        database.engine,
+        database.engine if sqlite else await _relay_engine(settings, stack),
         publisher,
         clock,
         poll_seconds=settings.relay_poll_seconds,

@@ -105,8 +105,9 @@ class WaitTimedPool(AsyncAdaptedQueuePool):
             POOL_WAIT_SECONDS.observe(time.perf_counter() - started)
 
 
-def make_engine(url: str) -> AsyncEngine:
-    """An engine for `url`; SQLite gets WAL, foreign keys and write transactions that queue."""
+def make_engine(url: str, pool_size: int | None = None) -> AsyncEngine:
+    """An engine for `url`; SQLite gets WAL, foreign keys and write transactions that queue.
+    `pool_size` keeps at most that many PostgreSQL connections (SQLAlchemy's default otherwise)."""
     target = async_url(url)
     if target.startswith("sqlite+aiosqlite:"):
         # LIFO: the next request gets the connection the last one used, whose page cache is
@@ -116,7 +117,10 @@ def make_engine(url: str) -> AsyncEngine:
         )
         _configure_sqlite(engine)
     else:
-        engine = create_async_engine(target, json_deserializer=_json_value, poolclass=WaitTimedPool)
+        sized = {} if pool_size is None else {"pool_size": pool_size, "max_overflow": 0}
+        engine = create_async_engine(
+            target, json_deserializer=_json_value, poolclass=WaitTimedPool, **sized
+        )
         _configure_postgresql(engine)
     return engine
 
