@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.adapters.foreground import Foreground
-from domain.adapters.outbox import OutboxRelay
+from domain.adapters.outbox import CATCH_UP_FACTOR, OutboxRelay
 from domain.backoff import Backoff
 from domain.clock import FixedClock
 from domain.service import NewTask
@@ -224,3 +224,22 @@ async def test_a_watched_relay_publishes_a_commit_without_waiting_for_a_pause_in
 
     assert await rows(runtime, "SELECT task_title FROM audit_log") == [("seen live",)]
     assert await scalar(runtime, "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
+
+
+async def test_behind_while_a_live_view_waits_a_pass_takes_a_larger_batch(
+    runtime: Runtime, clock: FixedClock
+) -> None:
+    bus = bus_of(runtime, clock, AUDIT_CONSUMER)
+    watching = True
+    watched = OutboxRelay(
+        runtime.engine, bus, clock, same_database=bus, batch_size=2, watched=lambda: watching
+    )
+    for n in range(14):
+        await runtime.service.add("alice", NewTask(title=f"change {n}"))
+
+    first, behind = await watched.drain_once(), await watched.drain_once()
+    watching = False  # the view closed: batches are their usual size again
+    after = await watched.drain_once()
+
+    assert (first, behind, after) == (2, 2 * CATCH_UP_FACTOR, 2)
+    assert await scalar(runtime, "SELECT count(*) FROM audit_log") == 12
