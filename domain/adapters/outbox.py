@@ -24,7 +24,7 @@ from domain.adapters.metrics import (
     ROWS_RETRIED,
 )
 from domain.adapters.polling import poll
-from domain.adapters.sql import IN_TURN, READ_ONLY
+from domain.adapters.sql import IN_TURN, READ_ONLY, begin_urgently
 from domain.adapters.tables import OutboxRow
 from domain.adapters.tracing import publishing
 from domain.backoff import Backoff
@@ -125,7 +125,9 @@ class OutboxRelay:
     of a live message's delay under a stream of requests. Batches then form by themselves: what
     commits during a pass goes out in the next one. On SQLite such a pass also queues for the
     write lock with the requests' writers (sqlite_driver.begin_in_turn) instead of waiting
-    until no request writes. Behind, such passes take larger batches (CATCH_UP_FACTOR).
+    until no request writes. Behind, such passes take larger batches (CATCH_UP_FACTOR), and on
+    SQLite take the write lock ahead of the requests' writers (sqlite_driver.begin_urgently):
+    waiting behind every queued writer, a pass waited longer than it ran.
     """
 
     def __init__(
@@ -231,7 +233,10 @@ class OutboxRelay:
             try:
                 async with session.begin():
                     if not self._locking and self._is_watched():
-                        await session.connection(execution_options={IN_TURN: True})
+                        if self._full:  # behind: ahead of the requests' writers
+                            await begin_urgently(session)
+                        else:
+                            await session.connection(execution_options={IN_TURN: True})
                     claimed = await self._claim(session, now, hold=False)
                     if not claimed:
                         return 0

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -35,6 +35,17 @@ READ_ONLY = "dueflow_read_only"
 # queue (sqlite_driver.begin_in_turn); background writers leave it out and give way
 IN_TURN = "dueflow_in_turn"
 BUSY_TIMEOUT_MS = 10_000
+
+
+async def begin_urgently(session: AsyncSession) -> None:
+    """Begin the session's SQLite transaction holding the write lock, ahead of the writers
+    waiting their turn (sqlite_driver's begin_urgently), within the busy timeout they wait."""
+    connection = await session.connection()
+    driver = sqlite_driver.driver_of(await connection.get_raw_connection())
+    try:
+        await driver.begin_urgently(BUSY_TIMEOUT_MS / 1000)
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance("BEGIN IMMEDIATE", None, exc, sqlite3.Error) from exc
 
 
 def reader_options(dialect: str) -> dict[str, Any]:

@@ -18,7 +18,6 @@ the consumers, which open sessions of their own) give way.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -31,8 +30,7 @@ from sqlmodel import SQLModel
 from domain.adapters.calendar_sql import SqlCalendarLinks
 from domain.adapters.metrics import TRANSACTION_SECONDS
 from domain.adapters.reminder_sql import SqlReminderRepository
-from domain.adapters.sql import BUSY_TIMEOUT_MS, IN_TURN
-from domain.adapters.sqlite_driver import driver_of
+from domain.adapters.sql import IN_TURN, begin_urgently
 from domain.adapters.statements import (
     HeldInserts,
     InTransaction,
@@ -106,7 +104,7 @@ class SqlUnitOfWork:
             self.statements = InTransaction(self._session)
             if self._engine.dialect.name == "sqlite":
                 if self._urgent:
-                    await _begin_urgently(self._session)
+                    await begin_urgently(self._session)
                 else:
                     await self._session.connection(execution_options={IN_TURN: True})
         self.tasks = SqlTaskRepository(self.statements)
@@ -150,17 +148,6 @@ class SqlUnitOfWork:
         published, self._events = bool(self._events), []
         if published and self._after_commit is not None:
             self._after_commit()
-
-
-async def _begin_urgently(session: AsyncSession) -> None:
-    """Begin the session's transaction holding SQLite's write lock (sqlite_driver's
-    begin_urgently), within the busy timeout other writers wait."""
-    connection = await session.connection()
-    driver = driver_of(await connection.get_raw_connection())
-    try:
-        await driver.begin_urgently(BUSY_TIMEOUT_MS / 1000)
-    except sqlite3.Error as exc:
-        raise sa.exc.DBAPIError.instance("BEGIN IMMEDIATE", None, exc, sqlite3.Error) from exc
 
 
 class JoinedUnitOfWork:

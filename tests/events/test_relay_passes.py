@@ -7,19 +7,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.adapters.foreground import Foreground
 from domain.adapters.outbox import CATCH_UP_FACTOR, OutboxRelay
+from domain.adapters.sqlite_writer_queue import SUFFIX, WriterQueue
 from domain.backoff import Backoff
 from domain.clock import FixedClock
 from domain.service import NewTask
 from domain.work import WorkLedger
 from dueflow.bootstrap import Runtime
 from tests.support.database import rows, scalar
-from tests.support.runtimes import NOW
+from tests.support.runtimes import NOW, embedded_runtime
+from tests.support.waiting import eventually
 from workers.audit import AUDIT_CONSUMER
 from workers.consumer import INBOX, Consumer, Outcome, Received
 from workers.dead_letters import DeadLetters
@@ -243,3 +246,37 @@ async def test_behind_while_a_live_view_waits_a_pass_takes_a_larger_batch(
 
     assert (first, behind, after) == (2, 2 * CATCH_UP_FACTOR, 2)
     assert await scalar(runtime, "SELECT count(*) FROM audit_log") == 12
+
+
+async def test_on_sqlite_a_pass_behind_while_a_live_view_waits_goes_ahead_of_queued_writers(
+    tmp_path: Path, clock: FixedClock
+) -> None:
+    runtime = await embedded_runtime(f"sqlite+aiosqlite:///{tmp_path / 'q.db'}", tmp_path, clock)
+    try:
+        bus = bus_of(runtime, clock, AUDIT_CONSUMER)
+        for n in range(2 + CATCH_UP_FACTOR):
+            await runtime.service.add("alice", NewTask(title=f"change {n}"))
+        queue = WriterQueue(str(tmp_path / f"q.db{SUFFIX}"))
+
+        def relay() -> OutboxRelay:
+            return OutboxRelay(
+                runtime.engine, bus, clock, same_database=bus, batch_size=1, watched=lambda: True
+            )
+
+        behind, in_turn = relay(), relay()
+        assert await behind.drain_once() == 1  # a full batch: it is behind now
+        turn = queue.try_turn()  # a request's writer holds its turn in the queue
+        assert turn is not None
+        passing = asyncio.create_task(behind.drain_once())
+        try:
+            await eventually(passing.done, what="the pass behind to go ahead of the turn held")
+            waiting = asyncio.create_task(in_turn.drain_once())  # not behind: waits its turn
+            await asyncio.sleep(0.3)
+            assert not waiting.done()
+        finally:
+            turn.release()
+        assert passing.result() == CATCH_UP_FACTOR
+        assert await asyncio.wait_for(waiting, 5) == 1
+        assert await scalar(runtime, "SELECT count(*) FROM audit_log") == 2 + CATCH_UP_FACTOR
+    finally:
+        await runtime.close()
