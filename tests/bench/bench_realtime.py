@@ -367,6 +367,8 @@ class Producer:
                 self.calls += 1
                 if answer.is_error:
                     self.failed += len(items)
+                    text = getattr(answer.content[0], "text", "") if answer.content else ""
+                    print(f"refused: {text[:300]}", file=sys.stderr)  # noqa: T201
 
         await asyncio.gather(*(lane(user, mcp) for user in self._users for mcp in mcps[user]))
         return total / (time.perf_counter() - started)
