@@ -333,3 +333,47 @@ class MemoryCalendarLinks:
     async def put(self, user_id: str, link: CalendarLink) -> None:
         self._unit.check_writable()
         self._unit.staged_links[(user_id, link.uid)] = link
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryOpenDues:
+    """OpenDues over a MemoryStore's committed tasks, with the SQL adapter's semantics."""
+
+    store: MemoryStore
+
+    def _open(self, user_id: str) -> list[Task]:
+        return [
+            t
+            for t in self.store.tasks.values()
+            if t.user_id == user_id and t.status is Status.OPEN and t.due is not None
+        ]
+
+    async def next_due(self, user_id: str, at_or_after: dt.datetime) -> dt.datetime | None:
+        moments = [
+            t.due.instant
+            for t in self._open(user_id)
+            if t.due is not None and t.due.date is None and t.due.instant >= at_or_after
+        ]
+        return min(moments, default=None)
+
+    async def fell_due(
+        self,
+        user_id: str,
+        since: dt.datetime,
+        until: dt.datetime,
+        days: tuple[dt.date, dt.date],
+        limit: int,
+    ) -> list[str]:
+        first, last = days
+        fell = [
+            t
+            for t in self._open(user_id)
+            if t.due is not None
+            and (
+                first <= t.due.date < last
+                if t.due.date is not None
+                else since <= t.due.instant < until
+            )
+        ]
+        fell.sort(key=lambda t: (t.due.instant if t.due else until, t.id))
+        return [t.id for t in fell[:limit]]

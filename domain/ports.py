@@ -20,6 +20,11 @@ class Clock(Protocol):
         """The current moment, aware, in UTC."""
         ...
 
+    async def sleep_until(self, moment: dt.datetime, at_most: float) -> None:
+        """Wait until the clock reads `moment`, at most `at_most` real seconds; it may return
+        early, so the caller reads the clock again."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class IdempotencyRecord:
@@ -227,3 +232,26 @@ class EventuallyConsistent:
 
     async def caught_up(self, user_id: str) -> None:
         return None
+
+
+class OpenDues(Protocol):
+    """When a user's open tasks fall due: what a schedule of passing time reads (indexed reads,
+    never a scan of the user's tasks)."""
+
+    async def next_due(self, user_id: str, at_or_after: dt.datetime) -> dt.datetime | None:
+        """The earliest due moment (not an all-day date) at or after `at_or_after` among the
+        user's open tasks; None when there is none."""
+        ...
+
+    async def fell_due(
+        self,
+        user_id: str,
+        since: dt.datetime,
+        until: dt.datetime,
+        days: tuple[dt.date, dt.date],
+        limit: int,
+    ) -> list[str]:
+        """The ids of the user's open tasks that became overdue between two looks, soonest due
+        first, at most `limit`: a due moment in [since, until), or an all-day date in
+        [days[0], days[1]) (the dates that ended as the user's day turned)."""
+        ...

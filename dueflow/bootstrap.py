@@ -188,6 +188,7 @@ class Runtime:
     workers: InProcessWorkers | None  # embedded: the workers run here; Dapr: in their own apps
     scrape: Scrape  # what GET /metrics answers, the outbox backlog read when scraped
     calendar: CalendarFiles  # iCalendar export, import and feeds
+    clock: Clock = field(default_factory=SystemClock)  # the one every part above was given
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
     @contextlib.asynccontextmanager
@@ -336,6 +337,7 @@ async def _wire(
         workers=workers,
         scrape=api_scrape(database.engine, clock),
         calendar=calendar,
+        clock=clock,
         _stack=stack,
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
@@ -10,15 +11,16 @@ from starlette.routing import BaseRoute
 
 from domain.access import PersonalTokens
 from domain.adapters.access_sql import SqlTokenStore
-from domain.clock import SystemClock
+from domain.adapters.open_dues_sql import SqlOpenDues
 from domain.due import zone
 from domain.ports import Clock
+from domain.turns import Turn, TurnSchedule
 from dueflow.bootstrap import Runtime
 from dueflow.identity import bearer_identity
 from dueflow.settings import Settings
 from workers.board import Board
 from workers.consumer import Consumer, ConsumerRunner
-from workers.gateway import Gateway, GatewayConfig
+from workers.gateway import Gateway, GatewayConfig, time_message
 from workers.grants import Grants, Lifetimes
 from workers.live_hub import Hub
 from workers.realtime import Feed, push_consumer
@@ -38,6 +40,18 @@ def grants_for(settings: Settings, engine: AsyncEngine, clock: Clock) -> Grants:
     return Grants(engine, clock, lifetimes)
 
 
+def turns_for(hub: Hub, engine: AsyncEngine, clock: Clock, user_zone: ZoneInfo) -> TurnSchedule:
+    """The schedule of time passing for the hub's users: each turn goes to their connections
+    as a `time` message."""
+
+    async def tell(turn: Turn) -> None:
+        hub.announce(turn.user_id, time_message(turn))
+
+    turns = TurnSchedule(SqlOpenDues(engine), clock, user_zone, tell)
+    hub.keep_time(turns)
+    return turns
+
+
 def gateway_routes(
     settings: Settings,
     engine: AsyncEngine,
@@ -45,7 +59,8 @@ def gateway_routes(
     clock: Clock,
     hub: Hub,
 ) -> list[BaseRoute]:
-    """POST /realtime/tickets, the /realtime/ws socket and the /board routes."""
+    """POST /realtime/tickets, the /realtime/ws socket and the /board routes; the hub's users
+    are told of time passing (`time` messages) from here on."""
     gateway = Gateway(
         hub,
         Feed(sessions),
@@ -56,7 +71,9 @@ def gateway_routes(
             heartbeat_seconds=settings.realtime_heartbeat_seconds,
         ),
     )
-    board = Board(gateway, sessions, clock, zone(settings.timezone))
+    user_zone = zone(settings.timezone)
+    turns_for(hub, engine, clock, user_zone)
+    board = Board(gateway, sessions, clock, user_zone)
     return [*gateway.routes(), *board.routes()]
 
 
@@ -65,7 +82,7 @@ def embedded_gateway_routes(runtime: Runtime, clock: Clock | None = None) -> lis
     assert runtime.workers is not None
     sessions = async_sessionmaker(runtime.engine, expire_on_commit=False)
     return gateway_routes(
-        runtime.settings, runtime.engine, sessions, clock or SystemClock(), runtime.workers.hub
+        runtime.settings, runtime.engine, sessions, clock or runtime.clock, runtime.workers.hub
     )
 
 

@@ -7,6 +7,11 @@ Dapr mode the realtime app. Rows this process's realtime consumer commits are ta
 commit; rows other processes write are found by reading the heads of the users some session
 here watches, every `poll` seconds. Each row's task and version go to the watchers, which push
 a version once (a tool call here pushed its own already).
+
+Time passing changes the agenda too, with no row in the feed: a due moment passes (a task of
+today becomes overdue) or the user's day turns. A turn schedule (domain.turns) follows the
+watched users and pushes the agenda, and the tasks that became overdue, at each such moment;
+a change in the feed may move a user's next turn, so it is looked up again.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from collections.abc import AsyncIterator, Sequence
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from domain.adapters.open_dues_sql import SqlOpenDues
+from domain.turns import Turn, TurnSchedule
 from dueflow.bootstrap import Runtime
 from mcp_server.resource_updates import ResourceWatchers
 from workers.realtime import Feed
@@ -31,10 +38,17 @@ DEFAULT_POLL = 1.0  # seconds between two reads of the watched users' heads
 class FeedResourceUpdates:
     """Reads the feed for the watched users and tells the watchers of each change in it."""
 
-    def __init__(self, watchers: ResourceWatchers, feed: Feed, poll: float = DEFAULT_POLL):
+    def __init__(
+        self,
+        watchers: ResourceWatchers,
+        feed: Feed,
+        poll: float = DEFAULT_POLL,
+        turns: TurnSchedule | None = None,
+    ):
         self._watchers = watchers
         self._feed = feed
         self._poll = poll
+        self._turns = turns
         self._seen: dict[str, int] = {}  # watched user -> the last position handled
         self._committed: asyncio.Queue[tuple[str, int, str]] = asyncio.Queue()
 
@@ -43,6 +57,13 @@ class FeedResourceUpdates:
         (the watchers' start hook, awaited before the subscription is answered)."""
         if first or user not in self._seen:
             self._seen[user] = await self._feed.head(user)
+        if self._turns is not None:
+            self._turns.watch(user)
+
+    async def turned(self, turn: Turn) -> None:
+        """Time passed for a watched user: their agenda, and the tasks that became overdue."""
+        if self._watchers.watching(turn.user_id):
+            await self._watchers.changed(turn.user_id, dict.fromkeys(turn.task_ids))
 
     def tap(self, user: str, position: int, text: str) -> None:
         """A feed row this process's realtime consumer committed (called after its commit)."""
@@ -92,7 +113,10 @@ class FeedResourceUpdates:
     async def _read_heads(self) -> None:
         # a user no session watches keeps the position last handled (an int): when a session
         # watches again, `start` moves it to the head
-        for user in self._watchers.watched_users():
+        watched = self._watchers.watched_users()
+        if self._turns is not None:
+            self._turns.keep_only(watched)  # sessions end without telling: forget their users
+        for user in watched:
             head = await self._feed.head(user)
             last = self._seen.setdefault(user, head)
             if head > last:
@@ -112,6 +136,8 @@ class FeedResourceUpdates:
             task_id, version = str(change["task_id"]), int(task["version"])
             versions[task_id] = max(version, versions.get(task_id, 0))
         if versions:
+            if self._turns is not None:
+                self._turns.reconsider(user)
             await self._watchers.feed_changed(user, versions)
 
 
@@ -126,9 +152,18 @@ async def feed_resource_updates(
 ) -> AsyncIterator[None]:
     """Push `watchers`' resource updates from the realtime feed for the block's duration: the
     rows the in-process workers commit (embedded) as they commit, every row by reading the
-    watched users' heads every DUEFLOW_RESOURCE_POLL_SECONDS."""
+    watched users' heads every DUEFLOW_RESOURCE_POLL_SECONDS; and the agenda as time passes."""
     sessions = async_sessionmaker(runtime.engine, expire_on_commit=False)
-    updates = FeedResourceUpdates(watchers, Feed(sessions), runtime.settings.resource_poll_seconds)
+
+    async def tell(turn: Turn) -> None:
+        await updates.turned(turn)
+
+    turns = TurnSchedule(
+        SqlOpenDues(runtime.engine), runtime.clock, runtime.service.user_zone, tell
+    )
+    updates = FeedResourceUpdates(
+        watchers, Feed(sessions), runtime.settings.resource_poll_seconds, turns
+    )
     watchers.on_start(updates.start)
     if runtime.workers is not None:
         runtime.workers.feed_taps.add(updates.tap)
@@ -139,3 +174,4 @@ async def feed_resource_updates(
     finally:
         stop.set()
         await task
+        await turns.aclose()

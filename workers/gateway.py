@@ -11,7 +11,9 @@ proxies, browser history) carries it.
 The socket says hello (the user's head position), replays the user's changes after `after` from
 the database, then sends live ones, each once and in position order: positions of one user have
 no gaps, so a missing one is read from the database before the next is sent. A position that can
-no longer be replayed answers a `resync` message. See docs/realtime.md for the protocol.
+no longer be replayed answers a `resync` message. A `time` message (no position) says the
+user's tasks regroup because time passed: a due moment passed, or the day turned
+(domain.turns). See docs/realtime.md for the protocol.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from domain.due import iso_utc
+from domain.turns import Turn
 from workers.grants import SESSION, TICKET, Grants, Identify, Identity
 from workers.live_hub import Hub, Subscription
 from workers.realtime import Feed
@@ -198,6 +202,9 @@ class Stream:
                     raise _Revoked from None
                 await self._send_json({"type": "heartbeat", "position": self._last})
                 continue
+            if position is None:  # a turn: no position, nothing to replay or fill
+                await self._socket.send_text(text)
+                continue
             if position <= self._last:
                 continue  # replayed already
             if position > self._last + 1 and not await self._fill(self._last, position - 1):
@@ -292,6 +299,21 @@ def _is_ping(text: str) -> bool:
         return bool(json.loads(text) == {"type": "ping"})
     except ValueError:
         return False
+
+
+def time_message(turn: Turn) -> str:
+    """The `time` message of a turn: the user's tasks regroup with no change (docs/realtime.md)."""
+    return json.dumps(
+        {
+            "type": "time",
+            "reason": turn.reason,
+            "today": turn.today.isoformat(),
+            "at": iso_utc(turn.at),
+            "task_ids": list(turn.task_ids),
+            "more": turn.more,
+        },
+        separators=(",", ":"),
+    )
 
 
 def refusal(status: int, error: str, description: str) -> JSONResponse:
