@@ -4,6 +4,7 @@ through a real WebSocket client, with changes made through the MCP tools."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -170,4 +171,25 @@ async def test_each_user_sees_only_their_changes_in_commit_order_and_resumes_wit
         await call(alice, "add_task", title="After the resync")
         assert (await next_message(forged))["position"] == last + 4
     for socket in (back, forged, bob_socket):
+        await socket.close()
+
+
+async def test_a_due_that_passes_is_told_to_its_users_sockets_only(served: str) -> None:
+    alice_socket = await open_socket(served, ALICE_TOKEN)
+    bob_socket = await open_socket(served, BOB_TOKEN)
+    soon = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=2)
+    async with mcp(served, ALICE_TOKEN) as alice:
+        task = (await call(alice, "add_task", title="Call back", due=soon.isoformat()))["task"]
+    assert (await next_message(alice_socket))["event"] == "TASK_CREATED"
+    # the server's real clock: the due passes about two seconds on
+    message = await next_message(alice_socket, timeout=6)
+    assert (message["type"], message["reason"], message["task_ids"]) == (
+        "time",
+        "due",
+        [task["id"]],
+    )
+    assert "position" not in message  # not a change: nothing to resume from
+    assert dt.datetime.fromisoformat(message["at"]) > soon
+    assert await quiet(bob_socket)
+    for socket in (alice_socket, bob_socket):
         await socket.close()
