@@ -5,7 +5,7 @@
     POST /board/session         {"token": "<personal token>"} -> a session cookie (sign-in)
     GET  /board/signin?code=... a one-time sign-in link (`dueflow board`) -> a session cookie
     POST /board/signout         ends the session
-    GET  /board/tasks           the open tasks and the feed position they were read at
+    GET  /board/tasks           the open tasks, the feed position they were read at, and today
 
 The session cookie is HttpOnly, SameSite=Strict and Secure when the page is served over https;
 the token it was made from is never stored in the browser.
@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from domain.adapters.unit_of_work import SqlUnitOfWork
+from domain.due import iso_utc
 from domain.ports import Clock
 from domain.queries import TaskQueries
 from domain.query import TaskFilter
@@ -145,6 +146,7 @@ class Board:
             {
                 "user": identity.user_id,
                 "today": outlook.today.isoformat(),
+                "now": iso_utc(outlook.now),  # the page reckons time passing on this clock
                 "timezone": str(self.user_zone),
                 "position": position,
                 "tasks": tasks[:MAX_TASKS],

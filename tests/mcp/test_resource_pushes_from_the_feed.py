@@ -6,6 +6,7 @@ PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -107,3 +108,31 @@ async def test_a_change_another_process_writes_is_pushed_to_its_users_sessions_o
             assert bobs_updates.uris == [AGENDA]
             assert await call(bob, "list_tasks")
             assert updates.uris == [task_uri(task["id"]), AGENDA]
+
+
+async def test_the_agenda_is_pushed_when_a_due_passes_and_when_the_day_turns_in_both_eras(
+    runtime: Runtime, served: dict[str, FastMCP], clock: FixedClock
+) -> None:
+    # 11:00 in Berlin (the runtime's zone); a call at 13:00 today
+    due = await runtime.service.add("alice", NewTask(title="Call", due="2026-11-23T13:00"))
+    async with (
+        subscribed_2025(served["alice"], AGENDA) as (acting, updates),
+        Client(served["alice"]) as modern,
+        listen(modern.session, resource_subscriptions=[AGENDA]) as stream,
+        subscribed_2025(served["bob"], AGENDA) as (_, bobs_updates),
+    ):
+        assert (await read(acting, AGENDA))["overdue"] == []
+        clock.set(dt.datetime(2026, 11, 23, 12, 0, 1, tzinfo=dt.UTC))  # 13:00:01 in Berlin
+        assert await next_updates(stream, 1) == [AGENDA]
+        await eventually(lambda: updates.uris, what="the due's push")
+        assert updates.uris == [AGENDA]
+        [overdue] = (await read(acting, AGENDA))["overdue"]
+        assert overdue["id"] == due.task.id
+        await asyncio.sleep(0.05)
+        assert bobs_updates.uris == []  # nothing of bob's passed
+
+        clock.set(dt.datetime(2026, 11, 23, 23, 0, 1, tzinfo=dt.UTC))  # Berlin's midnight
+        assert await next_updates(stream, 1) == [AGENDA]
+        await eventually(lambda: len(updates.uris) == 2, what="the day's push")
+        await eventually(lambda: bobs_updates.uris == [AGENDA], what="bob's day")
+        assert (await read(acting, AGENDA))["date"] == "2026-11-24"

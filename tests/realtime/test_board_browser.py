@@ -8,6 +8,7 @@ import datetime as dt
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastmcp import Client
@@ -95,3 +96,22 @@ async def test_the_board_shows_every_change_live_and_catches_up_after_a_drop(
     await expect(page.get_by_label("Personal token")).to_be_focused()
     status = await page.evaluate("fetch('/board/tasks').then(r => r.status)")
     assert status == 401
+
+
+async def test_the_board_moves_a_task_from_today_to_overdue_when_its_due_passes(
+    board: tuple[str, Page],
+) -> None:
+    base, page = board
+    soon = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=2)
+    transport = StreamableHttpTransport(f"{base}/mcp", headers=bearer(ALICE_TOKEN))
+    async with Client(transport) as alice:
+        task = (await call(alice, "add_task", title="Call back", due=soon.isoformat()))["task"]
+    today = page.locator(f'#today li[data-task-id="{task["id"]}"]')
+    overdue = page.locator(f'#overdue li[data-task-id="{task["id"]}"]')
+    if soon.astimezone(ZoneInfo("Europe/Berlin")).time() > dt.time(0, 0, 5):  # not at midnight
+        await expect(today).to_be_visible(timeout=WITHIN)
+    # the server's time message, not a reload nor the page's own minute-by-minute look
+    await expect(overdue).to_be_visible(timeout=4_000)
+    await expect(today).to_have_count(0)
+    await expect(page.locator("#activity")).to_contain_text("Overdue now: “Call back”")
+    await expect(page.locator('[data-count="overdue"]')).to_have_text("(1)")

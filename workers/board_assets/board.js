@@ -2,7 +2,9 @@
 // The Dueflow board: open tasks grouped by due, kept live over the realtime WebSocket.
 (() => {
   const tasks = new Map();
-  const board = { position: 0, today: "", socket: null, retries: 0, stopped: false };
+  const board = {
+    position: 0, today: "", zone: "UTC", skew: 0, socket: null, retries: 0, stopped: false,
+  };
   window.dueflowBoard = board; // for people and tests: board.drop() closes the socket once
   const $ = (id) => document.getElementById(id);
   const WORDS = {
@@ -17,10 +19,54 @@
     element.textContent = text;
   }
 
+  // the server's clock, as this page reckons it (the offset is set by each load and time message)
+  const now = () => Date.now() + board.skew;
+  const CHECK_EVERY = 60000; // ms: the page's own look at the clock, should a time message miss it
+
+  function passed(task) {
+    if (!task.due) return false;
+    if (task.due.length === 10) return task.due < board.today; // all day: once the day has ended
+    return Date.parse(task.due) < now();
+  }
+
   function group(task) {
-    if (task.overdue) return "overdue";
+    if (task.overdue || passed(task)) return "overdue";
     if (!task.due) return "nodate";
     return task.due.slice(0, 10) <= board.today ? "today" : "upcoming";
+  }
+
+  function dateIn(zone, moment) {
+    try {
+      return new Intl.DateTimeFormat("en-CA", {
+        timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit",
+      }).format(new Date(moment));
+    } catch (error) { return ""; }
+  }
+
+  // a fallback only: the server says when time regroups the tasks (a "time" message); this
+  // catches what the page missed while its socket was away, or a message lost on the way
+  function regroupByClock() {
+    const today = dateIn(board.zone, now());
+    if (today > board.today) board.today = today;
+    render();
+  }
+  setInterval(() => { if (!board.stopped && tasks.size) regroupByClock(); }, CHECK_EVERY);
+
+  function timePassed(message) {
+    board.skew = Date.parse(message.at) - Date.now();
+    const newDay = message.today !== board.today;
+    board.today = message.today;
+    const titles = [];
+    for (const id of message.task_ids) {
+      const task = tasks.get(id);
+      if (task) { task.overdue = true; titles.push(`“${task.title}”`); }
+    }
+    if (message.reason === "day" || newDay) note(`A new day: today is ${message.today}`);
+    if (titles.length) {
+      const more = titles.length > 3 || message.more ? " and more" : "";
+      note(`Overdue now: ${titles.slice(0, 3).join(", ")}${more}`);
+    }
+    render();
   }
 
   function item(task) {
@@ -118,6 +164,8 @@
     for (const task of data.tasks) tasks.set(task.id, task);
     board.position = data.position;
     board.today = data.today;
+    board.zone = data.timezone;
+    board.skew = Date.parse(data.now) - Date.now();
     board.user = data.user;
     $("signin").hidden = true;
     $("board").hidden = false;
@@ -146,8 +194,11 @@
       if (message.type === "hello") {
         board.retries = 0;
         setState("live", `Live as ${message.user}`);
+        regroupByClock(); // time messages are not replayed: catch up on any missed while away
       } else if (message.type === "change") {
         apply(message);
+      } else if (message.type === "time") {
+        timePassed(message);
       } else if (message.type === "resync") {
         note("catching up: reloading the tasks");
         await load();
