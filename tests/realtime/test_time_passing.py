@@ -93,7 +93,8 @@ async def test_a_change_that_brings_the_earliest_due_forward_reschedules_the_tur
     await runtime.service.add("alice", NewTask(title="Later", due="2026-11-23T15:00"))
     async with serving(app) as base, client_for(app) as client:
         alice = await open_socket(base, ALICE_TOKEN)
-        sooner = (await runtime.service.add("alice", NewTask(title="Sooner", due="2026-11-23T11:30"))).task
+        added = await runtime.service.add("alice", NewTask(title="Soon", due="2026-11-23T11:30"))
+        sooner = added.task
         [created] = await envelopes(runtime, f"task_id = '{sooner.id}'")
         assert await deliver(client, created, "task-updates", FEED) == "SUCCESS"
         assert (await next_message(alice))["event"] == "TASK_CREATED"
