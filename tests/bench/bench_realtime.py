@@ -336,6 +336,7 @@ class Producer:
         self._rate = rate
         self.failed = 0
         self.calls = 0
+        self.refusals: dict[str, int] = {}  # a refused call's text -> the changes it carried
 
     async def run(self, mcps: dict[str, list[Client]], total: int) -> float:
         """Offer `total` changes; answer the rate achieved (changes committed per second)."""
@@ -368,7 +369,7 @@ class Producer:
                 if answer.is_error:
                     self.failed += len(items)
                     text = getattr(answer.content[0], "text", "") if answer.content else ""
-                    print(f"refused: {text[:300]}", file=sys.stderr)  # noqa: T201
+                    self.refusals[text[:300]] = self.refusals.get(text[:300], 0) + len(items)
 
         await asyncio.gather(*(lane(user, mcp) for user in self._users for mcp in mcps[user]))
         return total / (time.perf_counter() - started)
@@ -405,6 +406,8 @@ async def rate_run(
         producer = Producer(users, tasks, rate)
         achieved = await producer.run(mcps, total)
         failed = producer.failed
+        for text, changes in producer.refusals.items():
+            print(f"refused ({changes} changes): {text}", file=sys.stderr)
         total -= failed
         expected = total * per_user
         deadline = time.perf_counter() + 30
