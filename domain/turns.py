@@ -34,6 +34,9 @@ TURN_IDS = 100  # task ids a turn names at most; `more` says there were others
 LOOK_EVERY = 60.0  # seconds the schedule sleeps at most before reading the clock again
 _AFTER = dt.timedelta(microseconds=1)  # a due moment is overdue once the clock is past it
 _RETRY = 1.0  # seconds before a failed look-up is tried again
+# A stream of changes costs a user one look-up per this many seconds, not one per change: the
+# first change is looked at once, those after it within this long together
+CHANGES_GATHER = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +81,7 @@ class TurnSchedule:
         *,
         look_every: float = LOOK_EVERY,
         ids: int = TURN_IDS,
+        gather: float = CHANGES_GATHER,
     ) -> None:
         self._dues = dues
         self._clock = clock
@@ -87,6 +91,9 @@ class TurnSchedule:
         self._ids = ids
         self._watched: dict[str, _Watched] = {}
         self._stale: set[str] = set()  # users whose next turn is to be looked up
+        self._changed: set[str] = set()  # users with changes since the last gathered look-up
+        self._gather = gather
+        self._next_gathered = float("-inf")  # loop time of the next look-up for changes
         self._heap: list[tuple[dt.datetime, str]] = []  # (turn, user); outdated entries skipped
         self._woken = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -104,6 +111,7 @@ class TurnSchedule:
         """Stop following `user_id`; with nobody followed the schedule's task ends."""
         if self._watched.pop(user_id, None) is not None:
             self._stale.discard(user_id)
+            self._changed.discard(user_id)
             self._wake()
 
     def keep_only(self, user_ids: Iterable[str]) -> None:
@@ -116,8 +124,8 @@ class TurnSchedule:
 
     def reconsider(self, user_id: str) -> None:
         """A change of `user_id`'s arrived: it may move their next turn."""
-        if user_id in self._watched:
-            self._stale.add(user_id)
+        if user_id in self._watched and user_id not in self._changed:
+            self._changed.add(user_id)  # looked up with the others (CHANGES_GATHER)
             self._wake()
 
     def watching(self) -> set[str]:
@@ -136,6 +144,7 @@ class TurnSchedule:
         """Forget every user and wait for the task to end."""
         self._watched.clear()
         self._stale.clear()
+        self._changed.clear()
         self._heap.clear()
         task, self._task = self._task, None
         if task is not None:
@@ -155,11 +164,15 @@ class TurnSchedule:
         while self._watched:
             self._woken.clear()
             try:
+                self._gather_changes()
                 await self._look_up_stale()
                 await self._tell_due_turns()
                 wait = self._look_every
                 if self._heap:
                     wait = min(wait, (self._heap[0][0] - self._clock.now()).total_seconds())
+                if self._changed:
+                    rest = self._next_gathered - asyncio.get_running_loop().time()
+                    wait = min(wait, max(rest, 0.0))
             except Exception:  # the database away, say: look again shortly
                 log.exception("the turn schedule failed; looking again in %.0f s", _RETRY)
                 wait = _RETRY
@@ -167,6 +180,14 @@ class TurnSchedule:
                 continue
             await self._sleep(wait)
         self._heap.clear()
+
+    def _gather_changes(self) -> None:
+        """The changed users' look-ups are due: at most once per `gather` seconds."""
+        now = asyncio.get_running_loop().time()
+        if self._changed and now >= self._next_gathered:
+            self._stale |= self._changed
+            self._changed.clear()
+            self._next_gathered = now + self._gather
 
     async def _sleep(self, seconds: float) -> None:
         """Until the clock reaches the next turn (or `seconds` pass), or a wake-up."""
